@@ -1,0 +1,184 @@
+//! The streaming scanner: consumes the new file in chunks of any size and emits literal runs
+//! and block copies. Memory use is one block of carried-over bytes; chunks are scanned in
+//! place.
+
+use super::{Index, Rolling, StrongHasher, MAX_STRONG};
+
+/// One step of a delta, borrowed from the scanner's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op<'a> {
+    /// Bytes to send as they are.
+    Literal(&'a [u8]),
+    /// Copy block `n` of the basis.
+    Copy(u32),
+}
+
+/// Matcher state for one new file against one signature.
+#[derive(Debug)]
+pub(crate) struct Engine<R, S> {
+    index: Index,
+    hasher: S,
+    block_len: usize,
+    /// Length of the short last block (0 if every block is full).
+    tail_len: usize,
+    max_literal: usize,
+    /// Bytes whose window start has not been scanned yet (always fewer than `block_len`).
+    carry: Vec<u8>,
+    /// Rolling sum of the window at the current position, when known.
+    roll: Option<R>,
+    /// The block after the last match, preferred when it matches (runs stay in order).
+    want: u32,
+}
+
+impl<R: Rolling, S: StrongHasher> Engine<R, S> {
+    /// `block_len` must be > 0 when `index` has blocks; `tail_len` is the short last block's
+    /// length (0 if none); `max_literal` > 0 caps literal runs.
+    pub(crate) fn new(
+        index: Index,
+        hasher: S,
+        block_len: usize,
+        tail_len: usize,
+        max_literal: usize,
+    ) -> Self {
+        Self {
+            index,
+            hasher,
+            block_len: block_len.max(1),
+            tail_len,
+            max_literal: max_literal.max(1),
+            carry: Vec::new(),
+            roll: None,
+            want: 0,
+        }
+    }
+
+    fn literal<E>(
+        &self,
+        mut data: &[u8],
+        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !data.is_empty() {
+            let n = data.len().min(self.max_literal);
+            sink(Op::Literal(&data[..n]))?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Scans window starts `p` in `[p, end)` of `buf`; every such window must lie inside
+    /// `buf`. Literal bytes before the returned position have been emitted.
+    fn scan<E>(
+        &mut self,
+        buf: &[u8],
+        mut p: usize,
+        end: usize,
+        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let bl = self.block_len;
+        let mut lit = p;
+        if self.index.full_count() == 0 {
+            // Nothing can match: everything before `end` is literal.
+            let stop = end.max(p);
+            self.literal(&buf[lit..stop], sink)?;
+            self.roll = None;
+            return Ok(stop);
+        }
+        while p < end {
+            let roll = match &mut self.roll {
+                Some(r) => r,
+                None => self.roll.insert(R::of_window(&buf[p..p + bl])),
+            };
+            let weak = roll.digest();
+            if self.index.maybe(weak) {
+                let window = &buf[p..p + bl];
+                let hasher = &self.hasher;
+                let found = self.index.find(weak, self.want, &mut || {
+                    let mut d = [0u8; MAX_STRONG];
+                    hasher.strong(window, &mut d);
+                    d
+                });
+                if let Some(block) = found {
+                    self.literal(&buf[lit..p], sink)?;
+                    sink(Op::Copy(block))?;
+                    self.want = block.wrapping_add(1);
+                    p += bl;
+                    lit = p;
+                    self.roll = None;
+                    continue;
+                }
+            }
+            if p + bl < buf.len() {
+                if let Some(r) = &mut self.roll {
+                    r.rotate(buf[p], buf[p + bl]);
+                }
+            } else {
+                self.roll = None;
+            }
+            p += 1;
+            if p - lit >= self.max_literal {
+                sink(Op::Literal(&buf[lit..lit + self.max_literal]))?;
+                lit += self.max_literal;
+            }
+        }
+        self.literal(&buf[lit..p], sink)?;
+        Ok(p)
+    }
+
+    /// Feeds the next bytes of the new file.
+    pub(crate) fn push<E>(
+        &mut self,
+        mut data: &[u8],
+        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let bl = self.block_len;
+        if !self.carry.is_empty() {
+            let base = self.carry.len();
+            let take = data.len().min(bl);
+            self.carry.extend_from_slice(&data[..take]);
+            if self.carry.len() < bl {
+                return Ok(());
+            }
+            let end = base.min(self.carry.len() - bl + 1);
+            let carry = std::mem::take(&mut self.carry);
+            let p = self.scan(&carry, 0, end, sink);
+            self.carry = carry;
+            let p = p?;
+            if p < base {
+                // `data` was shorter than a block and is all in the carry now.
+                self.carry.drain(..p);
+                return Ok(());
+            }
+            self.carry.clear();
+            data = &data[p - base..];
+        }
+        let end = (data.len() + 1).saturating_sub(bl);
+        let p = self.scan(data, 0, end, sink)?;
+        self.carry.extend_from_slice(&data[p.min(data.len())..]);
+        Ok(())
+    }
+
+    /// Ends the new file: the remaining bytes may still match the short last block.
+    pub(crate) fn finish<E>(
+        mut self,
+        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let carry = std::mem::take(&mut self.carry);
+        let tl = self.tail_len;
+        let count = self.index.count();
+        if tl > 0 && carry.len() >= tl && count > self.index.full_count() {
+            let last = count - 1;
+            let q = carry.len() - tl;
+            let window = &carry[q..];
+            if R::of_window(window).digest() == self.index.weak_of(last) {
+                let mut d = [0u8; MAX_STRONG];
+                self.hasher.strong(window, &mut d);
+                let n = self.index.strong_len();
+                if self.index.strong_of(last) == &d[..n] {
+                    self.literal(&carry[..q], sink)?;
+                    return sink(Op::Copy(last));
+                }
+            }
+        }
+        self.literal(&carry, sink)
+    }
+}
