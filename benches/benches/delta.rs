@@ -12,7 +12,9 @@ const LEN: usize = 64 << 20;
 const CHUNK: usize = 1 << 20;
 
 fn sig(basis: &[u8], strong: StrongSum) -> (SumHead, Signature) {
-    let head = SizeRule::new(31, strong.digest_len() as u32).sum_head(basis.len() as u64).unwrap_or_default();
+    let head = SizeRule::new(31, strong.digest_len() as u32)
+        .sum_head(basis.len() as u64)
+        .unwrap_or_default();
     (head, Signature::compute(basis, head, strong))
 }
 
@@ -37,7 +39,12 @@ fn signature(c: &mut Criterion) {
     let mut g = c.benchmark_group("signature");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(LEN as u64));
-    for kind in [ChecksumKind::Xxh128, ChecksumKind::Xxh3, ChecksumKind::Md5, ChecksumKind::Md4] {
+    for kind in [
+        ChecksumKind::Xxh128,
+        ChecksumKind::Xxh3,
+        ChecksumKind::Md5,
+        ChecksumKind::Md4,
+    ] {
         let strong = StrongSum::new(kind, 0x5eed);
         g.bench_with_input(BenchmarkId::from_parameter(kind.name()), &strong, |b, s| {
             b.iter(|| sig(black_box(&basis), *s).1.len())
@@ -53,7 +60,11 @@ fn delta(c: &mut Criterion) {
     let (_, basis_sig) = sig(&basis, strong);
     let (_, zero_sig) = sig(&zeros, strong);
     let scenarios: [(&str, &Signature, Vec<u8>); 4] = [
-        ("1% scattered edits", &basis_sig, rsync_benches::scattered_edits(&basis, 9)),
+        (
+            "1% scattered edits",
+            &basis_sig,
+            rsync_benches::scattered_edits(&basis, 9),
+        ),
         ("insertion", &basis_sig, rsync_benches::insertion(&basis, 9)),
         ("random", &basis_sig, rsync_benches::pseudo_random(LEN, 99)),
         ("all zeros", &zero_sig, zeros.clone()),
@@ -94,7 +105,8 @@ fn apply(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(new.len() as u64));
     g.bench_function("1% scattered edits", |b| {
         b.iter(|| {
-            let mut a = Applier::new(head, strong, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+            let mut a =
+                Applier::new(head, strong, Limits::default()).unwrap_or_else(|e| panic!("{e}"));
             let mut out = Vec::with_capacity(LEN);
             for t in &toks {
                 let t = match t {

@@ -10,12 +10,26 @@ fn rolling(c: &mut Criterion) {
     let mut g = c.benchmark_group("rolling");
     g.throughput(Throughput::Bytes(data.len() as u64));
     for block in [700usize, 23168] {
-        g.bench_with_input(BenchmarkId::new("block sums (fast)", block), &block, |b, &bl| {
-            b.iter(|| data.chunks(bl).fold(0u32, |a, c| a ^ weak_sum(black_box(c))))
-        });
-        g.bench_with_input(BenchmarkId::new("block sums (scalar)", block), &block, |b, &bl| {
-            b.iter(|| data.chunks(bl).fold(0u32, |a, c| a ^ weak_sum_scalar(black_box(c))))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("block sums (fast)", block),
+            &block,
+            |b, &bl| {
+                b.iter(|| {
+                    data.chunks(bl)
+                        .fold(0u32, |a, c| a ^ weak_sum(black_box(c)))
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("block sums (scalar)", block),
+            &block,
+            |b, &bl| {
+                b.iter(|| {
+                    data.chunks(bl)
+                        .fold(0u32, |a, c| a ^ weak_sum_scalar(black_box(c)))
+                })
+            },
+        );
     }
     g.bench_function("rotate every byte (window 2048)", |b| {
         b.iter(|| {

@@ -146,7 +146,10 @@ impl RollingSum {
         let o = sx16(out);
         self.s1 = self.s1.wrapping_sub(o).wrapping_add(sx16(incoming));
         let k = self.len as u16;
-        self.s2 = self.s2.wrapping_sub(k.wrapping_mul(o)).wrapping_add(self.s1);
+        self.s2 = self
+            .s2
+            .wrapping_sub(k.wrapping_mul(o))
+            .wrapping_add(self.s1);
     }
 
     /// Appends one byte (the window grows by one).

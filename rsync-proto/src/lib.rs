@@ -1,0 +1,27 @@
+//! The rsync wire protocol as sans-IO codecs: bytes in, values out, no sockets, no clock.
+//!
+//! This first layer holds the primitive data types every rsync message is built from
+//! (RFC.md §4): `int`, `shortint`, `longint`, `varint`, `varlong`, `vstring`, and the
+//! delta-coded file index `ndx`. Decoding never consumes a partial value: a
+//! [`WireReader`] reports [`DecodeError::Incomplete`] and the caller retries with more bytes.
+//!
+//! ```
+//! use rsync_proto::{WireReader, WireWrite};
+//! let mut out = Vec::new();
+//! out.put_varint(0x1ff);
+//! out.put_varlong(4096, 3);
+//! assert_eq!(out, [0x81, 0xff, 0x00, 0x00, 0x10]);
+//! let mut r = WireReader::new(&out);
+//! assert_eq!(r.varint()?, 0x1ff);
+//! assert_eq!(r.varlong(3)?, 4096);
+//! assert!(r.is_empty());
+//! # Ok::<(), rsync_proto::DecodeError>(())
+//! ```
+//!
+//! Role state machines (handshake, sender, generator, receiver) build on this layer.
+
+#![forbid(unsafe_code)]
+
+mod wire;
+
+pub use wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite, NDX_DONE};
