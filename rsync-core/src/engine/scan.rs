@@ -83,12 +83,15 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
             self.roll = None;
             return Ok(stop);
         }
+        // The rolling state lives in a local so the hot loop keeps it in registers.
+        let mut roll = self.roll.take();
+        let max_literal = self.max_literal;
         while p < end {
-            let roll = match &mut self.roll {
+            let r = match &mut roll {
                 Some(r) => r,
-                None => self.roll.insert(R::of_window(&buf[p..p + bl])),
+                None => roll.insert(R::of_window(&buf[p..p + bl])),
             };
-            let weak = roll.digest();
+            let weak = r.digest();
             if self.index.maybe(weak) {
                 let window = &buf[p..p + bl];
                 let hasher = &self.hasher;
@@ -98,28 +101,34 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
                     d
                 });
                 if let Some(block) = found {
-                    self.literal(&buf[lit..p], sink)?;
-                    sink(Op::Copy(block))?;
+                    if let Err(e) = self
+                        .literal(&buf[lit..p], sink)
+                        .and_then(|()| sink(Op::Copy(block)))
+                    {
+                        self.roll = None;
+                        return Err(e);
+                    }
                     self.want = block.wrapping_add(1);
                     p += bl;
                     lit = p;
-                    self.roll = None;
+                    roll = None;
                     continue;
                 }
             }
-            if p + bl < buf.len() {
-                if let Some(r) = &mut self.roll {
-                    r.rotate(buf[p], buf[p + bl]);
-                }
-            } else {
-                self.roll = None;
+            match (buf.get(p), buf.get(p + bl), &mut roll) {
+                (Some(&out), Some(&inc), Some(r)) => r.rotate(out, inc),
+                _ => roll = None,
             }
             p += 1;
-            if p - lit >= self.max_literal {
-                sink(Op::Literal(&buf[lit..lit + self.max_literal]))?;
-                lit += self.max_literal;
+            if p - lit >= max_literal {
+                if let Err(e) = sink(Op::Literal(&buf[lit..lit + max_literal])) {
+                    self.roll = None;
+                    return Err(e);
+                }
+                lit += max_literal;
             }
         }
+        self.roll = roll;
         self.literal(&buf[lit..p], sink)?;
         Ok(p)
     }
