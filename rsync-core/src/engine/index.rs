@@ -3,13 +3,16 @@
 //! share it (sorted by block index).
 
 use super::{CHAIN_CAP, FAIL_CAP};
+use std::cell::Cell;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     weak: u32,
     start: u32,
     len: u32,
-    fails: u32,
+    /// False positives so far; a `Cell` so that lookups take `&self` and the scan loop can
+    /// hold the index borrowed.
+    fails: Cell<u32>,
 }
 
 /// Blocks of one signature, indexed by weak sum.
@@ -67,7 +70,7 @@ impl Index {
                 weak: w,
                 start: i as u32,
                 len: (j - i) as u32,
-                fails: 0,
+                fails: Cell::new(0),
             };
             i = j;
         }
@@ -133,14 +136,13 @@ impl Index {
     /// computes the window's strong sum; it is called at most once. `want` is preferred.
     #[inline]
     pub(crate) fn find(
-        &mut self,
+        &self,
         weak: u32,
         want: u32,
         strong: &mut impl FnMut() -> [u8; super::MAX_STRONG],
     ) -> Option<u32> {
-        let s = self.slot(weak)?;
-        let slot = self.slots[s];
-        if slot.fails >= FAIL_CAP {
+        let slot = &self.slots[self.slot(weak)?];
+        if slot.fails.get() >= FAIL_CAP {
             return None;
         }
         let digest = strong();
@@ -158,7 +160,7 @@ impl Index {
                 return Some(b);
             }
         }
-        self.slots[s].fails += 1;
+        slot.fails.set(slot.fails.get() + 1);
         None
     }
 }
@@ -172,7 +174,7 @@ mod tests {
         // Three blocks with the same weak sum and strong sums A, B, A.
         let weak = vec![5, 5, 5, 9];
         let strong = b"AABBAACC".to_vec();
-        let mut idx = Index::new(weak, strong, 2, 4);
+        let idx = Index::new(weak, strong, 2, 4);
         let mut a = || {
             let mut d = [0u8; 32];
             d[..2].copy_from_slice(b"AA");
@@ -186,7 +188,7 @@ mod tests {
 
     #[test]
     fn blacklists_after_fail_cap() {
-        let mut idx = Index::new(vec![1], b"XY".to_vec(), 2, 1);
+        let idx = Index::new(vec![1], b"XY".to_vec(), 2, 1);
         let mut calls = 0;
         for _ in 0..FAIL_CAP + 10 {
             let r = idx.find(1, 0, &mut || {

@@ -13,6 +13,16 @@ pub(crate) enum Op<'a> {
     Copy(u32),
 }
 
+/// Emits `data` as literal runs of at most `max` bytes.
+fn literal<E>(max: usize, mut data: &[u8], sink: &mut impl FnMut(Op<'_>) -> Result<(), E>) -> Result<(), E> {
+    while !data.is_empty() {
+        let n = data.len().min(max);
+        sink(Op::Literal(&data[..n]))?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
 /// Matcher state for one new file against one signature.
 #[derive(Debug)]
 pub(crate) struct Engine<R, S> {
@@ -52,17 +62,8 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
         }
     }
 
-    fn literal<E>(
-        &self,
-        mut data: &[u8],
-        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        while !data.is_empty() {
-            let n = data.len().min(self.max_literal);
-            sink(Op::Literal(&data[..n]))?;
-            data = &data[n..];
-        }
-        Ok(())
+    fn literal<E>(&self, data: &[u8], sink: &mut impl FnMut(Op<'_>) -> Result<(), E>) -> Result<(), E> {
+        literal(self.max_literal, data, sink)
     }
 
     /// Scans window starts `p` in `[p, end)` of `buf`; every such window must lie inside
@@ -86,29 +87,33 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
         // The rolling state lives in a local so the hot loop keeps it in registers.
         let mut roll = self.roll.take();
         let max_literal = self.max_literal;
-        while p < end {
+        let index = &self.index;
+        let hasher = &self.hasher;
+        let mut want = self.want;
+        let result = loop {
+            if p >= end {
+                break Ok(());
+            }
             let r = match &mut roll {
                 Some(r) => r,
                 None => roll.insert(R::of_window(&buf[p..p + bl])),
             };
             let weak = r.digest();
-            if self.index.maybe(weak) {
+            if index.maybe(weak) {
                 let window = &buf[p..p + bl];
-                let hasher = &self.hasher;
-                let found = self.index.find(weak, self.want, &mut || {
+                let found = index.find(weak, want, &mut || {
                     let mut d = [0u8; MAX_STRONG];
                     hasher.strong(window, &mut d);
                     d
                 });
                 if let Some(block) = found {
-                    if let Err(e) = self
-                        .literal(&buf[lit..p], sink)
-                        .and_then(|()| sink(Op::Copy(block)))
+                    if let Err(e) =
+                        literal(max_literal, &buf[lit..p], sink).and_then(|()| sink(Op::Copy(block)))
                     {
-                        self.roll = None;
-                        return Err(e);
+                        roll = None;
+                        break Err(e);
                     }
-                    self.want = block.wrapping_add(1);
+                    want = block.wrapping_add(1);
                     p += bl;
                     lit = p;
                     roll = None;
@@ -122,13 +127,15 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
             p += 1;
             if p - lit >= max_literal {
                 if let Err(e) = sink(Op::Literal(&buf[lit..lit + max_literal])) {
-                    self.roll = None;
-                    return Err(e);
+                    roll = None;
+                    break Err(e);
                 }
                 lit += max_literal;
             }
-        }
+        };
         self.roll = roll;
+        self.want = want;
+        result?;
         self.literal(&buf[lit..p], sink)?;
         Ok(p)
     }
