@@ -12,6 +12,11 @@
 //!
 //! covers: [weak-sum] [weak-roll] [block-length] [s2length] [strong-sum] [seed-placement]
 //! [file-sum] [sum-head] [block-sums] [matching] [token] [token-validation] [limits]
+//! [sum-head-checks] [block-index] [output-limit] [weak-collision]
+
+// Test code: a panic is how a test reports failure, and every helper here runs only inside
+// tests, on files that ship with the repository.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -361,17 +366,22 @@ fn captured_vectors() {
         let new = file_from_spec(key("new"));
         for raw in key("raw").split_whitespace() {
             let p = path.with_file_name("").join(raw);
-            r.check(name, &format!("raw capture {raw} exists"), p.is_file(), true);
+            r.check(
+                name,
+                &format!("raw capture {raw} exists"),
+                p.is_file(),
+                true,
+            );
         }
 
         // RFC.md Appendix D (quirk D.2): when MD5 is selected *by name* (--checksum-choice or
         // negotiation) and CF_CHKSUM_SEED_FIX is off, stock rsync linked with OpenSSL puts
         // the seed first anyway; only the implied ("auto") MD5 honours the flag. The capture
         // shows that order, and must not match the flag's nominal order.
-        let named_md5_without_fix = checksum == ChecksumKind::Md5
-            && !seed_fix
-            && key("checksum_source") != "default";
-        let strong = StrongSum::new(checksum, seed).with_seed_fix(seed_fix || named_md5_without_fix);
+        let named_md5_without_fix =
+            checksum == ChecksumKind::Md5 && !seed_fix && key("checksum_source") != "default";
+        let strong =
+            StrongSum::new(checksum, seed).with_seed_fix(seed_fix || named_md5_without_fix);
 
         assert!(!c.passes.is_empty(), "{name}: no passes");
         for (pi, p) in c.passes.iter().enumerate() {
@@ -396,8 +406,18 @@ fn captured_vectors() {
                 csum_length: if pi == 0 { 2 } else { 16 },
                 ..SizeRule::new(protocol, checksum.digest_len() as u32)
             };
-            r.check(&at, "sum head rule", rule.sum_head(basis.len() as u64), Some(head));
-            r.check(&at, "head covers the basis", head.basis_len(), basis.len() as u64);
+            r.check(
+                &at,
+                "sum head rule",
+                rule.sum_head(basis.len() as u64),
+                Some(head),
+            );
+            r.check(
+                &at,
+                "head covers the basis",
+                head.basis_len(),
+                basis.len() as u64,
+            );
 
             // [block-sums]: weak sums and strong-sum prefixes, block by block.
             let sig = Signature::compute(&basis, head, strong);
@@ -467,7 +487,12 @@ fn captured_vectors() {
             }
             if ok {
                 r.check(&at, "rebuilt file", out == new, true);
-                r.check(&at, "Applier::finish", applier.finish(&p.file_sum), Ok(new.len() as u64));
+                r.check(
+                    &at,
+                    "Applier::finish",
+                    applier.finish(&p.file_sum),
+                    Ok(new.len() as u64),
+                );
             }
 
             // [matching]: our matcher's tokens are a valid delta too (they need not equal
@@ -501,7 +526,12 @@ fn captured_vectors() {
                 }
             }
             r.check(&at, "our delta rebuilds", rebuilt == new, true);
-            r.check(&at, "our delta verifies", a.finish(&p.file_sum).is_ok(), true);
+            r.check(
+                &at,
+                "our delta verifies",
+                a.finish(&p.file_sum).is_ok(),
+                true,
+            );
             r.check(
                 &at,
                 "our literal bytes <= rsync's",
@@ -513,7 +543,8 @@ fn captured_vectors() {
     r.finish("captured/*.txt", 3000);
 }
 
-/// [token-validation] / [limits]: a receiver rejects what RFC.md §3.6 and §14 say it must.
+/// [token-validation], [limits], [sum-head-checks], [block-index], [output-limit]: a receiver
+/// rejects what RFC.md §3.6 and §14 say it must.
 #[test]
 fn receiver_rejections() {
     let strong = StrongSum::new(ChecksumKind::Md5, 1);
@@ -550,6 +581,46 @@ fn receiver_rejections() {
     ));
 }
 
+/// [weak-collision]: every other window of the new file has the weak sum of all 5000 basis
+/// blocks (`[1,1,1,1]` and `[0,2,2,0]`/`[2,0,0,2]` share s1 = 4 and s2 = 10) but never their
+/// strong sum. The matcher must finish, send everything as literals and stay correct.
+#[test]
+fn weak_collision_flood() {
+    let basis: Vec<u8> = [1u8, 1, 1, 1].repeat(5000);
+    let new: Vec<u8> = [0u8, 2, 2, 0].repeat(5000);
+    assert_eq!(weak_sum(&[1, 1, 1, 1]), weak_sum(&[0, 2, 2, 0]));
+    assert_eq!(weak_sum(&[1, 1, 1, 1]), weak_sum(&[2, 0, 0, 2]));
+    let head = SumHead {
+        count: 5000,
+        block_len: 4,
+        strong_len: 16,
+        remainder: 0,
+    };
+    let strong = StrongSum::new(ChecksumKind::Md5, 3);
+    let sig = Signature::compute(&basis, head, strong);
+    let mut literal = 0usize;
+    let mut copies = 0usize;
+    let mut m = Matcher::new(sig, strong);
+    let mut sink = |t: Token<'_>| -> Result<(), ()> {
+        match t {
+            Token::Literal(b) => literal += b.len(),
+            Token::Copy(_) => copies += 1,
+        }
+        Ok(())
+    };
+    let started = std::time::Instant::now();
+    m.push(&new, &mut sink).expect("push");
+    m.finish(&mut sink).expect("finish");
+    assert_eq!((literal, copies), (new.len(), 0));
+    // Uncapped, this is ~10^4 offsets x 5000 strong sums; capped it is well under a second
+    // even in a debug build. The bound is generous to stay robust on a loaded machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "collision flood took {:?}",
+        started.elapsed()
+    );
+}
+
 /// Every bracketed label RFC.md defines or uses in sections 3 and 14 is mentioned in at
 /// least one vector file or test.
 #[test]
@@ -560,7 +631,7 @@ fn rfc_labels_are_covered() {
     let mut in_scope = false;
     for line in rfc.lines() {
         if let Some(h) = line.strip_prefix("## ") {
-            let num = h.split(|c: char| c == '.' || c == ' ').next().unwrap_or("");
+            let num = h.split(['.', ' ']).next().unwrap_or("");
             in_scope = num == "3" || num == "14";
         }
         if in_scope {
@@ -569,7 +640,10 @@ fn rfc_labels_are_covered() {
     }
     labels.sort();
     labels.dedup();
-    assert!(labels.len() >= 12, "found only {labels:?} in RFC.md §3 and §14");
+    assert!(
+        labels.len() >= 12,
+        "found only {labels:?} in RFC.md §3 and §14"
+    );
 
     let mut corpus = String::new();
     let mut stack = vec![vectors_dir(), root.join("tests/tests")];
@@ -578,10 +652,7 @@ fn rfc_labels_are_covered() {
             let p = e.expect("entry").path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p
-                .extension()
-                .is_some_and(|x| x == "txt" || x == "rs")
-            {
+            } else if p.extension().is_some_and(|x| x == "txt" || x == "rs") {
                 corpus.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
             }
         }
