@@ -59,6 +59,7 @@ CASES = [
      SMALL_NEW),
     ("p30-md5-noseedfix-chosen-push-redo", "push", 30, "md5", -777, "C", INSERTED,
      SMALL_BASIS, SMALL_NEW),
+    ("p31-md4-chosen-push-redo", "push", 31, "md4", -4, "", INSERTED, SMALL_BASIS, SMALL_NEW),
     ("p31-xxh64-pull", "pull", 31, "xxh64", -424242, "", "", SMALL_BASIS, SMALL_NEW),
     ("p31-xxh64-push-redo", "push", 31, "xxh64", -5, "", INSERTED, SMALL_BASIS, SMALL_NEW),
     ("p31-xxh3-pull", "pull", 31, "xxh3", 99, "", "", SMALL_BASIS, SMALL_NEW),
