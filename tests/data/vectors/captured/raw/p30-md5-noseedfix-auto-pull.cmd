@@ -1,0 +1,1 @@
+rsync -I --no-whole-file --checksum-seed=777 --protocol=30 -e tests/capture/fake-rsh --rsync-path=tests/capture/rsync-tee localhost:$W/src/file $W/dst/file   # CAPTURE_STRIP=Cv
