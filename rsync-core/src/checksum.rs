@@ -93,7 +93,7 @@ pub struct StrongSum {
 
 impl StrongSum {
     /// Settings for `kind` with `seed` (the handshake's `checksum_seed`). The MD5 seed order
-    /// defaults to the fixed one (`CF_CHKSUM_SEED_FIX`, every rsync ≥ 3.0.7 peer).
+    /// defaults to the fixed one (`CF_CHKSUM_SEED_FIX`, sent by every rsync ≥ 3.1.2).
     pub const fn new(kind: ChecksumKind, seed: i32) -> Self {
         Self {
             kind,
