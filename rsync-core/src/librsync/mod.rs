@@ -58,6 +58,7 @@
 
 mod command;
 mod delta;
+mod md4x;
 mod params;
 mod patch;
 pub mod rabinkarp;

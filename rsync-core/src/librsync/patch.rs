@@ -68,10 +68,10 @@ pub enum PatchError {
         reading: &'static str,
     },
     /// Bytes follow the END command.
-    #[error("{extra} unexpected bytes after the end of the delta")]
+    #[error("unexpected data after the end of the delta, at byte {at}")]
     TrailingData {
-        /// How many (in the chunk where they were seen).
-        extra: usize,
+        /// Offset of the first byte after END.
+        at: u64,
     },
     /// The patcher was used again after an error.
     #[error("delta patcher used after an error")]
@@ -275,7 +275,7 @@ impl Patcher {
             match self.state {
                 State::Failed => return Err(PatchError::Failed.into()),
                 State::Done => {
-                    return Err(PatchError::TrailingData { extra: data.len() }.into());
+                    return Err(PatchError::TrailingData { at: self.pos }.into());
                 }
                 State::Magic => {
                     if self.gather(4, &mut data) {
@@ -491,7 +491,7 @@ mod tests {
         ));
         assert_eq!(
             run(basis, &[0x01, b'a', 0, 0]),
-            Err(PatchError::TrailingData { extra: 1 })
+            Err(PatchError::TrailingData { at: 7 })
         );
         assert_eq!(
             run(basis, &[]),

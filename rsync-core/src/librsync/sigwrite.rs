@@ -8,6 +8,7 @@
 //! slice of whole blocks into a caller-provided buffer, so a driver can hash disjoint block
 //! ranges of one large chunk on several threads and concatenate the results.
 
+use super::md4x::{md4_lanes, LANES};
 use super::params::{SignatureParams, WeakKind};
 use super::rabinkarp::RabinKarp;
 use super::rollsum::Rollsum;
@@ -45,21 +46,52 @@ fn sums_with<R: Rolling>(params: &SignatureParams, data: &[u8], out: &mut [u8]) 
     let rec = params.record_len();
     let strong = params.kind.strong();
     let n = rec - 4;
+    let whole = (data.len() / bl).min(out.len() / rec);
     let mut count = 0;
-    for (block, slot) in data.chunks(bl).zip(out.chunks_exact_mut(rec)) {
-        let (weak_out, strong_out) = slot.split_at_mut(4);
-        weak_out.copy_from_slice(&R::of_window(block).digest().to_be_bytes());
+    if strong == StrongKind::Md4 {
+        // Groups of whole blocks through the multi-buffer MD4.
+        while count + LANES <= whole {
+            let (Some(group), Some(slots)) = (
+                data.get(count * bl..(count + LANES) * bl),
+                out.get_mut(count * rec..(count + LANES) * rec),
+            ) else {
+                break;
+            };
+            let msgs: [&[u8]; LANES] =
+                std::array::from_fn(|j| group.get(j * bl..(j + 1) * bl).unwrap_or_default());
+            let digests = md4_lanes(&msgs, bl);
+            for ((block, slot), d) in group
+                .chunks_exact(bl)
+                .zip(slots.chunks_exact_mut(rec))
+                .zip(digests)
+            {
+                record::<R>(block, &d, n, slot);
+            }
+            count += LANES;
+        }
+    }
+    let rest = data.get(count * bl..).unwrap_or_default();
+    let rest_out = out.get_mut(count * rec..).unwrap_or_default();
+    for (block, slot) in rest.chunks(bl).zip(rest_out.chunks_exact_mut(rec)) {
         let mut d = [0u8; MAX_STRONG];
         match strong {
             StrongKind::Md4 => super::strong::Md4.strong(block, &mut d),
             StrongKind::Blake2 => super::strong::Blake2.strong(block, &mut d),
         }
-        if let (Some(dst), Some(src)) = (strong_out.get_mut(..n), d.get(..n)) {
-            dst.copy_from_slice(src);
-        }
+        record::<R>(block, &d, n, slot);
         count += 1;
     }
     count
+}
+
+/// Writes one block record: the big-endian weak sum and `n` bytes of `digest`.
+#[inline]
+fn record<R: Rolling>(block: &[u8], digest: &[u8], n: usize, slot: &mut [u8]) {
+    let (weak_out, strong_out) = slot.split_at_mut(4);
+    weak_out.copy_from_slice(&R::of_window(block).digest().to_be_bytes());
+    if let (Some(dst), Some(src)) = (strong_out.get_mut(..n), digest.get(..n)) {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// Streaming signature writer; see the module docs.
@@ -99,6 +131,20 @@ impl SignatureWriter {
     /// The parameters.
     pub fn params(&self) -> SignatureParams {
         self.params
+    }
+
+    /// A good size for the chunks passed to [`push`](Self::push), near `about` bytes: a
+    /// multiple of the block length, and of a whole group of blocks hashed together when
+    /// that is not much larger, so that no block straddles two chunks.
+    pub fn chunk_len_hint(&self, about: usize) -> usize {
+        let bl = (self.params.block_len as usize).max(1);
+        let group = bl.saturating_mul(super::md4x::LANES);
+        let unit = if group <= about.saturating_mul(2) {
+            group
+        } else {
+            bl
+        };
+        about.div_ceil(unit).max(1).saturating_mul(unit)
     }
 
     /// Blocks written so far.
@@ -179,6 +225,16 @@ mod tests {
             let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(hex, want, "split at {split}");
         }
+    }
+
+    #[test]
+    fn chunk_hint_is_whole_groups() {
+        let p = SignatureParams::new(SignatureKind::Md4Rollsum, 23168, 16).unwrap();
+        let h = SignatureWriter::new(p).chunk_len_hint(1 << 20);
+        assert_eq!(h % (23168 * 8), 0);
+        assert!((1 << 20..(1 << 20) + 23168 * 8).contains(&h));
+        let huge = SignatureParams::new(SignatureKind::Md4Rollsum, 1 << 28, 16).unwrap();
+        assert_eq!(SignatureWriter::new(huge).chunk_len_hint(1 << 20), 1 << 28);
     }
 
     #[test]

@@ -162,7 +162,7 @@ fn signature(cli: &Cli, old: Option<&Path>, sig: Option<&Path>) -> Result<()> {
     }
     let mut out = Output::create(sig, cli.force)?;
     let mut w = SignatureWriter::new(params);
-    let mut buf = vec![0u8; BUF_LEN];
+    let mut buf = vec![0u8; w.chunk_len_hint(BUF_LEN)];
     let mut sums = Vec::with_capacity(BUF_LEN);
     loop {
         let n = fill(&mut input.file, &mut buf)
