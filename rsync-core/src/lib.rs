@@ -64,6 +64,7 @@ pub mod apply;
 pub mod block_size;
 pub mod checksum;
 mod engine;
+pub mod librsync;
 pub mod limits;
 pub mod matcher;
 pub mod rolling;
