@@ -2,6 +2,9 @@
 //! "1% scattered edits", "insertion", "random" (nothing matches) and "all zeros" (every
 //! block has the same weak sum).
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench code
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rsync_core::block_size::SizeRule;
 use rsync_core::checksum::{ChecksumKind, StrongSum};

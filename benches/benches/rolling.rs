@@ -1,6 +1,9 @@
 //! Rolling checksum throughput: the fast block sum against the scalar reference, and the
 //! byte-at-a-time rotate loop the matcher runs through unmatched data.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench code
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rsync_core::rolling::{weak_sum, weak_sum_scalar, RollingSum};
 use std::hint::black_box;

@@ -2,6 +2,8 @@
 //! new file for arbitrary inputs, block sizes, algorithms and chunkings; the applier rejects
 //! hostile token streams without panicking.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use proptest::prelude::*;
 use rsync_core::checksum::{ChecksumKind, StrongSum};
 use rsync_core::{

@@ -30,7 +30,10 @@ fn signature(basis: &[u8], head: SumHead, strong: StrongSum, threads: usize) -> 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     let mut sig = Signature::with_head(head);
     for (w, st) in shards.iter().flatten() {
@@ -82,9 +85,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: pair OLD NEW".into()),
     };
     let zeros = vec![0u8; old.len()];
-    println!("file pair: {} and {} bytes (best of 3 runs each)", old.len(), new.len());
-    println!("{:<10} {:>8} {:>14} {:>14} {:>14} {:>14}", "checksum", "threads", "signature GB/s", "delta GB/s", "literal bytes", "zeros GB/s");
-    for kind in [ChecksumKind::Xxh128, ChecksumKind::Xxh3, ChecksumKind::Md5, ChecksumKind::Md4] {
+    println!(
+        "file pair: {} and {} bytes (best of 3 runs each)",
+        old.len(),
+        new.len()
+    );
+    println!(
+        "{:<10} {:>8} {:>14} {:>14} {:>14} {:>14}",
+        "checksum", "threads", "signature GB/s", "delta GB/s", "literal bytes", "zeros GB/s"
+    );
+    for kind in [
+        ChecksumKind::Xxh128,
+        ChecksumKind::Xxh3,
+        ChecksumKind::Md5,
+        ChecksumKind::Md4,
+    ] {
         let strong = StrongSum::new(kind, 0x1234_5678);
         let protocol = if kind == ChecksumKind::Md4 { 29 } else { 31 };
         let rule = SizeRule::new(protocol, kind.digest_len() as u32);
@@ -93,7 +108,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (sig, t_sig) = best_of(3, || signature(&old, head, strong, threads));
             if threads > 1 {
                 // The matcher is sequential: only the signature uses the second core.
-                println!("{:<10} {:>8} {:>14.2} {:>14} {:>14} {:>14}", kind.name(), threads, gbps(old.len(), t_sig), "-", "-", "-");
+                println!(
+                    "{:<10} {:>8} {:>14.2} {:>14} {:>14} {:>14}",
+                    kind.name(),
+                    threads,
+                    gbps(old.len(), t_sig),
+                    "-",
+                    "-",
+                    "-"
+                );
                 continue;
             }
             let ((literal, _), t_delta) = best_of(3, || delta(sig.clone(), strong, &new));

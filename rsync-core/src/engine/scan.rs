@@ -14,7 +14,11 @@ pub(crate) enum Op<'a> {
 }
 
 /// Emits `data` as literal runs of at most `max` bytes.
-fn literal<E>(max: usize, mut data: &[u8], sink: &mut impl FnMut(Op<'_>) -> Result<(), E>) -> Result<(), E> {
+fn literal<E>(
+    max: usize,
+    mut data: &[u8],
+    sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+) -> Result<(), E> {
     while !data.is_empty() {
         let n = data.len().min(max);
         sink(Op::Literal(&data[..n]))?;
@@ -62,7 +66,11 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
         }
     }
 
-    fn literal<E>(&self, data: &[u8], sink: &mut impl FnMut(Op<'_>) -> Result<(), E>) -> Result<(), E> {
+    fn literal<E>(
+        &self,
+        data: &[u8],
+        sink: &mut impl FnMut(Op<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         literal(self.max_literal, data, sink)
     }
 
@@ -107,8 +115,8 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
                     d
                 });
                 if let Some(block) = found {
-                    if let Err(e) =
-                        literal(max_literal, &buf[lit..p], sink).and_then(|()| sink(Op::Copy(block)))
+                    if let Err(e) = literal(max_literal, &buf[lit..p], sink)
+                        .and_then(|()| sink(Op::Copy(block)))
                     {
                         roll = None;
                         break Err(e);

@@ -86,7 +86,7 @@ impl Rollsum {
         let (d1, d2) = raw_sums(data);
         let n = data.len() as u32;
         // Each appended byte carries CHAR_OFFSET; the k-th of n adds k·offset to s2's tail.
-        let tri = if n % 2 == 0 {
+        let tri = if n.is_multiple_of(2) {
             (n / 2).wrapping_mul(n.wrapping_add(1))
         } else {
             n.wrapping_mul(n.wrapping_add(1) / 2)
