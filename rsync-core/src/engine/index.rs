@@ -35,6 +35,13 @@ fn mix(weak: u32) -> u32 {
     weak.wrapping_mul(0x9E37_79B1) ^ (weak >> 16).wrapping_mul(0x85EB_CA6B)
 }
 
+/// Fibonacci hashing for the prefilter: one multiply, whose top bits depend on every bit of
+/// the weak sum. It runs once per byte of unmatched data.
+#[inline(always)]
+fn bit_hash(weak: u32) -> u32 {
+    weak.wrapping_mul(0x9E37_79B1)
+}
+
 impl Index {
     /// Indexes `full_count` full-length blocks out of `weak.len()`; the rest (a short last
     /// block) are kept for direct comparison only.
@@ -60,7 +67,7 @@ impl Index {
                 j += 1;
             }
             let h = mix(w);
-            let bit = (h >> bit_shift) as usize;
+            let bit = (bit_hash(w) >> bit_shift) as usize;
             bitmap[bit >> 6] |= 1 << (bit & 63);
             let mut s = (h.rotate_left(16) >> slot_shift) as usize;
             while slots[s].len != 0 {
@@ -113,7 +120,7 @@ impl Index {
     /// Cheap pre-check: `false` means no full block has this weak sum.
     #[inline(always)]
     pub(crate) fn maybe(&self, weak: u32) -> bool {
-        let bit = (mix(weak) >> self.bit_shift) as usize;
+        let bit = (bit_hash(weak) >> self.bit_shift) as usize;
         self.bitmap[bit >> 6] & (1 << (bit & 63)) != 0
     }
 

@@ -33,7 +33,23 @@ pub(crate) trait Rolling: Clone {
     fn digest(&self) -> u32;
 }
 
+/// Windows hashed together by [`StrongHasher::strong_batch`].
+pub(crate) const BATCH: usize = 8;
+
 /// A strong hash of a block. Writes the full digest into the first bytes of `out`.
 pub(crate) trait StrongHasher {
     fn strong(&self, data: &[u8], out: &mut [u8; MAX_STRONG]);
+
+    /// Strong sums of up to [`BATCH`] windows of equal length, into `out[..windows.len()]`.
+    fn strong_batch(&self, windows: &[&[u8]], out: &mut [[u8; MAX_STRONG]; BATCH]) {
+        for (w, o) in windows.iter().zip(out.iter_mut()) {
+            self.strong(w, o);
+        }
+    }
+
+    /// Whether [`strong_batch`](Self::strong_batch) is cheaper per window than
+    /// [`strong`](Self::strong), so that the scanner should look ahead along a run of matches.
+    fn batches(&self) -> bool {
+        false
+    }
 }

@@ -2,7 +2,7 @@
 //! and block copies. Memory use is one block of carried-over bytes; chunks are scanned in
 //! place.
 
-use super::{Index, Rolling, StrongHasher, MAX_STRONG};
+use super::{Index, Rolling, StrongHasher, BATCH, MAX_STRONG};
 
 /// One step of a delta, borrowed from the scanner's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,54 @@ fn literal<E>(
         data = &data[n..];
     }
     Ok(())
+}
+
+/// Along a run of matches, checks the windows at `p`, `p + bl`, … against blocks `want`,
+/// `want + 1`, … : weak sums one by one, then the strong sums of all the candidates in one
+/// batch. Returns how many consecutive blocks matched (0 if fewer than 3 were candidates;
+/// the single-window path handles those), and the rolling sum of the window at `p` when it
+/// was computed and did not match, for reuse.
+fn run_ahead<R: Rolling, S: StrongHasher>(
+    index: &Index,
+    hasher: &S,
+    buf: &[u8],
+    p: usize,
+    end: usize,
+    bl: usize,
+    want: u32,
+) -> (u32, Option<R>) {
+    let mut windows: [&[u8]; BATCH] = [&[]; BATCH];
+    let mut m = 0;
+    let mut first = None;
+    while m < BATCH {
+        let q = p + m * bl;
+        let block = want.wrapping_add(m as u32);
+        if q >= end || block >= index.full_count() {
+            break;
+        }
+        let Some(w) = buf.get(q..q + bl) else { break };
+        let r = R::of_window(w);
+        let hit = r.digest() == index.weak_of(block);
+        if m == 0 {
+            first = Some(r);
+        }
+        if !hit {
+            break;
+        }
+        windows[m] = w;
+        m += 1;
+    }
+    if m < 3 {
+        return (0, first);
+    }
+    let mut sums = [[0u8; MAX_STRONG]; BATCH];
+    hasher.strong_batch(&windows[..m], &mut sums);
+    let n = index.strong_len();
+    let mut k = 0;
+    while k < m && index.strong_of(want.wrapping_add(k as u32)) == &sums[k][..n] {
+        k += 1;
+    }
+    (k as u32, if k == 0 { first } else { None })
 }
 
 /// Matcher state for one new file against one signature.
@@ -98,14 +146,59 @@ impl<R: Rolling, S: StrongHasher> Engine<R, S> {
         let index = &self.index;
         let hasher = &self.hasher;
         let mut want = self.want;
+        let batching = hasher.batches();
         let result = loop {
             if p >= end {
                 break Ok(());
+            }
+            if batching && roll.is_none() && lit == p {
+                let (n, first) = run_ahead::<R, S>(index, hasher, buf, p, end, bl, want);
+                if n > 0 {
+                    let mut sent = Ok(());
+                    for k in 0..n {
+                        sent = sink(Op::Copy(want.wrapping_add(k)));
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    if let Err(e) = sent {
+                        break Err(e);
+                    }
+                    want = want.wrapping_add(n);
+                    p += n as usize * bl;
+                    lit = p;
+                    continue;
+                }
+                roll = first;
             }
             let r = match &mut roll {
                 Some(r) => r,
                 None => roll.insert(R::of_window(&buf[p..p + bl])),
             };
+            // Fast path through unmatched data: slide while the prefilter rejects, up to the
+            // next literal flush or the last position whose successor is in `buf`.
+            let stop = end.min(lit + max_literal).min(buf.len() - bl);
+            if p < stop {
+                let mut q = p;
+                for (&out, &inc) in buf[p..stop].iter().zip(&buf[p + bl..stop + bl]) {
+                    if index.maybe(r.digest()) {
+                        break;
+                    }
+                    r.rotate(out, inc);
+                    q += 1;
+                }
+                p = q;
+                if p == stop {
+                    if p - lit >= max_literal {
+                        if let Err(e) = sink(Op::Literal(&buf[lit..lit + max_literal])) {
+                            roll = None;
+                            break Err(e);
+                        }
+                        lit += max_literal;
+                    }
+                    continue;
+                }
+            }
             let weak = r.digest();
             if index.maybe(weak) {
                 let window = &buf[p..p + bl];

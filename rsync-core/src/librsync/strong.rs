@@ -7,7 +7,8 @@
 use blake2::digest::consts::U32;
 use blake2::Digest as _;
 
-use crate::engine::{StrongHasher, MAX_STRONG};
+use super::md4x::{md4_lanes, LANES};
+use crate::engine::{StrongHasher, BATCH, MAX_STRONG};
 
 /// MD4's digest length (librsync `RS_MD4_SUM_LENGTH`).
 pub const MD4_LEN: usize = 16;
@@ -79,6 +80,35 @@ impl StrongHasher for StrongKind {
     #[inline]
     fn strong(&self, data: &[u8], out: &mut [u8; MAX_STRONG]) {
         self.hash(data, out)
+    }
+
+    fn strong_batch(&self, windows: &[&[u8]], out: &mut [[u8; MAX_STRONG]; BATCH]) {
+        match (self, windows.first()) {
+            (Self::Md4, Some(first)) if windows.len() <= LANES && LANES == BATCH => {
+                let len = first.len();
+                let lanes: [&[u8]; LANES] =
+                    std::array::from_fn(|j| windows.get(j).copied().unwrap_or(first));
+                if lanes.iter().all(|w| w.len() == len) {
+                    let d = md4_lanes(&lanes, len);
+                    for (o, d) in out.iter_mut().zip(d.iter()).take(windows.len()) {
+                        o[..MD4_LEN].copy_from_slice(d);
+                    }
+                    return;
+                }
+                for (w, o) in windows.iter().zip(out.iter_mut()) {
+                    self.hash(w, o);
+                }
+            }
+            _ => {
+                for (w, o) in windows.iter().zip(out.iter_mut()) {
+                    self.hash(w, o);
+                }
+            }
+        }
+    }
+
+    fn batches(&self) -> bool {
+        *self == Self::Md4
     }
 }
 

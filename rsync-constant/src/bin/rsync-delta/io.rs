@@ -197,3 +197,51 @@ impl Drop for Output {
         }
     }
 }
+
+/// Reads a file on a second thread, one `chunk`-sized buffer ahead of the consumer, so that
+/// reading overlaps hashing. Buffers are recycled, so memory stays at a few chunks.
+pub(crate) struct ReadAhead {
+    full: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl ReadAhead {
+    /// Starts reading `file` in pieces of `chunk` bytes (the last may be shorter).
+    pub(crate) fn new(mut file: File, chunk: usize) -> Self {
+        use std::sync::mpsc::sync_channel;
+        let (full_tx, full) = sync_channel(2);
+        let (empty, empty_rx) = sync_channel::<Vec<u8>>(4);
+        for _ in 0..3 {
+            let _ = empty.send(vec![0u8; chunk]);
+        }
+        std::thread::spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                buf.resize(chunk, 0);
+                let r = fill(&mut file, &mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                });
+                let done = !matches!(&r, Ok(b) if !b.is_empty());
+                if full_tx.send(r).is_err() || done {
+                    break;
+                }
+            }
+        });
+        Self { full, empty }
+    }
+
+    /// The next piece, or `None` at the end of the file.
+    pub(crate) fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self.full.recv() {
+            Ok(Ok(b)) if b.is_empty() => Ok(None),
+            Ok(Ok(b)) => Ok(Some(b)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("the reader thread stopped")),
+        }
+    }
+
+    /// Hands a consumed piece back for reuse.
+    pub(crate) fn recycle(&self, buf: Vec<u8>) {
+        let _ = self.empty.send(buf);
+    }
+}

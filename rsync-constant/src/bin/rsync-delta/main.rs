@@ -24,7 +24,7 @@ use rsync_core::librsync::{
 };
 use rsync_core::Limits;
 
-use crate::io::{fill, is_stdio, show, Input, Output, BUF_LEN};
+use crate::io::{fill, is_stdio, show, Input, Output, ReadAhead, BUF_LEN};
 
 /// Strong hash of a signature (`-H`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -142,7 +142,7 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 fn signature(cli: &Cli, old: Option<&Path>, sig: Option<&Path>) -> Result<()> {
-    let mut input = Input::open(old)?;
+    let input = Input::open(old)?;
     let strong = match cli.hash {
         Hash::Blake2 => StrongKind::Blake2,
         Hash::Md4 => StrongKind::Md4,
@@ -162,16 +162,15 @@ fn signature(cli: &Cli, old: Option<&Path>, sig: Option<&Path>) -> Result<()> {
     }
     let mut out = Output::create(sig, cli.force)?;
     let mut w = SignatureWriter::new(params);
-    let mut buf = vec![0u8; w.chunk_len_hint(BUF_LEN)];
     let mut sums = Vec::with_capacity(BUF_LEN);
-    loop {
-        let n = fill(&mut input.file, &mut buf)
-            .with_context(|| format!("cannot read {}", show(old)))?;
-        if n == 0 {
-            break;
-        }
+    let mut chunks = ReadAhead::new(input.file, w.chunk_len_hint(BUF_LEN));
+    while let Some(buf) = chunks
+        .next_chunk()
+        .with_context(|| format!("cannot read {}", show(old)))?
+    {
         sums.clear();
-        w.push(buf.get(..n).unwrap_or_default(), &mut sums);
+        w.push(&buf, &mut sums);
+        chunks.recycle(buf);
         out.write_all(&sums)
             .with_context(|| format!("cannot write {}", show(sig)))?;
     }
@@ -190,7 +189,7 @@ fn delta_cmd(
     limits: &Limits,
 ) -> Result<()> {
     let mut sig_in = Input::open(Some(sig))?;
-    let mut new_in = Input::open(new)?;
+    let new_in = Input::open(new)?;
     let mut out = Output::create(delta, cli.force)?;
     let mut buf = vec![0u8; BUF_LEN];
     let mut reader = SignatureReader::new(*limits);
@@ -208,14 +207,14 @@ fn delta_cmd(
     let signature = reader.finish().with_context(what)?;
     let mut w = DeltaWriter::new(signature, limits);
     let mut enc = Vec::with_capacity(BUF_LEN + BUF_LEN / 8);
-    loop {
-        let n = fill(&mut new_in.file, &mut buf)
-            .with_context(|| format!("cannot read {}", show(new)))?;
-        if n == 0 {
-            break;
-        }
+    let mut chunks = ReadAhead::new(new_in.file, BUF_LEN);
+    while let Some(buf) = chunks
+        .next_chunk()
+        .with_context(|| format!("cannot read {}", show(new)))?
+    {
         enc.clear();
-        w.push(buf.get(..n).unwrap_or_default(), &mut enc);
+        w.push(&buf, &mut enc);
+        chunks.recycle(buf);
         out.write_all(&enc)
             .with_context(|| format!("cannot write {}", show(delta)))?;
     }
