@@ -14,15 +14,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(argv, **kw):
-    """Runs argv; returns (wall seconds, max RSS in MiB). Fails loudly on a non-zero exit."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, **kw)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        sys.exit(f"FAILED ({p.returncode}): {' '.join(argv)}")
-    return wall, ru.ru_maxrss / 1024.0
+    """Runs argv under GNU time (whose child is forked from `time`, not from this Python
+    process, so its peak RSS is the program's own); returns (wall seconds, max RSS in MiB).
+    Fails loudly on a non-zero exit."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv], **kw)
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            sys.exit(f"FAILED ({p.returncode}): {' '.join(argv)}")
+        return wall, int(rss.read().split()[-1]) / 1024.0
 
 
 def same(a, b):
@@ -41,6 +42,8 @@ def main():
     rdiff = shutil.which("rdiff")
     if not rdiff:
         sys.exit("rdiff is not installed (apt-get install -y rdiff)")
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("GNU time is not installed (apt-get install -y time)")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "rsync-constant", "-p", "rsync-benches", "--bins"],
                    cwd=ROOT, check=True)
     rel = os.path.join(ROOT, "target", "release")
