@@ -56,13 +56,32 @@ fn signature(c: &mut Criterion) {
     g.finish();
 }
 
+/// A basis whose every block has weak sum 0 (+1, −1, −1, +1 at offsets k, k+d, k+e, k+e+d
+/// cancel in both sums) but a distinct strong sum. Against an all-zero new file, whose every
+/// window also has weak sum 0, a matcher without a collision cap goes quadratic.
+fn weak_collisions(len: usize, block: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for (i, b) in out.chunks_exact_mut(block).enumerate() {
+        let (k, d, e) = (i % (block / 2), 1 + i / (block / 2), block / 4);
+        if k + e + d < block {
+            b[k] = 1;
+            b[k + d] = 0xff;
+            b[k + e] = 0xff;
+            b[k + e + d] = 1;
+        }
+    }
+    out
+}
+
 fn delta(c: &mut Criterion) {
     let basis = rsync_benches::pseudo_random(LEN, 7);
     let zeros = vec![0u8; LEN];
     let strong = StrongSum::new(ChecksumKind::Xxh128, 0x5eed);
     let (_, basis_sig) = sig(&basis, strong);
     let (_, zero_sig) = sig(&zeros, strong);
-    let scenarios: [(&str, &Signature, Vec<u8>); 4] = [
+    let block = SizeRule::new(31, 16).block_len(LEN as u64) as usize;
+    let (_, collide_sig) = sig(&weak_collisions(LEN, block), strong);
+    let scenarios: [(&str, &Signature, Vec<u8>); 5] = [
         (
             "1% scattered edits",
             &basis_sig,
@@ -71,6 +90,7 @@ fn delta(c: &mut Criterion) {
         ("insertion", &basis_sig, rsync_benches::insertion(&basis, 9)),
         ("random", &basis_sig, rsync_benches::pseudo_random(LEN, 99)),
         ("all zeros", &zero_sig, zeros.clone()),
+        ("weak collisions", &collide_sig, zeros.clone()),
     ];
     let mut g = c.benchmark_group("delta xxh128");
     g.sample_size(10);

@@ -17,6 +17,8 @@
 
 use md4::Digest as _;
 
+use crate::multibuf::{digest_lanes, Algo, LANES};
+
 /// The longest strong sum any rsync checksum produces (MD4, MD5, xxh128).
 pub const MAX_DIGEST_LEN: usize = 16;
 
@@ -194,12 +196,64 @@ impl StrongSum {
     }
 }
 
+impl StrongSum {
+    /// The same block sums as [`block_sum`](Self::block_sum) for `LANES` blocks of equal
+    /// length at once, when this algorithm has a multi-buffer implementation (MD4, MD5).
+    pub(crate) fn block_sums_lanes(
+        &self,
+        blocks: &[&[u8]; LANES],
+        len: usize,
+    ) -> Option<[[u8; 16]; LANES]> {
+        let seed = self.seed.to_le_bytes();
+        let seeded: &[u8] = if self.seed != 0 { &seed } else { &[] };
+        let (algo, prefix, suffix) = match self.kind {
+            ChecksumKind::Md4 => (Algo::Md4, &[][..], seeded),
+            ChecksumKind::Md5 if self.seed_fix => (Algo::Md5, seeded, &[][..]),
+            ChecksumKind::Md5 => (Algo::Md5, &[][..], seeded),
+            _ => return None,
+        };
+        Some(digest_lanes(algo, blocks, len, prefix, suffix))
+    }
+
+    /// Whether [`block_sums_lanes`](Self::block_sums_lanes) applies.
+    pub(crate) fn has_lanes(&self) -> bool {
+        matches!(self.kind, ChecksumKind::Md4 | ChecksumKind::Md5)
+    }
+}
+
 impl crate::engine::StrongHasher for StrongSum {
     #[inline]
     fn strong(&self, data: &[u8], out: &mut [u8; crate::engine::MAX_STRONG]) {
         let mut d = [0u8; MAX_DIGEST_LEN];
         let n = self.block_sum(data, &mut d);
         out[..n].copy_from_slice(&d[..n]);
+    }
+
+    fn strong_batch(
+        &self,
+        windows: &[&[u8]],
+        out: &mut [[u8; crate::engine::MAX_STRONG]; crate::engine::BATCH],
+    ) {
+        if let Some(first) = windows.first() {
+            let len = first.len();
+            if windows.len() <= LANES && windows.iter().all(|w| w.len() == len) {
+                let lanes: [&[u8]; LANES] =
+                    std::array::from_fn(|j| windows.get(j).copied().unwrap_or(first));
+                if let Some(d) = self.block_sums_lanes(&lanes, len) {
+                    for (o, d) in out.iter_mut().zip(d.iter()).take(windows.len()) {
+                        o[..16].copy_from_slice(d);
+                    }
+                    return;
+                }
+            }
+        }
+        for (w, o) in windows.iter().zip(out.iter_mut()) {
+            self.strong(w, o);
+        }
+    }
+
+    fn batches(&self) -> bool {
+        self.has_lanes()
     }
 }
 

@@ -67,6 +67,7 @@ mod engine;
 pub mod librsync;
 pub mod limits;
 pub mod matcher;
+mod multibuf;
 pub mod rolling;
 pub mod signature;
 

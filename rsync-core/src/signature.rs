@@ -6,6 +6,7 @@
 
 use crate::checksum::{StrongSum, MAX_DIGEST_LEN};
 use crate::limits::Limits;
+use crate::multibuf::LANES;
 use crate::rolling::weak_sum;
 
 /// The four integers that open every block-sum list.
@@ -311,11 +312,32 @@ impl SignatureBuilder {
             self.partial = block;
             self.partial.clear();
         }
-        let mut blocks = data.chunks_exact(bl);
-        for block in &mut blocks {
+        let (mut whole, rest) = data.split_at(data.len() / bl * bl);
+        if self.strong.has_lanes() {
+            // Eight blocks at a time through the multi-buffer hash.
+            let n = (self.head.strong_len as usize).min(MAX_DIGEST_LEN);
+            let mut groups = whole.chunks_exact(bl * LANES);
+            for group in &mut groups {
+                let lanes: [&[u8]; LANES] = std::array::from_fn(|j| &group[j * bl..(j + 1) * bl]);
+                match self.strong.block_sums_lanes(&lanes, bl) {
+                    Some(sums) => {
+                        for (block, sum) in lanes.iter().zip(sums.iter()) {
+                            emit(weak_sum(block), &sum[..n]);
+                        }
+                    }
+                    None => {
+                        for block in lanes {
+                            self.emit_block(block, emit);
+                        }
+                    }
+                }
+            }
+            whole = groups.remainder();
+        }
+        for block in whole.chunks_exact(bl) {
             self.emit_block(block, emit);
         }
-        self.partial.extend_from_slice(blocks.remainder());
+        self.partial.extend_from_slice(rest);
     }
 
     /// Ends the basis, emitting the short last block if there is one.

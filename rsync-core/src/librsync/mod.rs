@@ -58,7 +58,6 @@
 
 mod command;
 mod delta;
-mod md4x;
 mod params;
 mod patch;
 pub mod rabinkarp;

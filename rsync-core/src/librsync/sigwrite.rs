@@ -8,12 +8,12 @@
 //! slice of whole blocks into a caller-provided buffer, so a driver can hash disjoint block
 //! ranges of one large chunk on several threads and concatenate the results.
 
-use super::md4x::{md4_lanes, LANES};
 use super::params::{SignatureParams, WeakKind};
 use super::rabinkarp::RabinKarp;
 use super::rollsum::Rollsum;
 use super::strong::StrongKind;
 use crate::engine::{Rolling, StrongHasher, MAX_STRONG};
+use crate::multibuf::{digest_lanes, Algo, LANES};
 
 /// Computes the block records of `data` into `out`: `data` is split into blocks of
 /// `params.block_len` bytes (the last one may be shorter, so pass a short block only at the
@@ -59,7 +59,7 @@ fn sums_with<R: Rolling>(params: &SignatureParams, data: &[u8], out: &mut [u8]) 
             };
             let msgs: [&[u8]; LANES] =
                 std::array::from_fn(|j| group.get(j * bl..(j + 1) * bl).unwrap_or_default());
-            let digests = md4_lanes(&msgs, bl);
+            let digests = digest_lanes(Algo::Md4, &msgs, bl, &[], &[]);
             for ((block, slot), d) in group
                 .chunks_exact(bl)
                 .zip(slots.chunks_exact_mut(rec))
@@ -138,7 +138,7 @@ impl SignatureWriter {
     /// that is not much larger, so that no block straddles two chunks.
     pub fn chunk_len_hint(&self, about: usize) -> usize {
         let bl = (self.params.block_len as usize).max(1);
-        let group = bl.saturating_mul(super::md4x::LANES);
+        let group = bl.saturating_mul(LANES);
         let unit = if group <= about.saturating_mul(2) {
             group
         } else {

@@ -7,8 +7,8 @@
 use blake2::digest::consts::U32;
 use blake2::Digest as _;
 
-use super::md4x::{md4_lanes, LANES};
 use crate::engine::{StrongHasher, BATCH, MAX_STRONG};
+use crate::multibuf::{digest_lanes, Algo, LANES};
 
 /// MD4's digest length (librsync `RS_MD4_SUM_LENGTH`).
 pub const MD4_LEN: usize = 16;
@@ -89,7 +89,7 @@ impl StrongHasher for StrongKind {
                 let lanes: [&[u8]; LANES] =
                     std::array::from_fn(|j| windows.get(j).copied().unwrap_or(first));
                 if lanes.iter().all(|w| w.len() == len) {
-                    let d = md4_lanes(&lanes, len);
+                    let d = digest_lanes(Algo::Md4, &lanes, len, &[], &[]);
                     for (o, d) in out.iter_mut().zip(d.iter()).take(windows.len()) {
                         o[..MD4_LEN].copy_from_slice(d);
                     }
