@@ -1,19 +1,7 @@
 //! Shared data generators for the benches: the same inputs in criterion and in the
 //! side-by-side scripts.
 
-/// Deterministic pseudo-random bytes (xorshift64).
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use rsync_tests::pseudo_random;
 
 /// The "1% scattered edits" transformation: 4 KiB overwritten with fresh random bytes at
 /// evenly spread offsets until 1% of the file has changed.

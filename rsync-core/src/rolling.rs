@@ -31,9 +31,11 @@ fn pack(s1: u32, s2: u32) -> u32 {
     (s1 & 0xffff) | (s2 << 16)
 }
 
-/// The two raw sums of a block modulo 2¹⁶: `s1 = Σ xᵢ`, `s2 = Σ (len − i)·xᵢ`.
+/// The two raw sums of a block modulo 2¹⁶: `s1 = Σ xᵢ`, `s2 = Σ (len − i)·xᵢ`, with bytes
+/// read as signed (rsync) or unsigned (librsync's rollsum, which adds its offset after).
 #[inline]
-fn raw_sums(data: &[u8]) -> (u16, u16) {
+pub(crate) fn lane_sums<const SIGNED: bool>(data: &[u8]) -> (u16, u16) {
+    let x = |b: u8| if SIGNED { sx16(b) } else { u16::from(b) };
     let (chunks, tail) = data.as_chunks::<LANES>();
     let mut lane_sum = [0u16; LANES];
     let mut lane_acc = [0u16; LANES];
@@ -41,7 +43,7 @@ fn raw_sums(data: &[u8]) -> (u16, u16) {
         // After chunk c of K, lane_acc[j] gains Σ_{c'≤c} x[c'·L + j]; at the end it holds
         // Σ_c (K − c)·x[c·L + j].
         for j in 0..LANES {
-            lane_sum[j] = lane_sum[j].wrapping_add(sx16(chunk[j]));
+            lane_sum[j] = lane_sum[j].wrapping_add(x(chunk[j]));
             lane_acc[j] = lane_acc[j].wrapping_add(lane_sum[j]);
         }
     }
@@ -57,10 +59,14 @@ fn raw_sums(data: &[u8]) -> (u16, u16) {
     let mut s2 = (LANES as u16).wrapping_mul(acc).wrapping_sub(jw);
     // Appending one byte adds 1 to every earlier weight: s1 += x; s2 += s1.
     for &b in tail {
-        s1 = s1.wrapping_add(sx16(b));
+        s1 = s1.wrapping_add(x(b));
         s2 = s2.wrapping_add(s1);
     }
     (s1, s2)
+}
+
+fn raw_sums(data: &[u8]) -> (u16, u16) {
+    lane_sums::<true>(data)
 }
 
 /// rsync's weak checksum of a whole block (fast path).

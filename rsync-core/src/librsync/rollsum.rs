@@ -7,37 +7,11 @@
 /// librsync's `ROLLSUM_CHAR_OFFSET`, added to every byte.
 pub const CHAR_OFFSET: u32 = 31;
 
-/// Lanes of the block-sum fast path (see `crate::rolling` for the same formulation): 16
-/// lanes of `u16`, since only the low 16 bits of each sum reach the digest.
-const LANES: usize = 16;
-
 /// Raw sums over unsigned bytes without the offset, modulo 2¹⁶: `s1 = Σ xᵢ`,
-/// `s2 = Σ (n − i)·xᵢ`.
+/// `s2 = Σ (n − i)·xᵢ` (the vectorised formulation shared with `crate::rolling`).
 #[inline]
 fn raw_sums(data: &[u8]) -> (u32, u32) {
-    let (chunks, tail) = data.as_chunks::<LANES>();
-    let mut lane_sum = [0u16; LANES];
-    let mut lane_acc = [0u16; LANES];
-    for chunk in chunks {
-        for j in 0..LANES {
-            lane_sum[j] = lane_sum[j].wrapping_add(u16::from(chunk[j]));
-            lane_acc[j] = lane_acc[j].wrapping_add(lane_sum[j]);
-        }
-    }
-    // lane_acc[j] = Σ_c (K − c)·x[c·L + j]; the weight of x[c·L + j] is L·(K − c) − j.
-    let mut s1 = 0u16;
-    let mut acc = 0u16;
-    let mut jw = 0u16;
-    for j in 0..LANES {
-        s1 = s1.wrapping_add(lane_sum[j]);
-        acc = acc.wrapping_add(lane_acc[j]);
-        jw = jw.wrapping_add((j as u16).wrapping_mul(lane_sum[j]));
-    }
-    let mut s2 = (LANES as u16).wrapping_mul(acc).wrapping_sub(jw);
-    for &b in tail {
-        s1 = s1.wrapping_add(u16::from(b));
-        s2 = s2.wrapping_add(s1);
-    }
+    let (s1, s2) = crate::rolling::lane_sums::<false>(data);
     (u32::from(s1), u32::from(s2))
 }
 
