@@ -54,7 +54,7 @@
 //!
 //! MD4 is broken and the strong sums may be truncated: a malicious party who controls both
 //! files can make a block match that is not equal. Prefer BLAKE2 signatures, and bound
-//! [`Limits::max_output`] when patching untrusted deltas.
+//! [`Limits::max_output`](crate::Limits::max_output) when patching untrusted deltas.
 
 mod command;
 mod delta;
