@@ -64,8 +64,18 @@ impl Matcher {
     /// As [`new`](Self::new), with literal runs capped at `limits.max_literal`.
     pub fn with_limits(signature: Signature, strong: StrongSum, limits: &Limits) -> Self {
         let head: SumHead = signature.head();
-        let strong_len = (head.strong_len as usize).min(strong.digest_len());
-        let (weak, sums) = signature.into_parts();
+        let stored = head.strong_len as usize;
+        let strong_len = stored.min(strong.digest_len());
+        let (weak, mut sums) = signature.into_parts();
+        if strong_len < stored {
+            // A header asking for more strong bytes than the digest has (rejected on the
+            // wire, but constructible in memory): compare the digest's bytes only.
+            sums = sums
+                .chunks(stored.max(1))
+                .flat_map(|s| &s[..strong_len.min(s.len())])
+                .copied()
+                .collect();
+        }
         let full = if head.remainder != 0 {
             head.count.saturating_sub(1)
         } else {

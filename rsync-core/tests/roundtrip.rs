@@ -330,3 +330,20 @@ fn applier_rejects_hostile_tokens() {
         "copy of block 7 but the basis has 2 blocks"
     );
 }
+
+#[test]
+fn strong_len_above_the_digest_compares_the_digest_only() {
+    // xxh64 has 8 bytes; a head asking for 16 pads the stored sums with zeros.
+    let basis: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let strong = StrongSum::new(ChecksumKind::Xxh64, 1);
+    let head = head_for(basis.len(), 500, 16);
+    let toks = delta(
+        signature(&basis, head, strong, 777),
+        strong,
+        &basis,
+        1000,
+        32768,
+    );
+    assert!(toks.iter().all(|t| matches!(t, Tok::Copy(_))), "{toks:?}");
+    assert_eq!(toks.len(), 10);
+}
