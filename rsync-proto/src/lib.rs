@@ -18,10 +18,14 @@
 //! # Ok::<(), rsync_proto::DecodeError>(())
 //! ```
 //!
-//! Role state machines (handshake, sender, generator, receiver) build on this layer.
+//! On top of it: [`sums`] (the generator's sum header and block sums, RFC.md §10) and
+//! [`token`] (the sender's token stream and whole-file checksum, RFC.md §11). Role state
+//! machines (handshake, sender, generator, receiver) build on these.
 
 #![forbid(unsafe_code)]
 
+pub mod sums;
+pub mod token;
 mod wire;
 
 pub use wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite, NDX_DONE};
