@@ -22,6 +22,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod mux;
+#[cfg(test)]
+mod testdata;
 mod wire;
 
 pub use wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite, NDX_DONE};
