@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod handshake;
 pub mod mux;
 #[cfg(test)]
 mod testdata;
