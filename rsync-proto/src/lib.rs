@@ -18,7 +18,14 @@
 //! # Ok::<(), rsync_proto::DecodeError>(())
 //! ```
 //!
-//! Role state machines (handshake, sender, generator, receiver) build on this layer.
+//! On top of it:
+//!
+//! - [`mux`]: the multiplexed frames of RFC.md §5 (4-byte header, message codes, a streaming
+//!   decoder and a splitting encoder);
+//! - [`handshake`]: the protocol setup of RFC.md §6 (version, compat flags, checksum and
+//!   compression negotiation, checksum seed) as a state machine for each side.
+//!
+//! Role state machines (sender, generator, receiver) build on these layers.
 
 #![forbid(unsafe_code)]
 
