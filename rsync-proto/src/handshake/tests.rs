@@ -69,6 +69,20 @@ fn pairs_for_every_protocol() {
 }
 
 #[test]
+fn server_does_not_require_the_e_option() {
+    // openrsync-style separate flags at protocol 30: no letters, so only the server's own
+    // capabilities are set, nothing is negotiated and MD5 is implied (without the seed fix).
+    let info = ClientInfo::from_args(["rsync", "--server", "-g", "-l", "-r", "-t", ".", "d/"]);
+    assert_eq!(info.letters(), None);
+    let mut s = Handshake::server(ServerConfig::new(info, 11)).expect("config");
+    let mut c = client(30, 0);
+    let (cn, sn) = drive(&mut c, &mut s, 1);
+    assert_eq!(cn, sn);
+    assert_eq!(cn.compat_flags, CompatFlags(0x06));
+    assert_eq!((cn.checksum, cn.seed_fix), (ChecksumKind::Md5, false));
+}
+
+#[test]
 fn negotiation_follows_both_preference_lists() {
     // Our client accepts only xxh64 and md5: the server's first choice it also lists.
     let mut c = Handshake::client(ClientConfig {
