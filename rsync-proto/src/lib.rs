@@ -18,13 +18,24 @@
 //! # Ok::<(), rsync_proto::DecodeError>(())
 //! ```
 //!
-//! On top of it: [`sums`] (the generator's sum header and block sums, RFC.md §10) and
-//! [`token`] (the sender's token stream and whole-file checksum, RFC.md §11). Role state
-//! machines (handshake, sender, generator, receiver) build on these.
+//! On top of it:
+//!
+//! - [`mux`]: the multiplexed frames of RFC.md §5 (4-byte header, message codes, a streaming
+//!   decoder and a splitting encoder);
+//! - [`handshake`]: the protocol setup of RFC.md §6 (version, compat flags, checksum and
+//!   compression negotiation, checksum seed) as a state machine for each side;
+//! - [`sums`]: the generator's sum header and block sums (RFC.md §10);
+//! - [`token`]: the sender's token stream and whole-file checksum (RFC.md §11).
+//!
+//! Role state machines (sender, generator, receiver) build on these layers.
 
 #![forbid(unsafe_code)]
 
+pub mod handshake;
+pub mod mux;
 pub mod sums;
+#[cfg(test)]
+mod testdata;
 pub mod token;
 mod wire;
 
