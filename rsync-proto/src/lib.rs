@@ -18,10 +18,13 @@
 //! # Ok::<(), rsync_proto::DecodeError>(())
 //! ```
 //!
+//! The [`flist`] module holds the file-list codec and sort order (RFC.md §9).
+//!
 //! Role state machines (handshake, sender, generator, receiver) build on this layer.
 
 #![forbid(unsafe_code)]
 
+pub mod flist;
 mod wire;
 
 pub use wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite, NDX_DONE};
