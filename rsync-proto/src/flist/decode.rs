@@ -274,8 +274,8 @@ impl FlistDecoder {
         let mut name = Vec::with_capacity(total as usize);
         name.extend_from_slice(&st.name[..l1]);
         name.extend_from_slice(suffix);
-        let path = WirePath::new(name.clone())
-            .map_err(|source| FlistError::BadName { index, source })?;
+        let path =
+            WirePath::new(name.clone()).map_err(|source| FlistError::BadName { index, source })?;
         st.name = name;
 
         // [flist-hlink], protocol ≥ 30: a follower may end here.

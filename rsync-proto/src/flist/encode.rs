@@ -4,8 +4,8 @@
 //! Spec: RFC.md §9 `[flist-flags]` … `[flist-end]`, `[id-lists]`. Reference: rsync
 //! `send_file_entry`, `write_end_of_flist` (flist.c), `send_id_lists` (uidlist.c).
 
-use super::entry::{xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink};
 use super::entry::{valid_file_type, MAX_NSEC, MAX_SYMLINK_LEN};
+use super::entry::{xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink};
 use super::ids::{encode_list, put_varint30, IdList};
 use crate::wire::WireWrite;
 
@@ -482,7 +482,10 @@ mod tests {
             o.preserve_uid = true;
             o.preserve_gid = true;
             let mut out = Vec::new();
-            FlistEncoder::new(o).unwrap().encode_entry(e, &mut out).unwrap();
+            FlistEncoder::new(o)
+                .unwrap()
+                .encode_entry(e, &mut out)
+                .unwrap();
             assert_eq!(&out[..want.len()], want, "protocol {p}, dir {}", e.is_dir());
         }
     }

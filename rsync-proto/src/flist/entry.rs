@@ -340,7 +340,9 @@ pub enum FlistError {
         source: PathError,
     },
     /// The shared-prefix length exceeds the previous name.
-    #[error("file-list entry {index}: prefix length {prefix} exceeds previous name ({prev} bytes)")]
+    #[error(
+        "file-list entry {index}: prefix length {prefix} exceeds previous name ({prev} bytes)"
+    )]
     BadPrefix {
         /// Entry index in wire order.
         index: usize,

@@ -145,7 +145,15 @@ mod tests {
 
     #[test]
     fn accepts_and_rejects() {
-        for ok in [&b"."[..], b"a", b"a/b", b"..a", b"a..", b".hidden/x", b"\xff\xfe"] {
+        for ok in [
+            &b"."[..],
+            b"a",
+            b"a/b",
+            b"..a",
+            b"a..",
+            b".hidden/x",
+            b"\xff\xfe",
+        ] {
             assert!(WirePath::try_from(ok).is_ok(), "{ok:?}");
         }
         let cases: [(&[u8], PathError); 9] = [
@@ -164,7 +172,10 @@ mod tests {
         }
         assert_eq!(
             WirePath::new(vec![b'x'; 4096]),
-            Err(PathError::TooLong { len: 4096, max: 4095 })
+            Err(PathError::TooLong {
+                len: 4096,
+                max: 4095
+            })
         );
         assert!(WirePath::new(vec![b'x'; 4095]).is_ok());
         assert_eq!(

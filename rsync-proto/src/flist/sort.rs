@@ -40,7 +40,9 @@ fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
         (Comp::Item(_), Comp::Dir(_)) => Ordering::Less,
         (Comp::Dir(_), Comp::Item(_)) => Ordering::Greater,
         (Comp::Item(x), Comp::Item(y)) => x.cmp(y),
-        (Comp::Dir(x), Comp::Dir(y)) => x.iter().chain(once(&b'/')).cmp(y.iter().chain(once(&b'/'))),
+        (Comp::Dir(x), Comp::Dir(y)) => {
+            x.iter().chain(once(&b'/')).cmp(y.iter().chain(once(&b'/')))
+        }
     }
 }
 
@@ -226,7 +228,10 @@ pub(crate) mod tests {
         assert_eq!(names(&sort_file_list(v, 31)), ["a", "b", "-", "c"]);
         // A directory beats a non-directory of the same name, at every protocol.
         let v = vec![e("x", false), e("x", true), e("x/f", false), e("w", true)];
-        assert_eq!(names(&sort_file_list(v.clone(), 27)), ["w", "-", "x", "x/f"]);
+        assert_eq!(
+            names(&sort_file_list(v.clone(), 27)),
+            ["w", "-", "x", "x/f"]
+        );
         assert_eq!(names(&sort_file_list(v, 29)), ["-", "w", "x", "x/f"]);
         // Two directories: the first is kept and inherits top_dir.
         let mut d2 = e("d", true);
@@ -238,8 +243,11 @@ pub(crate) mod tests {
 
     fn arb_name() -> impl Strategy<Value = (Vec<u8>, bool)> {
         let comp = prop::collection::vec(prop::sample::select(&b"ab-./0\xff"[..]), 1..4)
-            .prop_filter("component", |c| c != b"." && c != b".." && !c.contains(&b'/'));
-        (prop::collection::vec(comp, 1..4), any::<bool>()).prop_map(|(cs, dir)| (cs.join(&b'/'), dir))
+            .prop_filter("component", |c| {
+                c != b"." && c != b".." && !c.contains(&b'/')
+            });
+        (prop::collection::vec(comp, 1..4), any::<bool>())
+            .prop_map(|(cs, dir)| (cs.join(&b'/'), dir))
     }
 
     proptest! {
