@@ -2,6 +2,8 @@
 //! `tests/data/vectors/flist/` (see its README) decode to exactly the files that existed,
 //! re-encode to the identical bytes, and decode the same in any chunking.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;

@@ -276,7 +276,8 @@ impl FlistEncoder {
         if let Some(first) = first_hlink {
             w.put_varint(first);
             if first >= o.ndx_start {
-                return Ok(self.commit(st, name, w, out));
+                self.commit(st, name, w, out);
+                return Ok(());
             }
         }
 

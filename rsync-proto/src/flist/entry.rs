@@ -388,7 +388,7 @@ pub enum FlistError {
         value: i64,
     },
     /// A mode whose type bits are not one of the seven file types.
-    #[error("file-list entry {index}: invalid file mode {mode:#o}")]
+    #[error("file-list entry {index}: invalid file mode 0{mode:o}")]
     BadMode {
         /// Entry index in wire order.
         index: usize,
