@@ -490,4 +490,32 @@ mod tests {
             assert_eq!(&out[..want.len()], want, "protocol {p}, dir {}", e.is_dir());
         }
     }
+
+    #[test]
+    fn rdev_layout_per_protocol() {
+        // Minor 255 still fits the protocol 28-29 one-byte form; 256 does not.
+        let mut d = entry("null", mode::S_IFCHR | 0o666, 0, 1);
+        d.rdev_major = 8;
+        for (p, minor, want) in [
+            (29, 255, &b"\x08\x00\x00\x00\xff"[..]),
+            (29, 256, &b"\x08\x00\x00\x00\x00\x01\x00\x00"[..]),
+            (27, 256, &b"\x00\x08\x10\x00"[..]),
+            (30, 256, &b"\x08\x81\x00"[..]),
+        ] {
+            d.rdev_minor = minor;
+            let mut o = FlistOptions::new(p);
+            o.preserve_devices = true;
+            let mut out = Vec::new();
+            FlistEncoder::new(o)
+                .unwrap()
+                .encode_entry(&d, &mut out)
+                .unwrap();
+            assert!(
+                out.ends_with(want),
+                "protocol {p} minor {minor}: {out:02x?}"
+            );
+            let minor8 = p >= 28 && out[0] & 0x04 != 0 && out[1] & 0x08 != 0;
+            assert_eq!(minor8, p < 30 && minor <= 255, "protocol {p} minor {minor}");
+        }
+    }
 }
