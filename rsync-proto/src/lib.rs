@@ -24,6 +24,7 @@
 //!   decoder and a splitting encoder);
 //! - [`handshake`]: the protocol setup of RFC.md §6 (version, compat flags, checksum and
 //!   compression negotiation, checksum seed) as a state machine for each side;
+//! - [`flist`]: the file list codec and rsync's sort order (RFC.md §9);
 //! - [`sums`]: the generator's sum header and block sums (RFC.md §10);
 //! - [`token`]: the sender's token stream and whole-file checksum (RFC.md §11).
 //!
@@ -31,6 +32,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod flist;
 pub mod handshake;
 pub mod mux;
 pub mod sums;

@@ -198,14 +198,13 @@ def read_flist(r, proto, varint_flags):
         size = r.varlong(3) if proto >= 30 else r.longint()
         if not flags & 0x80:
             mtime = r.varlong(4) if proto >= 30 else r.uint32()
-        if flags & 0x2000:
-            r.varint()  # nsec
+        nsec = r.varint() if flags & 0x2000 else 0
         if not flags & 0x02:
             mode = r.uint32()
         if flags & 0x200:
             raise DecodeError("hard links not expected")
         entries.append({"name": name.decode(), "size": size, "flags": flags, "mode": mode,
-                        "mtime": mtime})
+                        "mtime": mtime, "nsec": nsec})
     if proto < 30:
         io_error = r.int32()
     return entries, io_error

@@ -1,0 +1,428 @@
+//! File-list values: [`FileEntry`], the session options that shape the encoding
+//! ([`FlistOptions`]), the decoded [`FileList`] and the errors.
+//!
+//! Spec: RFC.md §9. Reference: rsync `struct file_struct` (rsync.h) and the option globals
+//! read by `send_file_entry`/`recv_file_entry` (flist.c).
+
+use super::ids::IdList;
+use super::path::{PathError, WirePath};
+use crate::wire::DecodeError;
+
+/// The `XMIT_*` bits of a file-list entry's flags word (rsync.h). Bits shared by two
+/// meanings carry both names; which one applies depends on the protocol and file type.
+pub mod xmit {
+    /// Directory named on the command line (also the non-zero filler for other files).
+    pub const TOP_DIR: u32 = 0x01;
+    /// Mode equals the previous entry's.
+    pub const SAME_MODE: u32 = 0x02;
+    /// Protocol < 28: rdev equals the previous entry's.
+    pub const SAME_RDEV_PRE28: u32 = 0x04;
+    /// Protocol ≥ 28: a second flags byte follows.
+    pub const EXTENDED_FLAGS: u32 = 0x04;
+    /// uid equals the previous entry's (or uids are not sent).
+    pub const SAME_UID: u32 = 0x08;
+    /// gid equals the previous entry's (or gids are not sent).
+    pub const SAME_GID: u32 = 0x10;
+    /// The name starts with a prefix of the previous name.
+    pub const SAME_NAME: u32 = 0x20;
+    /// The name-suffix length is a `varint30`, not a byte.
+    pub const LONG_NAME: u32 = 0x40;
+    /// mtime equals the previous entry's.
+    pub const SAME_TIME: u32 = 0x80;
+    /// Protocol ≥ 28, devices: the rdev major equals the previous one.
+    pub const SAME_RDEV_MAJOR: u32 = 0x100;
+    /// Protocol ≥ 30, directories: no content is sent for this directory.
+    pub const NO_CONTENT_DIR: u32 = 0x100;
+    /// Protocol ≥ 28: hard-link information follows.
+    pub const HLINKED: u32 = 0x200;
+    /// Protocol 28–29: the hard-link device equals the previous one.
+    pub const SAME_DEV_PRE30: u32 = 0x400;
+    /// Protocol ≥ 30: the user name follows the uid.
+    pub const USER_NAME_FOLLOWS: u32 = 0x400;
+    /// Protocol 28–29: the rdev minor is one byte.
+    pub const RDEV_MINOR_8_PRE30: u32 = 0x800;
+    /// Protocol ≥ 30: the group name follows the gid.
+    pub const GROUP_NAME_FOLLOWS: u32 = 0x800;
+    /// Protocol ≥ 30: the first of a group of hard links.
+    pub const HLINK_FIRST: u32 = 0x1000;
+    /// With `EXTENDED_FLAGS` alone (`0x1004`): end of list followed by an io_error.
+    pub const IO_ERROR_ENDLIST: u32 = 0x1000;
+    /// Protocol ≥ 31: nanoseconds of the mtime follow.
+    pub const MOD_NSEC: u32 = 0x2000;
+    /// `--atimes`: atime equals the previous entry's (not supported here).
+    pub const SAME_ATIME: u32 = 0x4000;
+    /// `--crtimes`: crtime equals mtime (not supported here).
+    pub const CRTIME_EQ_MTIME: u32 = 0x20000;
+}
+
+/// File-type bits of a mode (`S_IFMT`) and the types rsync transmits.
+pub mod mode {
+    /// Mask of the type bits.
+    pub const S_IFMT: u32 = 0o170000;
+    /// Socket.
+    pub const S_IFSOCK: u32 = 0o140000;
+    /// Symbolic link.
+    pub const S_IFLNK: u32 = 0o120000;
+    /// Regular file.
+    pub const S_IFREG: u32 = 0o100000;
+    /// Block device.
+    pub const S_IFBLK: u32 = 0o060000;
+    /// Directory.
+    pub const S_IFDIR: u32 = 0o040000;
+    /// Character device.
+    pub const S_IFCHR: u32 = 0o020000;
+    /// FIFO.
+    pub const S_IFIFO: u32 = 0o010000;
+}
+
+/// The longest symlink target accepted, in bytes (rsync: `MAXPATHLEN` − 1).
+pub const MAX_SYMLINK_LEN: usize = 4095;
+/// The longest `-c` file checksum (rsync `MAX_DIGEST_LEN`).
+pub const MAX_CHECKSUM_LEN: usize = 64;
+/// The largest `MOD_NSEC` value (rsync `MAX_WIRE_NSEC`).
+pub const MAX_NSEC: u32 = 999_999_999;
+
+/// Hard-link information of an entry (`-H`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HardLink {
+    /// Protocol < 30: the file's device and inode (the wire carries `dev + 1`).
+    DevIno {
+        /// Device number.
+        dev: i64,
+        /// Inode number.
+        ino: i64,
+    },
+    /// Protocol ≥ 30: the first entry of a hard-link group (`XMIT_HLINK_FIRST`).
+    First,
+    /// Protocol ≥ 30: a later member; `first` is the index of the group's first entry.
+    Follower {
+        /// Index (in the numbering of the session) of the first entry of the group.
+        first: i32,
+    },
+}
+
+/// One file-list entry, as the sender describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileEntry {
+    /// Relative path, raw bytes.
+    pub name: WirePath,
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    /// Length in bytes (0 for devices and specials).
+    pub size: u64,
+    /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
+    pub mtime: i64,
+    /// Nanoseconds of the mtime (sent from protocol 31 on), ≤ [`MAX_NSEC`].
+    pub mtime_nsec: u32,
+    /// Owner id (`-o`).
+    pub uid: u32,
+    /// Group id (`-g`).
+    pub gid: u32,
+    /// Owner name sent inline (protocol ≥ 30 with incremental recursion).
+    pub user_name: Option<Vec<u8>>,
+    /// Group name sent inline (protocol ≥ 30 with incremental recursion).
+    pub group_name: Option<Vec<u8>>,
+    /// Device major number (devices with `-D`).
+    pub rdev_major: u32,
+    /// Device minor number (devices with `-D`).
+    pub rdev_minor: u32,
+    /// Symlink target (`-l`), raw bytes without NUL.
+    pub symlink: Option<Vec<u8>>,
+    /// Hard-link information (`-H`).
+    pub hardlink: Option<HardLink>,
+    /// Whole-file checksum of a regular file (`-c`).
+    pub checksum: Option<Vec<u8>>,
+    /// Directory named on the command line (`XMIT_TOP_DIR`).
+    pub top_dir: bool,
+    /// Protocol ≥ 30: a directory whose contents are not part of the transfer
+    /// (`XMIT_NO_CONTENT_DIR`, e.g. an implied parent).
+    pub no_content_dir: bool,
+}
+
+impl FileEntry {
+    /// An entry with the given name and mode and every other field zero or absent.
+    pub fn new(name: WirePath, mode: u32) -> Self {
+        Self {
+            name,
+            mode,
+            size: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            user_name: None,
+            group_name: None,
+            rdev_major: 0,
+            rdev_minor: 0,
+            symlink: None,
+            hardlink: None,
+            checksum: None,
+            top_dir: false,
+            no_content_dir: false,
+        }
+    }
+
+    fn file_type(&self) -> u32 {
+        self.mode & mode::S_IFMT
+    }
+
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == mode::S_IFDIR
+    }
+
+    /// A regular file.
+    pub fn is_regular(&self) -> bool {
+        self.file_type() == mode::S_IFREG
+    }
+
+    /// A symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == mode::S_IFLNK
+    }
+
+    /// A character or block device.
+    pub fn is_device(&self) -> bool {
+        matches!(self.file_type(), mode::S_IFCHR | mode::S_IFBLK)
+    }
+
+    /// A FIFO or socket.
+    pub fn is_special(&self) -> bool {
+        matches!(self.file_type(), mode::S_IFIFO | mode::S_IFSOCK)
+    }
+}
+
+/// Whether `m` has one of the seven file types rsync accepts.
+pub(crate) fn valid_file_type(m: u32) -> bool {
+    matches!(
+        m & mode::S_IFMT,
+        mode::S_IFREG
+            | mode::S_IFDIR
+            | mode::S_IFLNK
+            | mode::S_IFCHR
+            | mode::S_IFBLK
+            | mode::S_IFIFO
+            | mode::S_IFSOCK
+    )
+}
+
+/// Session settings that decide which fields a file list carries. Both sides must use the
+/// same values (they follow from the negotiated protocol, compat flags and options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlistOptions {
+    /// Negotiated protocol, 27..=32 (32 encodes as 31).
+    pub protocol: u32,
+    /// `CF_VARINT_FLIST_FLAGS`: flags words are varints (protocol ≥ 30).
+    pub varint_flags: bool,
+    /// `-o`.
+    pub preserve_uid: bool,
+    /// `-g`.
+    pub preserve_gid: bool,
+    /// `-l`.
+    pub preserve_links: bool,
+    /// `--devices`.
+    pub preserve_devices: bool,
+    /// `--specials`.
+    pub preserve_specials: bool,
+    /// `-H`.
+    pub preserve_hard_links: bool,
+    /// `-c`: length of the file checksum in bytes (0 = no `-c`), ≤ [`MAX_CHECKSUM_LEN`].
+    pub checksum_len: usize,
+    /// `--numeric-ids`: no uid/gid name lists.
+    pub numeric_ids: bool,
+    /// Incremental recursion (`CF_INC_RECURSE`): names inline, no id lists at the end.
+    pub inc_recurse: bool,
+    /// `CF_ID0_NAMES`: the id lists end with the name of id 0.
+    pub id0_names: bool,
+    /// Safe file list (protocol ≥ 31, or `CF_SAFE_FLIST` at 30): the `0x1004` end marker
+    /// with an io_error is allowed.
+    pub safe_flist: bool,
+    /// Index of this list's first entry (0 without incremental recursion).
+    pub ndx_start: i32,
+    /// The most entries the decoder accepts before failing.
+    pub max_entries: usize,
+}
+
+impl FlistOptions {
+    /// Plain options for `protocol`: no optional field, a safe file list from protocol 31,
+    /// and a limit of 1,000,000 entries.
+    pub fn new(protocol: u32) -> Self {
+        Self {
+            protocol,
+            varint_flags: false,
+            preserve_uid: false,
+            preserve_gid: false,
+            preserve_links: false,
+            preserve_devices: false,
+            preserve_specials: false,
+            preserve_hard_links: false,
+            checksum_len: 0,
+            numeric_ids: false,
+            inc_recurse: false,
+            id0_names: false,
+            safe_flist: protocol >= 31,
+            ndx_start: 0,
+            max_entries: 1_000_000,
+        }
+    }
+
+    /// Adds what `-a` implies (`-rlptgoD`): uid, gid, links, devices and specials.
+    pub fn archive(mut self) -> Self {
+        self.preserve_uid = true;
+        self.preserve_gid = true;
+        self.preserve_links = true;
+        self.preserve_devices = true;
+        self.preserve_specials = true;
+        self
+    }
+
+    /// Checks the combination.
+    ///
+    /// # Errors
+    /// [`FlistError::Unsupported`] for a protocol outside 27..=32, varint flags below 30 or
+    /// a checksum longer than [`MAX_CHECKSUM_LEN`].
+    pub fn validate(&self) -> Result<(), FlistError> {
+        let bad = |what| Err(FlistError::Unsupported { what });
+        if !(27..=32).contains(&self.protocol) {
+            return bad("protocol outside 27..=32");
+        }
+        if self.varint_flags && self.protocol < 30 {
+            return bad("varint flags below protocol 30");
+        }
+        if self.checksum_len > MAX_CHECKSUM_LEN {
+            return bad("checksum length above 64");
+        }
+        Ok(())
+    }
+
+    /// Whether the uid list follows the end marker.
+    pub(crate) fn sends_uid_list(&self) -> bool {
+        self.preserve_uid && !self.numeric_ids && !self.inc_recurse
+    }
+
+    /// Whether the gid list follows the end marker.
+    pub(crate) fn sends_gid_list(&self) -> bool {
+        self.preserve_gid && !self.numeric_ids && !self.inc_recurse
+    }
+}
+
+/// A complete decoded file list, in wire order (see [`crate::flist::sort_file_list`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FileList {
+    /// Entries in the order they were sent.
+    pub entries: Vec<FileEntry>,
+    /// The sender's io_error (end marker or, below protocol 30, the trailing int).
+    pub io_error: i32,
+    /// uid → user name list (empty when not sent).
+    pub uids: IdList,
+    /// gid → group name list (empty when not sent).
+    pub gids: IdList,
+}
+
+/// Why a file list could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlistError {
+    /// A primitive could not be decoded (never `Incomplete` from
+    /// [`crate::flist::FlistDecoder::feed`], which waits for more bytes instead).
+    #[error(transparent)]
+    Wire(#[from] DecodeError),
+    /// An unsafe or malformed name (entry `index`).
+    #[error("file-list entry {index}: {source}")]
+    BadName {
+        /// Entry index in wire order.
+        index: usize,
+        /// The rule broken.
+        source: PathError,
+    },
+    /// The shared-prefix length exceeds the previous name.
+    #[error(
+        "file-list entry {index}: prefix length {prefix} exceeds previous name ({prev} bytes)"
+    )]
+    BadPrefix {
+        /// Entry index in wire order.
+        index: usize,
+        /// Announced prefix length.
+        prefix: usize,
+        /// Length of the previous name.
+        prev: usize,
+    },
+    /// A name longer than rsync's limit.
+    #[error("file-list entry {index}: name length {len} exceeds {max}")]
+    NameTooLong {
+        /// Entry index in wire order.
+        index: usize,
+        /// Announced length (prefix + suffix).
+        len: i64,
+        /// The limit.
+        max: usize,
+    },
+    /// A symlink target longer than the limit (or negative).
+    #[error("file-list entry {index}: symlink length {len} outside 0..={max}")]
+    SymlinkTooLong {
+        /// Entry index in wire order.
+        index: usize,
+        /// Announced length.
+        len: i64,
+        /// The limit.
+        max: usize,
+    },
+    /// More entries than [`FlistOptions::max_entries`].
+    #[error("file list exceeds {max} entries")]
+    TooManyEntries {
+        /// The limit.
+        max: usize,
+    },
+    /// A numeric field outside its valid range.
+    #[error("file-list entry {index}: {field} value {value} out of range")]
+    OutOfRange {
+        /// Entry index in wire order.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: i64,
+    },
+    /// A mode whose type bits are not one of the seven file types.
+    #[error("file-list entry {index}: invalid file mode 0{mode:o}")]
+    BadMode {
+        /// Entry index in wire order.
+        index: usize,
+        /// The mode.
+        mode: u32,
+    },
+    /// A hard-link reference to an entry that does not exist yet.
+    #[error("file-list entry {index}: hard-link reference {first} out of range (0..{limit})")]
+    HardLinkOutOfRange {
+        /// Entry index in wire order.
+        index: usize,
+        /// The referenced index.
+        first: i32,
+        /// One past the highest valid index.
+        limit: i64,
+    },
+    /// The `0x1004` end marker without a safe file list.
+    #[error("io-error end marker without a safe file list")]
+    UnexpectedIoErrorEnd,
+    /// An entry cannot be encoded with these options (entry `index`).
+    #[error("file-list entry {index} cannot be encoded: {what}")]
+    Unencodable {
+        /// Entry index in send order.
+        index: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Options this implementation does not support.
+    #[error("unsupported file-list options: {what}")]
+    Unsupported {
+        /// What is unsupported.
+        what: &'static str,
+    },
+    /// Bytes were fed after the list ended.
+    #[error("file list already complete")]
+    Finished,
+}

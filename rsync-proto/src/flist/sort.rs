@@ -1,0 +1,298 @@
+//! File-list order: both sides sort the received list, and a file index (`ndx`) is a
+//! position in the sorted list. Duplicates are cleared, not removed, so indices agree.
+//!
+//! Spec: RFC.md §9 `[flist-sort]`. Reference: rsync `f_name_cmp`, `fsort`,
+//! `flist_sort_and_clean` (flist.c).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::iter::once;
+
+use super::entry::FileEntry;
+
+/// One path component in the protocol ≥ 29 order: a component that names a directory
+/// (every component but the last, and the last one of a directory) compares as
+/// `name/` and after any non-directory component at the same depth.
+#[derive(Clone, Copy)]
+enum Comp<'a> {
+    Item(&'a [u8]),
+    Dir(&'a [u8]),
+}
+
+fn components(name: &[u8], is_dir: bool) -> impl Iterator<Item = Comp<'_>> {
+    // The transfer root "." is an empty path and sorts first.
+    let root = is_dir && name == b".";
+    let n = name.split(|&b| b == b'/').count();
+    name.split(|&b| b == b'/')
+        .enumerate()
+        .filter(move |_| !root)
+        .map(move |(i, c)| {
+            if i + 1 < n || is_dir {
+                Comp::Dir(c)
+            } else {
+                Comp::Item(c)
+            }
+        })
+}
+
+fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
+    match (a, b) {
+        (Comp::Item(_), Comp::Dir(_)) => Ordering::Less,
+        (Comp::Dir(_), Comp::Item(_)) => Ordering::Greater,
+        (Comp::Item(x), Comp::Item(y)) => x.cmp(y),
+        (Comp::Dir(x), Comp::Dir(y)) => {
+            x.iter().chain(once(&b'/')).cmp(y.iter().chain(once(&b'/')))
+        }
+    }
+}
+
+/// rsync's name order for `protocol`.
+///
+/// - Protocol < 29: the full paths as unsigned bytes.
+/// - Protocol ≥ 29: component by component; a directory compares as `name/`, a
+///   non-directory sorts before every directory at the same depth, and the root `.` sorts
+///   first. A directory and a non-directory with the same name are therefore different.
+///
+/// Wire: `[flist-sort]` (RFC.md §9).
+pub fn compare_names(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool, protocol: u32) -> Ordering {
+    if protocol < 29 {
+        return a.cmp(b);
+    }
+    let mut x = components(a, a_dir);
+    let mut y = components(b, b_dir);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) => match cmp_comp(c, d) {
+                Ordering::Equal => {}
+                o => return o,
+            },
+        }
+    }
+}
+
+/// [`compare_names`] on two entries.
+pub fn compare_entries(a: &FileEntry, b: &FileEntry, protocol: u32) -> Ordering {
+    compare_names(
+        a.name.as_bytes(),
+        a.is_dir(),
+        b.name.as_bytes(),
+        b.is_dir(),
+        protocol,
+    )
+}
+
+/// Sorts a received list as rsync's receiver does and clears duplicates: `None` marks a
+/// cleared slot, so every index still names the same file on both sides.
+///
+/// The sort is stable. Of two equal names the first (in wire order) is kept, except that
+/// a directory wins over a non-directory of the same name (from protocol 29 they are not
+/// adjacent; the directory is checked against earlier non-directories). When two
+/// directories collide, the kept one also takes the other's `top_dir` and clears
+/// `no_content_dir` unless both had it (rsync merges FLAG_TOP_DIR/CONTENT_DIR).
+///
+/// Wire: `[flist-sort]` (RFC.md §9).
+pub fn sort_file_list(mut entries: Vec<FileEntry>, protocol: u32) -> Vec<Option<FileEntry>> {
+    entries.sort_by(|a, b| compare_entries(a, b, protocol));
+    let mut out: Vec<Option<FileEntry>> = entries.into_iter().map(Some).collect();
+    // Active non-directories by name, for the protocol ≥ 29 directory check.
+    let mut files: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut prev: Option<usize> = None;
+    for i in 0..out.len() {
+        let Some(cur) = out[i].as_ref() else { continue };
+        let cur_dir = cur.is_dir();
+        let dup = match prev.and_then(|j| out[j].as_ref().map(|e| (j, e))) {
+            Some((j, e)) if compare_entries(cur, e, protocol) == Ordering::Equal => Some(j),
+            _ if protocol >= 29 && cur_dir => files.get(cur.name.as_bytes()).copied(),
+            _ => None,
+        };
+        let Some(j) = dup else {
+            if !cur_dir {
+                files.insert(cur.name.as_bytes().to_vec(), i);
+            }
+            prev = Some(i);
+            continue;
+        };
+        let j_dir = out[j].as_ref().is_some_and(FileEntry::is_dir);
+        if cur_dir && !j_dir {
+            // Keep the directory.
+            if let Some(e) = out[j].take() {
+                files.remove(e.name.as_bytes());
+            }
+            prev = Some(i);
+        } else {
+            if cur_dir {
+                let (top, no_content) = (cur.top_dir, cur.no_content_dir);
+                if let Some(k) = out[j].as_mut() {
+                    k.top_dir |= top;
+                    k.no_content_dir &= no_content;
+                }
+            }
+            out[i] = None;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::flist::{mode, WirePath};
+    use proptest::prelude::*;
+
+    /// Reference order written from the rule: tag every byte of the path with whether it
+    /// belongs to a directory (`name/` of each directory component, slash included) or to
+    /// the final non-directory name, and compare the tagged strings, with non-directory
+    /// bytes first.
+    pub(crate) fn reference_cmp(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool, p: u32) -> Ordering {
+        fn tagged(name: &[u8], dir: bool) -> Vec<(u8, u8)> {
+            if dir && name == b"." {
+                return Vec::new();
+            }
+            let mut v = Vec::new();
+            let parts: Vec<&[u8]> = name.split(|&c| c == b'/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let is_dir = i + 1 < parts.len() || dir;
+                let tag = u8::from(is_dir);
+                v.extend(part.iter().map(|&c| (tag, c)));
+                if is_dir {
+                    v.push((1, b'/'));
+                }
+            }
+            v
+        }
+        if p < 29 {
+            a.cmp(b)
+        } else {
+            tagged(a, a_dir).cmp(&tagged(b, b_dir))
+        }
+    }
+
+    fn e(name: &str, dir: bool) -> FileEntry {
+        let m = if dir { mode::S_IFDIR } else { mode::S_IFREG };
+        FileEntry::new(WirePath::try_from(name).unwrap(), m | 0o644)
+    }
+
+    fn names(v: &[Option<FileEntry>]) -> Vec<String> {
+        v.iter()
+            .map(|e| e.as_ref().map_or("-".into(), |e| e.name.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn observed_and_rule_orders() {
+        // rsync-protocol.md §2.5: wire order ., link, sub, a.txt, sub/b.bin; ndx 1 = a.txt,
+        // 4 = sub/b.bin.
+        let wire = || {
+            vec![
+                e(".", true),
+                e("link", false),
+                e("sub", true),
+                e("a.txt", false),
+                e("sub/b.bin", false),
+            ]
+        };
+        for p in [27, 29, 31] {
+            assert_eq!(
+                names(&sort_file_list(wire(), p)),
+                [".", "a.txt", "link", "sub", "sub/b.bin"]
+            );
+        }
+        let tree = || {
+            vec![
+                e(".", true),
+                e("a", true),
+                e("a/x", false),
+                e("a-b", false),
+                e("z", false),
+                e("a/y", true),
+                e("a/y/f", false),
+                e("a/z", false),
+            ]
+        };
+        assert_eq!(
+            names(&sort_file_list(tree(), 27)),
+            [".", "a", "a-b", "a/x", "a/y", "a/y/f", "a/z", "z"]
+        );
+        assert_eq!(
+            names(&sort_file_list(tree(), 29)),
+            [".", "a-b", "z", "a", "a/x", "a/z", "a/y", "a/y/f"]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_cleared_in_place() {
+        let v = vec![e("b", false), e("a", false), e("b", false), e("c", false)];
+        assert_eq!(names(&sort_file_list(v, 31)), ["a", "b", "-", "c"]);
+        // A directory beats a non-directory of the same name, at every protocol.
+        let v = vec![e("x", false), e("x", true), e("x/f", false), e("w", true)];
+        assert_eq!(
+            names(&sort_file_list(v.clone(), 27)),
+            ["w", "-", "x", "x/f"]
+        );
+        assert_eq!(names(&sort_file_list(v, 29)), ["-", "w", "x", "x/f"]);
+        // Two directories: the first is kept and inherits top_dir.
+        let mut d2 = e("d", true);
+        d2.top_dir = true;
+        let out = sort_file_list(vec![e("d", true), d2], 31);
+        assert_eq!(names(&out), ["d", "-"]);
+        assert!(out[0].as_ref().unwrap().top_dir);
+    }
+
+    fn arb_name() -> impl Strategy<Value = (Vec<u8>, bool)> {
+        let comp = prop::collection::vec(prop::sample::select(&b"ab-./0\xff"[..]), 1..4)
+            .prop_filter("component", |c| {
+                c != b"." && c != b".." && !c.contains(&b'/')
+            });
+        (prop::collection::vec(comp, 1..4), any::<bool>())
+            .prop_map(|(cs, dir)| (cs.join(&b'/'), dir))
+    }
+
+    proptest! {
+        #[test]
+        fn matches_reference_and_is_a_total_order(
+            a in arb_name(), b in arb_name(), c in arb_name(), p in 27u32..=32,
+        ) {
+            let cmp = |x: &(Vec<u8>, bool), y: &(Vec<u8>, bool)| compare_names(&x.0, x.1, &y.0, y.1, p);
+            prop_assert_eq!(cmp(&a, &b), reference_cmp(&a.0, a.1, &b.0, b.1, p));
+            prop_assert_eq!(cmp(&a, &b), cmp(&b, &a).reverse());
+            prop_assert_eq!(cmp(&a, &a), Ordering::Equal);
+            if cmp(&a, &b) != Ordering::Greater && cmp(&b, &c) != Ordering::Greater {
+                prop_assert_ne!(cmp(&a, &c), Ordering::Greater);
+            }
+            if p >= 29 && a.0 == b.0 && a.1 != b.1 {
+                prop_assert_ne!(cmp(&a, &b), Ordering::Equal);
+            }
+        }
+
+        #[test]
+        fn sorted_lists_follow_the_reference(v in prop::collection::vec(arb_name(), 0..24), p in 27u32..=32) {
+            let entries: Vec<FileEntry> = v.iter().filter_map(|(n, d)| {
+                let m = if *d { mode::S_IFDIR } else { mode::S_IFREG };
+                WirePath::new(n.clone()).ok().map(|w| FileEntry::new(w, m))
+            }).collect();
+            let n = entries.len();
+            let out = sort_file_list(entries, p);
+            prop_assert_eq!(out.len(), n, "nothing is removed");
+            let live: Vec<&FileEntry> = out.iter().flatten().collect();
+            for w in out.windows(2) {
+                if let [Some(x), Some(y)] = w {
+                    prop_assert_ne!(
+                        reference_cmp(x.name.as_bytes(), x.is_dir(), y.name.as_bytes(), y.is_dir(), p),
+                        Ordering::Greater
+                    );
+                }
+            }
+            // No two live entries are equal, and no live non-directory shares a live
+            // directory's name.
+            for (i, x) in live.iter().enumerate() {
+                for y in &live[i + 1..] {
+                    prop_assert_ne!(compare_entries(x, y, p), Ordering::Equal);
+                    prop_assert!(!(x.name == y.name && x.is_dir() != y.is_dir()));
+                }
+            }
+        }
+    }
+}
