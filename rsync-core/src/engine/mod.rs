@@ -53,3 +53,33 @@ pub(crate) trait StrongHasher {
         false
     }
 }
+
+/// Shared property checks for [`Rolling`] implementations.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Rolling;
+
+    /// Slides a `window`-byte window over `data` and checks the rolled digest against
+    /// `reference` (a from-scratch computation) at every offset.
+    pub(crate) fn rolls_like<R: Rolling>(
+        data: &[u8],
+        window: usize,
+        reference: impl Fn(&[u8]) -> u32,
+    ) -> Result<(), String> {
+        let window = window.clamp(1, data.len().max(1)).min(data.len());
+        let mut r = R::of_window(&data[..window]);
+        for start in 0..=data.len() - window {
+            let want = reference(&data[start..start + window]);
+            if r.digest() != want {
+                return Err(format!(
+                    "offset {start}: rolled {:#010x}, recomputed {want:#010x}",
+                    r.digest()
+                ));
+            }
+            if start + window < data.len() {
+                r.rotate(data[start], data[start + window]);
+            }
+        }
+        Ok(())
+    }
+}
