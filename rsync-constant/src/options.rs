@@ -1,0 +1,703 @@
+//! rsync's command-line options: parsing with rsync's syntax (short clusters, `-a`
+//! expansion, `--no-` negations, values inline or separate), building the argument list a
+//! client sends to its remote `--server` (rsync `server_options`), and parsing that list on
+//! the server side, where `-e.LsfxCIvu` carries capability letters instead of a shell.
+//!
+//! Options we do not implement are refused with rsync's exit code, never ignored.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+
+use crate::exit::ExitCode;
+
+/// When `--delete` removes extraneous files on the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// `--delete`: rsync's default timing for the protocol (during, from protocol 30).
+    Default,
+    /// `--delete-during`.
+    During,
+    /// `--delete-after`.
+    After,
+    /// `--delete-before`.
+    Before,
+}
+
+/// The options of one transfer, with rsync's meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `-v` count.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+    /// `-n`.
+    pub dry_run: bool,
+    /// `-r`.
+    pub recursive: bool,
+    /// `-d`.
+    pub dirs: bool,
+    /// `-l`.
+    pub links: bool,
+    /// `-p`.
+    pub perms: bool,
+    /// `-t`.
+    pub times: bool,
+    /// `-g`.
+    pub group: bool,
+    /// `-o`.
+    pub owner: bool,
+    /// `--devices` (part of `-D`).
+    pub devices: bool,
+    /// `--specials` (part of `-D`).
+    pub specials: bool,
+    /// `-H`.
+    pub hard_links: bool,
+    /// `--numeric-ids`.
+    pub numeric_ids: bool,
+    /// `-c`.
+    pub checksum: bool,
+    /// `-I`.
+    pub ignore_times: bool,
+    /// `-W` (`Some(true)`) or `--no-W` (`Some(false)`).
+    pub whole_file: Option<bool>,
+    /// `--inplace`.
+    pub inplace: bool,
+    /// `--partial`.
+    pub partial: bool,
+    /// `-R`.
+    pub relative: bool,
+    /// `--delete` and its timings.
+    pub delete: Option<DeleteMode>,
+    /// `-i` count.
+    pub itemize: u8,
+    /// `--stats`.
+    pub stats: bool,
+    /// `--progress` / `--info=progress2`.
+    pub progress: bool,
+    /// `--files-from=FILE` (`-` for stdin).
+    pub files_from: Option<OsString>,
+    /// `--from0`.
+    pub from0: bool,
+    /// `--include`, `--exclude` and `--filter` rules in order, as rsync's filter syntax
+    /// (`+ PATTERN`, `- PATTERN`, or a `--filter` rule as given).
+    pub filters: Vec<Vec<u8>>,
+    /// `--protocol=N`.
+    pub protocol: Option<u32>,
+    /// `--timeout=SECONDS`.
+    pub timeout: Option<u32>,
+    /// `--block-size=N` (`-B`).
+    pub block_size: Option<u32>,
+    /// `--checksum-choice=NAME`.
+    pub checksum_choice: Option<String>,
+    /// `--checksum-seed=N`.
+    pub checksum_seed: Option<i32>,
+    /// `-e`/`--rsh=COMMAND` (client side).
+    pub rsh: Option<OsString>,
+    /// `--rsync-path=PROGRAM` (client side).
+    pub rsync_path: Option<OsString>,
+    /// `--server`.
+    pub server: bool,
+    /// `--sender` (with `--server`).
+    pub sender: bool,
+    /// The capability letters after `-e.` on a server command line.
+    pub client_info: Option<Vec<u8>>,
+}
+
+/// Why a command line was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// rsync has no such option.
+    #[error("{0}: unknown option")]
+    Unknown(String),
+    /// An rsync option this implementation does not support yet.
+    #[error("{0}: option not supported by rsync-constant yet")]
+    NotSupported(String),
+    /// A value is missing or malformed.
+    #[error("{option}: invalid value {value:?}")]
+    BadValue {
+        /// The option.
+        option: String,
+        /// What was given.
+        value: String,
+    },
+}
+
+impl OptionsError {
+    /// rsync's exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Unknown(_) | Self::BadValue { .. } => ExitCode::Syntax,
+            Self::NotSupported(_) => ExitCode::Unsupported,
+        }
+    }
+}
+
+/// Options rsync has that we recognise and refuse (instead of calling them unknown).
+const NOT_SUPPORTED: &[&str] = &[
+    "compress",
+    "z",
+    "acls",
+    "A",
+    "xattrs",
+    "X",
+    "sparse",
+    "S",
+    "backup",
+    "b",
+    "update",
+    "u",
+    "link-dest",
+    "copy-dest",
+    "compare-dest",
+    "fuzzy",
+    "y",
+    "append",
+    "append-verify",
+    "delay-updates",
+    "partial-dir",
+    "temp-dir",
+    "T",
+    "max-delete",
+    "min-size",
+    "max-size",
+    "bwlimit",
+    "copy-links",
+    "L",
+    "copy-dirlinks",
+    "k",
+    "keep-dirlinks",
+    "K",
+    "one-file-system",
+    "x",
+    "cvs-exclude",
+    "C",
+    "prune-empty-dirs",
+    "m",
+    "omit-dir-times",
+    "O",
+    "atimes",
+    "U",
+    "crtimes",
+    "N",
+    "iconv",
+    "secluded-args",
+    "s",
+    "protect-args",
+    "write-batch",
+    "read-batch",
+    "only-write-batch",
+    "remove-source-files",
+    "chmod",
+    "chown",
+    "usermap",
+    "groupmap",
+    "fake-super",
+    "super",
+    "copy-unsafe-links",
+    "safe-links",
+    "munge-links",
+    "existing",
+    "ignore-existing",
+    "size-only",
+    "modify-window",
+    "@",
+    "log-file",
+    "out-format",
+    "log-format",
+    "password-file",
+    "daemon",
+    "address",
+    "port",
+    "sockopts",
+    "list-only",
+    "delete-excluded",
+    "delete-missing-args",
+    "ignore-missing-args",
+    "delete-delay",
+    "force",
+    "max-alloc",
+    "executability",
+    "E",
+    "hard-links-2",
+    "compress-choice",
+    "compress-level",
+    "skip-compress",
+    "exclude-from",
+    "include-from",
+    "filter-from",
+    "mkpath",
+    "contimeout",
+    "outbuf",
+    "8-bit-output",
+    "human-readable",
+    "h",
+    "no-implied-dirs",
+    "preallocate",
+    "write-devices",
+    "copy-devices",
+    "open-noatime",
+    "trust-sender",
+    "stop-after",
+    "stop-at",
+    "fsync",
+];
+
+/// Parses rsync-style arguments (without the program name): returns the options and the
+/// remaining operands. `server` selects the server-side meaning of `-e` (capability
+/// letters) instead of the client's `--rsh`.
+pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>), OptionsError> {
+    let mut o = Options::default();
+    let mut operands = Vec::new();
+    let mut i = 0;
+    let value =
+        |i: &mut usize, name: &str, inline: Option<&[u8]>| -> Result<Vec<u8>, OptionsError> {
+            if let Some(v) = inline {
+                return Ok(v.to_vec());
+            }
+            *i += 1;
+            args.get(*i)
+                .map(|a| a.as_bytes().to_vec())
+                .ok_or_else(|| OptionsError::BadValue {
+                    option: name.to_string(),
+                    value: String::new(),
+                })
+        };
+    while i < args.len() {
+        let arg = args[i].as_bytes();
+        if arg == b"--" {
+            operands.extend(args[i + 1..].iter().cloned());
+            break;
+        } else if let Some(long) = arg.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(eq) => (&long[..eq], Some(&long[eq + 1..])),
+                None => (long, None),
+            };
+            let name = String::from_utf8_lossy(name).into_owned();
+            long_option(&mut o, &name, inline, &mut i, &value)?;
+        } else if arg.len() > 1 && arg[0] == b'-' {
+            let mut k = 1;
+            while k < arg.len() {
+                let c = arg[k];
+                let rest = &arg[k + 1..];
+                let inline = (!rest.is_empty()).then_some(rest);
+                match c {
+                    b'e' if server => {
+                        o.client_info = Some(rest.to_vec());
+                        break;
+                    }
+                    b'e' => {
+                        o.rsh = Some(OsString::from_vec(value(&mut i, "-e", inline)?));
+                        break;
+                    }
+                    b'B' => {
+                        o.block_size = Some(number("-B", &value(&mut i, "-B", inline)?)?);
+                        break;
+                    }
+                    b'f' => {
+                        o.filters.push(value(&mut i, "-f", inline)?);
+                        break;
+                    }
+                    _ => short_flag(&mut o, c)?,
+                }
+                k += 1;
+            }
+        } else {
+            operands.push(args[i].clone());
+        }
+        i += 1;
+    }
+    Ok((o, operands))
+}
+
+fn number<T: std::str::FromStr>(option: &str, v: &[u8]) -> Result<T, OptionsError> {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| OptionsError::BadValue {
+            option: option.to_string(),
+            value: String::from_utf8_lossy(v).into_owned(),
+        })
+}
+
+fn short_flag(o: &mut Options, c: u8) -> Result<(), OptionsError> {
+    match c {
+        b'v' => o.verbose = o.verbose.saturating_add(1),
+        b'q' => o.quiet = true,
+        b'n' => o.dry_run = true,
+        b'a' => {
+            // -a = -rlptgoD
+            o.recursive = true;
+            o.links = true;
+            o.perms = true;
+            o.times = true;
+            o.group = true;
+            o.owner = true;
+            o.devices = true;
+            o.specials = true;
+        }
+        b'r' => o.recursive = true,
+        b'd' => o.dirs = true,
+        b'l' => o.links = true,
+        b'p' => o.perms = true,
+        b't' => o.times = true,
+        b'g' => o.group = true,
+        b'o' => o.owner = true,
+        b'D' => {
+            o.devices = true;
+            o.specials = true;
+        }
+        b'H' => o.hard_links = true,
+        b'c' => o.checksum = true,
+        b'I' => o.ignore_times = true,
+        b'W' => o.whole_file = Some(true),
+        b'R' => o.relative = true,
+        b'i' => o.itemize = o.itemize.saturating_add(1),
+        b'P' => {
+            o.partial = true;
+            o.progress = true;
+        }
+        c if NOT_SUPPORTED.contains(&std::str::from_utf8(&[c]).unwrap_or("")) => {
+            return Err(OptionsError::NotSupported(format!("-{}", c as char)))
+        }
+        c => return Err(OptionsError::Unknown(format!("-{}", c as char))),
+    }
+    Ok(())
+}
+
+type ValueFn<'a> = dyn Fn(&mut usize, &str, Option<&[u8]>) -> Result<Vec<u8>, OptionsError> + 'a;
+
+fn long_option(
+    o: &mut Options,
+    name: &str,
+    inline: Option<&[u8]>,
+    i: &mut usize,
+    value: &ValueFn<'_>,
+) -> Result<(), OptionsError> {
+    let flag = |field: &mut bool, on: bool| *field = on;
+    let (base, on) = match name.strip_prefix("no-") {
+        Some(b) => (b, false),
+        None => (name, true),
+    };
+    let opt = format!("--{name}");
+    match base {
+        "verbose" => o.verbose = if on { o.verbose.saturating_add(1) } else { 0 },
+        "quiet" => flag(&mut o.quiet, on),
+        "dry-run" => flag(&mut o.dry_run, on),
+        "archive" if on => short_flag(o, b'a')?,
+        "recursive" | "r" => flag(&mut o.recursive, on),
+        "dirs" | "d" => flag(&mut o.dirs, on),
+        "links" | "l" => flag(&mut o.links, on),
+        "perms" | "p" => flag(&mut o.perms, on),
+        "times" | "t" => flag(&mut o.times, on),
+        "group" | "g" => flag(&mut o.group, on),
+        "owner" | "o" => flag(&mut o.owner, on),
+        "devices" => flag(&mut o.devices, on),
+        "specials" => flag(&mut o.specials, on),
+        "D" => {
+            o.devices = on;
+            o.specials = on;
+        }
+        "hard-links" | "H" => flag(&mut o.hard_links, on),
+        "numeric-ids" => flag(&mut o.numeric_ids, on),
+        "checksum" | "c" => flag(&mut o.checksum, on),
+        "ignore-times" | "I" => flag(&mut o.ignore_times, on),
+        "whole-file" | "W" => o.whole_file = Some(on),
+        "inplace" => flag(&mut o.inplace, on),
+        "partial" => flag(&mut o.partial, on),
+        "relative" | "R" => flag(&mut o.relative, on),
+        "implied-dirs" if on => {}
+        "delete" | "del" => o.delete = on.then_some(DeleteMode::Default),
+        "delete-during" if on => o.delete = Some(DeleteMode::During),
+        "delete-after" if on => o.delete = Some(DeleteMode::After),
+        "delete-before" if on => o.delete = Some(DeleteMode::Before),
+        "itemize-changes" => o.itemize = if on { o.itemize.saturating_add(1) } else { 0 },
+        "stats" => flag(&mut o.stats, on),
+        "progress" => flag(&mut o.progress, on),
+        "info" if on => {
+            let v = value(i, &opt, inline)?;
+            if v == b"progress2" {
+                o.progress = true;
+            } else {
+                return Err(OptionsError::NotSupported(format!(
+                    "--info={}",
+                    String::from_utf8_lossy(&v)
+                )));
+            }
+        }
+        "from0" | "0" => flag(&mut o.from0, on),
+        "files-from" if on => o.files_from = Some(OsString::from_vec(value(i, &opt, inline)?)),
+        "include" if on => o
+            .filters
+            .push([b"+ ".as_slice(), &value(i, &opt, inline)?].concat()),
+        "exclude" if on => o
+            .filters
+            .push([b"- ".as_slice(), &value(i, &opt, inline)?].concat()),
+        "filter" if on => o.filters.push(value(i, &opt, inline)?),
+        "protocol" if on => o.protocol = Some(number(&opt, &value(i, &opt, inline)?)?),
+        "timeout" if on => o.timeout = Some(number(&opt, &value(i, &opt, inline)?)?),
+        "block-size" | "B" if on => o.block_size = Some(number(&opt, &value(i, &opt, inline)?)?),
+        "checksum-choice" | "cc" if on => {
+            o.checksum_choice = Some(String::from_utf8_lossy(&value(i, &opt, inline)?).into_owned())
+        }
+        "checksum-seed" if on => o.checksum_seed = Some(number(&opt, &value(i, &opt, inline)?)?),
+        "rsh" if on => o.rsh = Some(OsString::from_vec(value(i, &opt, inline)?)),
+        "rsync-path" if on => o.rsync_path = Some(OsString::from_vec(value(i, &opt, inline)?)),
+        "server" if on => o.server = true,
+        "sender" if on => o.sender = true,
+        b if NOT_SUPPORTED.contains(&b) => return Err(OptionsError::NotSupported(opt)),
+        _ => return Err(OptionsError::Unknown(opt)),
+    }
+    Ok(())
+}
+
+impl Options {
+    /// The arguments a client passes to its remote end after the program name, as rsync's
+    /// `server_options` builds them for the options we support. `client_is_sender` is true
+    /// for a push. `letters` are the capability letters we offer (e.g. `b"LsfxCIvu"`);
+    /// they are sent (as `-e.LETTERS`) only when `protocol ≥ 30`.
+    pub fn server_args(
+        &self,
+        client_is_sender: bool,
+        protocol: u32,
+        letters: &[u8],
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["--server".into()];
+        if !client_is_sender {
+            args.push("--sender".into());
+        }
+        let mut s = vec![b'-'];
+        for _ in 0..self.verbose.min(9) {
+            s.push(b'v');
+        }
+        let mut put = |on: bool, c: u8| {
+            if on {
+                s.push(c);
+            }
+        };
+        put(self.dry_run, b'n');
+        put(self.links, b'l');
+        put(self.dirs && !self.recursive, b'd');
+        put(self.whole_file == Some(true), b'W');
+        put(self.hard_links, b'H');
+        put(self.owner, b'o');
+        put(self.group, b'g');
+        put(self.devices, b'D');
+        put(self.times, b't');
+        put(self.perms, b'p');
+        put(self.recursive, b'r');
+        put(self.checksum, b'c');
+        put(self.ignore_times, b'I');
+        put(self.relative, b'R');
+        if protocol >= 30 {
+            s.push(b'e');
+            s.push(b'.');
+            s.extend_from_slice(letters);
+        }
+        if s.len() > 1 {
+            args.push(OsString::from_vec(s));
+        }
+        if self.devices && !self.specials {
+            args.push("--no-specials".into());
+        } else if !self.devices && self.specials {
+            args.push("--specials".into());
+        }
+        if let Some(b) = self.block_size {
+            args.push(format!("-B{b}").into());
+        }
+        if let Some(t) = self.timeout {
+            args.push(format!("--timeout={t}").into());
+        }
+        if let Some(c) = &self.checksum_choice {
+            args.push(format!("--checksum-choice={c}").into());
+        }
+        if client_is_sender {
+            match self.delete {
+                Some(DeleteMode::Before) => args.push("--delete-before".into()),
+                Some(DeleteMode::During) => args.push("--delete-during".into()),
+                Some(DeleteMode::After) => args.push("--delete-after".into()),
+                Some(DeleteMode::Default) => args.push("--delete".into()),
+                None => {}
+            }
+            if self.stats {
+                args.push("--stats".into());
+            }
+        }
+        if let Some(seed) = self.checksum_seed {
+            args.push(format!("--checksum-seed={seed}").into());
+        }
+        if self.partial && client_is_sender {
+            args.push("--partial".into());
+        }
+        if self.numeric_ids {
+            args.push("--numeric-ids".into());
+        }
+        if self.inplace {
+            args.push("--inplace".into());
+        }
+        if self.files_from.is_some() && !client_is_sender {
+            args.push("--files-from=-".into());
+            args.push("--from0".into());
+            if !self.relative {
+                args.push("--no-relative".into());
+            }
+        }
+        args
+    }
+}
+
+/// Shows an argument list as a shell would need it, for error messages.
+pub fn show_args(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| OsStr::new(a).to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn archive_and_clusters() {
+        let (o, rest) = parse(&os(&["-avH", "--delete", "src/", "dst"]), false).unwrap();
+        assert!(
+            o.recursive
+                && o.links
+                && o.perms
+                && o.times
+                && o.group
+                && o.owner
+                && o.devices
+                && o.specials
+        );
+        assert!(o.hard_links);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.delete, Some(DeleteMode::Default));
+        assert_eq!(rest, os(&["src/", "dst"]));
+        let (o, _) = parse(&os(&["-a", "--no-o", "--no-g", "--no-D"]), false).unwrap();
+        assert!(!o.owner && !o.group && !o.devices && !o.specials && o.perms);
+    }
+
+    #[test]
+    fn values_inline_or_separate() {
+        let (o, _) = parse(
+            &os(&[
+                "-e",
+                "ssh -p 2222",
+                "--rsync-path=/opt/rsync",
+                "-B1024",
+                "--timeout",
+                "30",
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(o.rsh, Some("ssh -p 2222".into()));
+        assert_eq!(o.rsync_path, Some("/opt/rsync".into()));
+        assert_eq!(o.block_size, Some(1024));
+        assert_eq!(o.timeout, Some(30));
+        let (o, _) = parse(
+            &os(&["--exclude=*.o", "--include", "keep.o", "-f", "- tmp/"]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            o.filters,
+            vec![b"- *.o".to_vec(), b"+ keep.o".to_vec(), b"- tmp/".to_vec()]
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_do() {
+        let e = parse(&os(&["-z"]), false).unwrap_err();
+        assert_eq!(e, OptionsError::NotSupported("-z".into()));
+        assert_eq!(e.exit_code().code(), 4);
+        let e = parse(&os(&["--bogus"]), false).unwrap_err();
+        assert_eq!(e.exit_code().code(), 1);
+        assert_eq!(e.to_string(), "--bogus: unknown option");
+        assert!(matches!(
+            parse(&os(&["--timeout=x"]), false),
+            Err(OptionsError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse(&os(&["-e"]), false),
+            Err(OptionsError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn server_args_match_stock_rsync() {
+        // Stock rsync 3.5.0 client, `rsync -a src/ host:dst/` (push): `--server -logDtpre.iLsfxCIvu . dst/`.
+        let (o, _) = parse(&os(&["-a"]), false).unwrap();
+        assert_eq!(
+            o.server_args(true, 32, b"iLsfxCIvu"),
+            os(&["--server", "-logDtpre.iLsfxCIvu"])
+        );
+        // Pull: `--server --sender -logDtpre.iLsfxCIvu`.
+        assert_eq!(
+            o.server_args(false, 32, b"iLsfxCIvu"),
+            os(&["--server", "--sender", "-logDtpre.iLsfxCIvu"])
+        );
+        // Protocol 29: no -e letters (observed: `-logDtpr`).
+        assert_eq!(
+            o.server_args(false, 29, b"LsfxCIvu"),
+            os(&["--server", "--sender", "-logDtpr"])
+        );
+        // The captured pull in tests/data/vectors: `-Ie.LsfxCIvu --checksum-choice=xxh128 --checksum-seed=-99`.
+        let (o, _) = parse(
+            &os(&["-I", "--checksum-seed=-99", "--checksum-choice=xxh128"]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            o.server_args(false, 31, b"LsfxCIvu"),
+            os(&[
+                "--server",
+                "--sender",
+                "-Ie.LsfxCIvu",
+                "--checksum-choice=xxh128",
+                "--checksum-seed=-99"
+            ])
+        );
+        let (o, _) = parse(&os(&["-a", "--files-from=list", "--from0"]), false).unwrap();
+        assert!(o.server_args(false, 31, b"").ends_with(&os(&[
+            "--files-from=-",
+            "--from0",
+            "--no-relative"
+        ])));
+    }
+
+    #[test]
+    fn server_side_parse() {
+        let (o, rest) = parse(
+            &os(&[
+                "--server",
+                "--sender",
+                "-vlogDtprce.iLsfxCIvu",
+                "--numeric-ids",
+                ".",
+                "src/",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(o.server && o.sender && o.checksum && o.numeric_ids && o.recursive);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.client_info.as_deref(), Some(&b".iLsfxCIvu"[..]));
+        assert_eq!(rest, os(&[".", "src/"]));
+        // macOS openrsync sends separate flags and no -e at all.
+        let (o, _) = parse(
+            &os(&[
+                "--server", "-g", "-l", "-o", "-p", "-D", "-r", "-t", "-v", "--dirs", ".", "d",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(o.group && o.dirs && o.client_info.is_none());
+    }
+}
