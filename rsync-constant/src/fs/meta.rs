@@ -131,6 +131,8 @@ pub struct Mtime {
 impl Mtime {
     /// `utimensat` timestamps setting this mtime and leaving atime alone,
     /// or `None` when `nsec` is out of range.
+    // `Nsecs` is `i64` on most targets but `c_long` on some.
+    #[allow(clippy::useless_conversion)]
     pub(crate) fn timestamps(self) -> Option<Timestamps> {
         if self.nsec >= 1_000_000_000 {
             return None;
