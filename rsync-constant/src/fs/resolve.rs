@@ -106,10 +106,8 @@ fn walk_components(root: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, Errno> {
         if comp.is_empty() || comp == b"." || comp == b".." {
             return Err(Errno::INVAL);
         }
-        let next = match &cur {
-            Some(fd) => openat(fd, comp, DIR_FLAGS, Mode::empty())?,
-            None => openat(root, comp, DIR_FLAGS, Mode::empty())?,
-        };
+        let dir = cur.as_ref().map_or(root, AsFd::as_fd);
+        let next = openat(dir, comp, DIR_FLAGS, Mode::empty())?;
         cur = Some(next);
     }
     match cur {
@@ -131,5 +129,34 @@ pub(crate) fn open_parent<'a, 'p>(
     match rel.split_last() {
         (None, name) => Ok((Parent::Root(root), name)),
         (Some(parent), name) => Ok((Parent::Owned(open_dir(root, parent, strategy)?), name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd as _;
+
+    #[test]
+    fn symlinks_inside_the_tree_are_refused_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("real/sub")).unwrap();
+        std::os::unix::fs::symlink("real", tmp.path().join("inner")).unwrap();
+        let root = rustix::fs::open(tmp.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        for strategy in [Strategy::Auto, Strategy::Walk] {
+            assert!(open_dir(root.as_fd(), b"real/sub", strategy).is_ok());
+            // openat2 says ELOOP; the O_NOFOLLOW | O_DIRECTORY walk, ENOTDIR.
+            let e = open_dir(root.as_fd(), b"inner/sub", strategy).unwrap_err();
+            assert!(matches!(e, Errno::LOOP | Errno::NOTDIR), "{strategy:?} {e}");
+            // A final symlink under `O_NOFOLLOW | O_DIRECTORY` is ENOTDIR.
+            let e = open_dir(root.as_fd(), b"inner", strategy).unwrap_err();
+            assert!(matches!(e, Errno::LOOP | Errno::NOTDIR), "{strategy:?} {e}");
+            assert_eq!(
+                open_dir(root.as_fd(), b"nope/sub", strategy).unwrap_err(),
+                Errno::NOENT
+            );
+        }
+        // On kernels with openat2 (5.6+) the fast path is taken.
+        eprintln!("openat2 state: {}", OPENAT2.load(Ordering::Relaxed));
     }
 }
