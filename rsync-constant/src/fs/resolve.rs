@@ -135,7 +135,6 @@ pub(crate) fn open_parent<'a, 'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd as _;
 
     #[test]
     fn symlinks_inside_the_tree_are_refused_too() {
