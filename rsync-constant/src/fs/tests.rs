@@ -568,3 +568,62 @@ fn ownership_is_applied_when_root() {
         0o4755
     );
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hostile_path() -> impl Strategy<Value = Vec<u8>> {
+        let comp = prop_oneof![
+            Just(&b"l"[..]),
+            Just(&b"v"[..]),
+            Just(&b"d"[..]),
+            Just(&b"x"[..]),
+            Just(&b".."[..]),
+            Just(&b"."[..]),
+            Just(&b""[..]),
+        ];
+        proptest::collection::vec(comp, 1..5).prop_map(|cs| cs.join(&b'/'))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever path a peer names, no operation touches anything outside
+        /// the destination (`l` and `d/l` link to `outside`, `v` to `victim`).
+        #[test]
+        fn no_operation_escapes(path in hostile_path(), walk_mode in any::<bool>()) {
+            let fx = fixture();
+            std::os::unix::fs::symlink(&fx.outside, fx.dest.join("l")).unwrap();
+            std::os::unix::fs::symlink(&fx.victim, fx.dest.join("v")).unwrap();
+            fs::create_dir(fx.dest.join("d")).unwrap();
+            std::os::unix::fs::symlink(&fx.outside, fx.dest.join("d/l")).unwrap();
+            fs::write(fx.dest.join("f"), b"f").unwrap();
+            let mut d = Destination::open(&fx.dest).unwrap();
+            if walk_mode {
+                d = d.with_component_walk();
+            }
+            if let Ok(p) = RelPath::new(&path) {
+                let attrs = Attrs { mode: Some(0o777), mtime: Some(Mtime { sec: 0, nsec: 0 }), uid: None, gid: None };
+                if let Ok(mut t) = d.begin_file(&p) {
+                    let _ = t.write_all(b"evil");
+                    let _ = t.commit();
+                }
+                let _ = d.mkdir_all(&p, 0o777);
+                let _ = d.set_dir_meta(Some(&p), &attrs);
+                let _ = d.set_file_meta(&p, &attrs);
+                let _ = d.symlink(&p, b"/");
+                let _ = d.hard_link(&rp(b"f"), &p);
+                let _ = d.mknod(&p, Special::Fifo, 0o666);
+                let _ = d.set_mtime_nofollow(&p, Mtime { sec: 0, nsec: 0 });
+                let _ = d.open_basis(&p).map(|b| b.len());
+                let _ = walk(d.dir_fd(), Some(&p), true).count();
+                let _ = d.remove(&p);
+                let _ = d.remove_all(&p);
+            }
+            assert_victim_intact(&fx);
+            let mt = fs::metadata(fx.victim.join("y")).unwrap();
+            prop_assert!(mt.mtime() != 0 && mt.permissions().mode() & 0o777 != 0o777);
+        }
+    }
+}
