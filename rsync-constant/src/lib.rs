@@ -1,7 +1,14 @@
-//! The internal library of the `rsync-constant` binaries: command-line options with rsync's
-//! meaning and exit codes. Not a stable API: depend on `rsync-core` and `rsync-proto`.
+//! The internal library of the `rsync-constant` binaries; not a stable API (depend on
+//! `rsync-core` and `rsync-proto` instead).
+//!
+//! - [`options`]: command-line options with rsync's meaning, and the server's argv;
+//! - [`exit`]: rsync's exit codes;
+//! - [`fs`]: the receiver's (and sender's) file-system side: every operation is anchored to
+//!   a held directory handle and resolves peer-chosen names with `*at` system calls, never
+//!   string-joined paths.
 
 #![forbid(unsafe_code)]
 
 pub mod exit;
+pub mod fs;
 pub mod options;

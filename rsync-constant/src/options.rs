@@ -467,9 +467,7 @@ impl Options {
             args.push("--sender".into());
         }
         let mut s = vec![b'-'];
-        for _ in 0..self.verbose.min(9) {
-            s.push(b'v');
-        }
+        s.extend(std::iter::repeat_n(b'v', usize::from(self.verbose.min(9))));
         let mut put = |on: bool, c: u8| {
             if on {
                 s.push(c);

@@ -1,0 +1,180 @@
+//! [`TempFile`]: a file written under a temporary name (`.NAME.XXXXXX`) in
+//! the final directory and renamed over the final name on
+//! [`TempFile::commit`], so readers see the old file or the new one, never a
+//! half-written one.
+
+use std::collections::hash_map::RandomState;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{openat, renameat, unlinkat, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::error::{FsError, Op};
+use super::meta::{apply_to_fd, ApplyError, Attrs};
+use super::path::{RelPath, MAX_NAME_LEN};
+
+/// How many random names to try before giving up on `EEXIST`.
+const TEMP_ATTEMPTS: usize = 64;
+/// Random suffix length, as rsync's `.NAME.XXXXXX`.
+const SUFFIX_LEN: usize = 6;
+const SUFFIX_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Builds a candidate temporary name for `name`: `.` + name (truncated to
+/// fit `NAME_MAX`) + `.` + six random characters.
+pub(crate) fn temp_name(name: &[u8]) -> Vec<u8> {
+    let keep = name.len().min(MAX_NAME_LEN - SUFFIX_LEN - 2);
+    let mut out = Vec::with_capacity(keep + SUFFIX_LEN + 2);
+    out.push(b'.');
+    out.extend_from_slice(&name[..keep]);
+    out.push(b'.');
+    let mut h = RandomState::new().build_hasher();
+    h.write(name);
+    let mut r = h.finish();
+    for _ in 0..SUFFIX_LEN {
+        let n = SUFFIX_CHARS.len() as u64;
+        out.push(SUFFIX_CHARS[usize::try_from(r % n).unwrap_or(0)]);
+        r /= n;
+    }
+    out
+}
+
+/// Calls `create` with fresh temporary names for `name` until one does not
+/// already exist; returns the name that was created.
+pub(crate) fn create_temp(
+    name: &[u8],
+    mut create: impl FnMut(&[u8]) -> Result<(), Errno>,
+) -> Result<Vec<u8>, Errno> {
+    for _ in 0..TEMP_ATTEMPTS {
+        let tmp = temp_name(name);
+        match create(&tmp) {
+            Ok(()) => return Ok(tmp),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EXIST)
+}
+
+/// A regular file being written under a temporary name next to its final
+/// name.
+///
+/// Dropping it without [`commit`](Self::commit) removes the temporary name.
+#[derive(Debug)]
+pub struct TempFile {
+    /// The directory holding both names, pinned for the file's lifetime so
+    /// a concurrent rename of a parent cannot redirect the commit.
+    parent: OwnedFd,
+    tmp_name: Vec<u8>,
+    final_name: Vec<u8>,
+    rel: RelPath,
+    file: File,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Creates `.NAME.XXXXXX` with `O_CREAT | O_EXCL | O_NOFOLLOW`, mode
+    /// 0600, in `parent`.
+    pub(crate) fn create(parent: OwnedFd, rel: &RelPath) -> Result<Self, FsError> {
+        let final_name = rel.file_name().to_vec();
+        let mut file = None;
+        let flags = OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::EXCL
+            | OFlags::NOFOLLOW
+            | OFlags::CLOEXEC
+            | OFlags::NOCTTY;
+        let tmp_name = create_temp(&final_name, |tmp| {
+            file = Some(openat(&parent, tmp, flags, Mode::from_raw_mode(0o600))?);
+            Ok(())
+        })
+        .map_err(|e| FsError::io(Op::CreateTemp, rel.display(), e))?;
+        let Some(fd) = file else {
+            return Err(FsError::io(Op::CreateTemp, rel.display(), Errno::IO));
+        };
+        Ok(Self {
+            parent,
+            tmp_name,
+            final_name,
+            rel: rel.clone(),
+            file: File::from(fd),
+            committed: false,
+        })
+    }
+
+    /// The final path this file will be committed to.
+    pub fn rel(&self) -> &RelPath {
+        &self.rel
+    }
+
+    /// The temporary name (a single component in the final directory).
+    pub fn temp_name(&self) -> &[u8] {
+        &self.tmp_name
+    }
+
+    /// The open file, e.g. for `set_len` or positioned writes.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Appends `buf` to the file.
+    ///
+    /// # Errors
+    /// [`Op::Write`] on an I/O error.
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<(), FsError> {
+        self.file
+            .write_all(buf)
+            .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))
+    }
+
+    /// Applies ownership, mode and mtime through the open descriptor. Call it
+    /// after the last write: writing afterwards updates the mtime.
+    ///
+    /// # Errors
+    /// [`Op::SetMeta`] on a failed `fchown`/`fchmod`/`futimens` or an
+    /// out-of-range mtime.
+    pub fn set_meta(&mut self, attrs: &Attrs) -> Result<(), FsError> {
+        apply_to_fd(&self.file, attrs).map_err(|e| match e {
+            ApplyError::Invalid(what) => FsError::Invalid {
+                op: Op::SetMeta,
+                path: self.rel.display(),
+                what,
+            },
+            ApplyError::Io(e) => FsError::io(Op::SetMeta, self.rel.display(), e),
+        })
+    }
+
+    /// Flushes the file's data to stable storage (`fdatasync`), for callers
+    /// that want durability before the rename (rsync `--fsync`).
+    ///
+    /// # Errors
+    /// [`Op::Write`] on an I/O error.
+    pub fn sync_data(&self) -> Result<(), FsError> {
+        self.file
+            .sync_data()
+            .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))
+    }
+
+    /// Renames the temporary name over the final name (atomically replacing
+    /// any existing non-directory entry there).
+    ///
+    /// # Errors
+    /// [`Op::Rename`] if the rename fails (the temporary is then removed).
+    pub fn commit(mut self) -> Result<(), FsError> {
+        renameat(&self.parent, &self.tmp_name, &self.parent, &self.final_name)
+            .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: the name is random and in a pinned directory.
+            let _ = unlinkat(&self.parent, &self.tmp_name, AtFlags::empty());
+        }
+    }
+}
