@@ -35,6 +35,7 @@
 pub mod flist;
 pub mod handshake;
 pub mod mux;
+pub mod session;
 pub mod sums;
 #[cfg(test)]
 mod testdata;
