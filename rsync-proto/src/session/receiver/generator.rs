@@ -154,6 +154,14 @@ impl Receiver {
                     });
                     return Ok(());
                 }
+                // itemize(): what differs from the basis.
+                let mut flags = iflags::TRANSFER;
+                if meta.size != entry.size {
+                    flags |= iflags::REPORT_SIZE;
+                }
+                if meta.mtime != entry.mtime {
+                    flags |= iflags::REPORT_TIME;
+                }
                 let rule = SizeRule {
                     protocol: u32::from(opts.protocol),
                     block_size: opts.block_size,
@@ -167,7 +175,7 @@ impl Receiver {
                 };
                 let head = head.unwrap_or(SumHead::EMPTY);
                 if head.count == 0 {
-                    self.request(ndx, &Signature::with_head(head), iflags::TRANSFER);
+                    self.request(ndx, &Signature::with_head(head), flags);
                     return Ok(());
                 }
                 self.core.fs.push_back(FsRequest::Signature {
@@ -175,7 +183,7 @@ impl Receiver {
                     path: entry.name,
                     head,
                 });
-                self.gen.wait = Some(Wait::Signature(ndx, head, iflags::TRANSFER));
+                self.gen.wait = Some(Wait::Signature(ndx, head, flags));
                 Ok(())
             }
             (FsAnswer::Signature { ndx, signature }, Some(Wait::Signature(w, head, flags)))
