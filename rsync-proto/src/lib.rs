@@ -28,7 +28,8 @@
 //! - [`sums`]: the generator's sum header and block sums (RFC.md §10);
 //! - [`token`]: the sender's token stream and whole-file checksum (RFC.md §11).
 //!
-//! Role state machines (sender, generator, receiver) build on these layers.
+//! - [`session`]: the role state machines of a transfer (sender; generator + receiver), sans-IO
+//!   (RFC.md §10–§12).
 
 #![forbid(unsafe_code)]
 
