@@ -28,13 +28,15 @@
 //! - [`sums`]: the generator's sum header and block sums (RFC.md §10);
 //! - [`token`]: the sender's token stream and whole-file checksum (RFC.md §11).
 //!
-//! Role state machines (sender, generator, receiver) build on these layers.
+//! - [`session`]: the role state machines of a transfer (sender; generator + receiver), sans-IO
+//!   (RFC.md §10–§12).
 
 #![forbid(unsafe_code)]
 
 pub mod flist;
 pub mod handshake;
 pub mod mux;
+pub mod session;
 pub mod sums;
 #[cfg(test)]
 mod testdata;

@@ -1,0 +1,86 @@
+//! The role state machines of a transfer (lean profile): a [`Sender`] and a [`Receiver`]
+//! (rsync's generator and receiver in one machine), sans-IO.
+//!
+//! Spec: RFC.md §10 `[gen-request]` `[iflags]`, §11 `[sender-echo]`, §12 `[phases]`
+//! `[ndx-done-counts]` `[stats]` `[goodbye]` `[error-exit]`. Reference: rsync `send_files`
+//! (sender.c), `generate_files`/`recv_generator` (generator.c), `recv_files` (receiver.c),
+//! `read_ndx_and_attrs` (rsync.c), `do_server_sender`/`do_recv`/`read_final_goodbye`/
+//! `handle_stats` (main.c), `recv_filter_list`/`send_filter_list` (exclude.c).
+//!
+//! # API (the quinn-proto taxonomy)
+//!
+//! Both roles implement [`Session`]. They do no I/O and read no clock; they are fully
+//! deterministic functions of their inputs.
+//!
+//! - **Inputs** (`handle_*`): [`Session::handle_input`] takes raw bytes received from the peer
+//!   *after* the handshake (the role demultiplexes them itself when the protocol says the
+//!   direction is multiplexed); [`Session::handle_fs`] takes the driver's answer to a file
+//!   system request; [`Session::handle_eof`] says the peer closed its side.
+//! - **Outputs** (`poll_*`), to be polled in this order after every input until each returns
+//!   nothing: [`Session::poll_transmit`] (bytes to send, already framed),
+//!   [`Session::poll_fs`] (the next [`FsRequest`]; requests are executed in order, and those
+//!   that need an answer are answered with [`Session::handle_fs`]), [`Session::poll_event`]
+//!   (log lines from the peer, itemize records, per-file outcomes, and finally
+//!   [`Event::Done`]).
+//!
+//! A role waits for at most one answer of each kind at a time, so a driver may execute the
+//! requests strictly in order. Errors are final: once a `handle_*` call has failed, the role
+//! queues `MSG_ERROR_EXIT` (protocol ≥ 31) and [`Event::Done`] and ignores further input.
+//!
+//! # Lean profile
+//!
+//! No incremental recursion, compression, ACLs, xattrs, hard links, `--delete`,
+//! `--inplace`, alternate basis directories or `--delay-updates`. Protocols 27, 29, 30 and
+//! 31 (32 is 31 on the wire). `--files-from` forwarding is supported at 31 (inside
+//! `MSG_DATA`) and below 30 (raw stream); protocol 30's mid-stream switch is refused.
+
+mod io;
+mod receiver;
+mod sender;
+#[cfg(test)]
+mod tests;
+mod types;
+
+pub use receiver::Receiver;
+pub use sender::Sender;
+pub use types::{
+    iflags, BasisMeta, Event, FileOutcome, FilesFrom, FsAnswer, FsRequest, SessionError,
+    SessionOptions, Stats,
+};
+
+/// The common interface of the two roles; see the module documentation for the call order.
+pub trait Session {
+    /// Bytes received from the peer after the handshake, in any chunking.
+    ///
+    /// # Errors
+    /// A [`SessionError`] for a malformed or hostile stream; the role is then finished.
+    fn handle_input(&mut self, bytes: &[u8]) -> Result<(), SessionError>;
+
+    /// The answer to the oldest outstanding [`FsRequest`] that needs one.
+    ///
+    /// # Errors
+    /// [`SessionError::UnexpectedAnswer`] for an answer nobody asked for, or any error its
+    /// processing causes.
+    fn handle_fs(&mut self, answer: FsAnswer) -> Result<(), SessionError>;
+
+    /// The peer closed its side of the connection.
+    ///
+    /// # Errors
+    /// [`SessionError::UnexpectedEof`] unless the session had finished.
+    fn handle_eof(&mut self) -> Result<(), SessionError>;
+
+    /// Appends the bytes to send to `out`; `false` if there were none.
+    #[must_use]
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool;
+
+    /// The next file system request for the driver.
+    #[must_use]
+    fn poll_fs(&mut self) -> Option<FsRequest>;
+
+    /// The next event for the application.
+    #[must_use]
+    fn poll_event(&mut self) -> Option<Event>;
+
+    /// Whether the session has ended ([`Event::Done`] has been queued).
+    fn is_done(&self) -> bool;
+}

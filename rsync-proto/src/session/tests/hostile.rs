@@ -1,0 +1,171 @@
+//! Hostile and truncated inputs: typed errors, never a panic.
+
+use proptest::prelude::*;
+
+use super::pair::{file, prng, Dir, Pair, Tree};
+use crate::flist::{mode, FileEntry, IdList, WirePath};
+use crate::session::SessionOptions;
+use crate::session::{Event, FsAnswer, FsRequest, Receiver, Sender, Session, SessionError};
+use crate::wire::{NdxEncoder, WireWrite};
+
+/// A protocol-31 server sender that has sent a list of a regular file (index 0) and a
+/// directory (index 1), ready for requests.
+fn sender31() -> Sender {
+    let mut o = SessionOptions::plain(31, 1, true);
+    o.flist = o.flist.archive();
+    let mut s = Sender::new(o).expect("sender");
+    s.handle_input(&frame(&[0, 0, 0, 0])).expect("filter list");
+    assert!(matches!(s.poll_fs(), Some(FsRequest::FileList { .. })));
+    let d = FileEntry::new(WirePath::try_from("d").expect("p"), mode::S_IFDIR | 0o755);
+    let mut f = FileEntry::new(WirePath::try_from("f").expect("p"), mode::S_IFREG | 0o644);
+    f.size = 3;
+    s.handle_fs(FsAnswer::FileList {
+        entries: vec![f, d],
+        io_error: 0,
+        uids: IdList::default(),
+        gids: IdList::default(),
+    })
+    .expect("list");
+    let _ = s.poll_transmit(&mut Vec::new());
+    s
+}
+
+fn frame(data: &[u8]) -> Vec<u8> {
+    let mut v = vec![data.len() as u8, 0, 0, 7];
+    v.extend_from_slice(data);
+    v
+}
+
+fn request(ndx: i32, iflags: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    NdxEncoder::default().encode(ndx, &mut v);
+    v.put_shortint(iflags);
+    v
+}
+
+fn fails_with(bytes: &[u8]) -> SessionError {
+    let mut s = sender31();
+    let e = s.handle_input(&frame(bytes)).expect_err("must fail");
+    assert!(s.is_done());
+    let mut out = Vec::new();
+    assert!(s.poll_transmit(&mut out), "MSG_ERROR_EXIT is sent");
+    assert_eq!(out[out.len() - 8..], [4, 0, 0, 7 + 86, 2, 0, 0, 0]);
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(matches!(
+        events.last(),
+        Some(Event::Done { exit_code: 2, .. })
+    ));
+    e
+}
+
+#[test]
+fn out_of_range_index() {
+    assert!(matches!(
+        fails_with(&request(7, 0x8000)),
+        SessionError::InvalidIndex { ndx: 7, count: 2 }
+    ));
+}
+
+#[test]
+fn transfer_of_a_directory() {
+    assert!(matches!(
+        fails_with(&request(1, 0x8000)),
+        SessionError::NotRegular { ndx: 1 }
+    ));
+}
+
+#[test]
+fn unknown_iflags_and_basis_type() {
+    assert!(matches!(
+        fails_with(&request(0, 0x8200)),
+        SessionError::UnknownIflags { iflags: 0x8200 }
+    ));
+    let mut b = request(0, 0x8800);
+    b.push(0x83);
+    assert!(matches!(
+        fails_with(&b),
+        SessionError::UnsupportedBasisType { kind: 0x83 }
+    ));
+}
+
+#[test]
+fn transfer_request_in_phase_2() {
+    let mut b = vec![0, 0];
+    b.extend(request(0, 0x8000));
+    b.extend([0u8; 16]);
+    let e = fails_with(&b);
+    assert!(
+        matches!(e, SessionError::TransferInPhase2 { ndx: 0 }),
+        "{e}"
+    );
+}
+
+#[test]
+fn hostile_sum_head() {
+    let mut b = request(0, 0x8000);
+    for v in [1, 0, 2, 0] {
+        b.put_int(v);
+    }
+    assert!(matches!(fails_with(&b), SessionError::Sums(_)));
+}
+
+#[test]
+fn peer_error_exit_is_echoed() {
+    let mut s = sender31();
+    s.handle_input(&[4, 0, 0, 7 + 86, 23, 0, 0, 0])
+        .expect("handled");
+    let mut out = Vec::new();
+    assert!(s.poll_transmit(&mut out));
+    assert_eq!(
+        out,
+        [0, 0, 0, 7 + 86],
+        "the sender echoes an empty MSG_ERROR_EXIT"
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(matches!(
+        events.last(),
+        Some(Event::Done { exit_code: 23, .. })
+    ));
+}
+
+#[test]
+fn truncated_streams_end_in_eof_errors() {
+    for p in [27, 29, 30, 31] {
+        let src = Tree::from([(b"f".to_vec(), file(&prng(3000, 1), 1))]);
+        let mut pair = Pair::new(p, Dir::Pull, src, Tree::new());
+        pair.drive_bounded(1000).expect("session");
+        let full = pair.s2r_log.clone();
+        for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 1] {
+            let o = SessionOptions::plain(p, 0x1234_5678, false);
+            let mut r = Receiver::new(o).expect("receiver");
+            let _ = r.handle_input(&full[..cut]);
+            let e = r.handle_eof();
+            assert!(
+                matches!(e, Err(SessionError::UnexpectedEof { .. })) || r.is_done(),
+                "p{p} cut {cut}: {e:?}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary bytes never panic either role.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        p in prop::sample::select(vec![27u8, 29, 30, 31]),
+        server in any::<bool>(),
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let mut s = Sender::new(SessionOptions::plain(p, 1, server)).expect("sender");
+        let _ = s.handle_input(&bytes);
+        let _ = s.handle_eof();
+        let mut r = Receiver::new(SessionOptions::plain(p, 1, server)).expect("receiver");
+        let _ = r.handle_input(&bytes);
+        let _ = r.handle_eof();
+        // A sender fed after its list was sent.
+        let mut s = sender31();
+        let _ = s.handle_input(&frame(&bytes[..bytes.len().min(200)]));
+    }
+}
