@@ -8,19 +8,8 @@ use crate::session::{Event, FsAnswer, FsRequest, Receiver, Sender, Session, Sess
 use crate::testdata::{captures, Capture};
 use rsync_core::checksum::ChecksumKind;
 
-/// `prng:LEN:SEED` of tests/capture/filespec.py (same as `rsync_tests::pseudo_random`).
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+/// `prng:LEN:SEED` of tests/capture/filespec.py.
+use rsync_tests::pseudo_random;
 
 fn unhex(h: &str) -> Vec<u8> {
     (0..h.len() / 2)
