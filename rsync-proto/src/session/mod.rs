@@ -44,8 +44,8 @@ mod types;
 pub use receiver::Receiver;
 pub use sender::Sender;
 pub use types::{
-    iflags, BasisMeta, Event, FileOutcome, FilesFrom, FsAnswer, FsRequest, SessionError,
-    SessionOptions, Stats,
+    iflags, BasisMeta, DeleteTiming, Event, FileOutcome, FilesFrom, FsAnswer, FsRequest,
+    ListedName, SessionError, SessionOptions, Stats,
 };
 
 /// The common interface of the two roles; see the module documentation for the call order.
@@ -83,4 +83,8 @@ pub trait Session {
 
     /// Whether the session has ended ([`Event::Done`] has been queued).
     fn is_done(&self) -> bool;
+
+    /// The sorted file list, by index (`None` for a duplicate the sort cleared); empty
+    /// until it has been built or received. Events name entries by index into it.
+    fn file_list(&self) -> &[Option<crate::flist::FileEntry>];
 }

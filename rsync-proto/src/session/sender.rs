@@ -105,6 +105,7 @@ impl Sender {
         self.core.fs.push_back(FsRequest::FileList {
             filter_rules: std::mem::take(&mut self.filters),
             files_from,
+            checksum: None,
         });
         self.state = State::AwaitList;
     }
@@ -587,6 +588,10 @@ impl Session for Sender {
 
     fn poll_event(&mut self) -> Option<Event> {
         self.core.events.pop_front()
+    }
+
+    fn file_list(&self) -> &[Option<FileEntry>] {
+        &self.list
     }
 
     fn is_done(&self) -> bool {

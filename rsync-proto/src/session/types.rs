@@ -100,6 +100,21 @@ pub struct SessionOptions {
     pub whole_file: bool,
     /// `-B`: fixed block size (0 = rsync's rule).
     pub block_size: u32,
+    /// `-p`: preserve permissions (compared and set by the generator).
+    pub preserve_perms: bool,
+    /// `-t`: preserve modification times.
+    pub preserve_times: bool,
+    /// `-n`: report what would change, change nothing.
+    pub dry_run: bool,
+    /// `--delete` and its timing; `None` deletes nothing.
+    pub delete: Option<DeleteTiming>,
+    /// `-r`: the transfer is recursive (directories' content is in the list).
+    pub recursive: bool,
+    /// Itemize level: 0 none, 1 changed items (`-i`), 2 every item (`-ii`); a server
+    /// receiver gets it from the client's `-i`.
+    pub itemize: u8,
+    /// `--inplace`: the basis is the file being written.
+    pub inplace: bool,
     /// Decoding bounds.
     pub limits: Limits,
     /// Largest `MSG_DATA` frame written.
@@ -129,6 +144,13 @@ impl SessionOptions {
             ignore_times: false,
             whole_file: false,
             block_size: 0,
+            preserve_perms: false,
+            preserve_times: false,
+            dry_run: false,
+            delete: None,
+            recursive: false,
+            itemize: 0,
+            inplace: false,
             limits: Limits::default(),
             max_data_frame: RSYNC_DATA_FRAME,
         }
@@ -183,15 +205,101 @@ pub struct Stats {
     pub flist_xfertime: i64,
 }
 
-/// What the driver knows about an existing destination file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the driver knows about an existing destination entry (`lstat`: a symlink is
+/// described, never followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BasisMeta {
-    /// Its size.
+    /// `st_mode`, file type bits included.
+    pub mode: u32,
+    /// Size in bytes.
     pub size: u64,
-    /// Its mtime in seconds.
+    /// Modification time, seconds.
     pub mtime: i64,
-    /// Whether it is a regular file (otherwise it is not used as a basis).
-    pub is_regular: bool,
+    /// Modification time, nanoseconds (0..=999,999,999).
+    pub mtime_nsec: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device major number (devices).
+    pub rdev_major: u32,
+    /// Device minor number (devices).
+    pub rdev_minor: u32,
+    /// The link target, when the entry is a symlink.
+    pub symlink: Option<Vec<u8>>,
+    /// The whole-file checksum, when [`FsRequest::Basis`] asked for one and the entry is a
+    /// regular file.
+    pub checksum: Option<Vec<u8>>,
+    /// Device of the inode (`-H`: whether it is already linked to its group leader).
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl BasisMeta {
+    /// Metadata with these mode, size and mtime, and every other field zero or absent.
+    pub fn new(mode: u32, size: u64, mtime: i64) -> Self {
+        Self {
+            mode,
+            size,
+            mtime,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev_major: 0,
+            rdev_minor: 0,
+            symlink: None,
+            checksum: None,
+            dev: 0,
+            ino: 0,
+        }
+    }
+
+    /// Whether it is a regular file (only a regular file is used as a basis).
+    pub fn is_regular(&self) -> bool {
+        self.mode & crate::flist::mode::S_IFMT == crate::flist::mode::S_IFREG
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & crate::flist::mode::S_IFMT == crate::flist::mode::S_IFDIR
+    }
+
+    /// Whether it is a symlink.
+    pub fn is_symlink(&self) -> bool {
+        self.mode & crate::flist::mode::S_IFMT == crate::flist::mode::S_IFLNK
+    }
+}
+
+/// One name found in a destination directory ([`FsAnswer::DirList`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListedName {
+    /// The name (one component, raw bytes).
+    pub name: Vec<u8>,
+    /// Its `st_mode` (`lstat`).
+    pub mode: u32,
+}
+
+impl ListedName {
+    /// A listed name.
+    pub fn new(name: Vec<u8>, mode: u32) -> Self {
+        Self { name, mode }
+    }
+}
+
+/// When `--delete` removes extraneous destination entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteTiming {
+    /// `--delete-during` (rsync's default for `--delete` from protocol 30): each directory
+    /// is cleaned when the generator reaches it.
+    During,
+    /// `--delete-after`: after the transfer.
+    After,
+    /// `--delete-before`: before the transfer.
+    Before,
 }
 
 /// A file system operation the role asks its driver to perform.
@@ -204,6 +312,9 @@ pub enum FsRequest {
         filter_rules: Vec<Vec<u8>>,
         /// Names received with `--files-from`, if any.
         files_from: Option<Vec<Vec<u8>>>,
+        /// `-c`: fill [`FileEntry::checksum`] of every regular file with the digest of
+        /// `file_hasher()` of this [`StrongSum`] over its content.
+        checksum: Option<StrongSum>,
     },
     /// Sender: read a file. Answer: [`FsAnswer::FileData`]… then [`FsAnswer::FileEnd`], or
     /// [`FsAnswer::FileError`].
@@ -213,12 +324,15 @@ pub enum FsRequest {
         /// Its path.
         path: WirePath,
     },
-    /// Receiver: stat the destination. Answer: [`FsAnswer::Basis`].
+    /// Receiver: `lstat` the destination entry. Answer: [`FsAnswer::Basis`].
     Basis {
         /// Index.
         ndx: i32,
         /// Path.
         path: WirePath,
+        /// `-c`: when the entry is a regular file, fill [`BasisMeta::checksum`] with the
+        /// digest of `file_hasher()` of this [`StrongSum`] over its content.
+        checksum: Option<StrongSum>,
     },
     /// Receiver: compute the signature of the basis for `head` (with
     /// `rsync_core::SignatureBuilder`). Answer: [`FsAnswer::Signature`].
@@ -280,12 +394,48 @@ pub enum FsRequest {
         /// The entry (with its target).
         entry: FileEntry,
     },
-    /// Receiver: set a directory's metadata at the end of the run.
+    /// Receiver: set the metadata of an existing entry to the entry's (what the options
+    /// preserve): a directory's at the end of the run, an up-to-date file's when only its
+    /// attributes differ. Never follows a symlink.
     SetMeta {
         /// Index.
         ndx: i32,
         /// The entry.
         entry: FileEntry,
+    },
+    /// Receiver: create (or replace) a device, FIFO or socket as `entry` describes (its
+    /// mode and `rdev`).
+    Mknod {
+        /// Index.
+        ndx: i32,
+        /// The entry.
+        entry: FileEntry,
+    },
+    /// Receiver (`-H`): make `entry.name` a hard link to `target`, an entry of the same
+    /// group already in place, replacing what is at `entry.name`.
+    HardLink {
+        /// Index.
+        ndx: i32,
+        /// The entry.
+        entry: FileEntry,
+        /// The path to link to (already received).
+        target: WirePath,
+    },
+    /// Receiver (`--delete`): list a destination directory (`.` for the top). Answer:
+    /// [`FsAnswer::DirList`].
+    ListDir {
+        /// Index of the directory's entry.
+        ndx: i32,
+        /// The directory.
+        path: WirePath,
+    },
+    /// Receiver (`--delete`): remove an extraneous entry, a directory with its content.
+    /// Never follows a symlink.
+    Delete {
+        /// The entry to remove.
+        path: WirePath,
+        /// Whether it is a directory.
+        is_dir: bool,
     },
 }
 
@@ -336,6 +486,14 @@ pub enum FsAnswer {
         ndx: i32,
         /// Signature (its head must be the requested one).
         signature: Signature,
+    },
+    /// The names in a directory listed for [`FsRequest::ListDir`] (not `.` nor `..`); an
+    /// absent directory lists as empty.
+    DirList {
+        /// Index.
+        ndx: i32,
+        /// Names, in any order.
+        names: Vec<ListedName>,
     },
     /// Basis bytes for a [`FsRequest::CopyFromBasis`].
     Copied {
@@ -389,6 +547,14 @@ pub enum Event {
         ndx: i32,
         /// Flags.
         iflags: u16,
+    },
+    /// The receiver removed an extraneous entry (`--delete`), or the peer's receiver
+    /// reported one (`MSG_DELETED`).
+    Deleted {
+        /// Its path.
+        name: WirePath,
+        /// Whether it was a directory.
+        is_dir: bool,
     },
     /// A file's outcome.
     File {

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use rsync_core::block_size::{SizeRule, SHORT_SUM_LENGTH, SUM_LENGTH};
 use rsync_core::{Signature, SumHead};
 
-use super::super::types::{iflags, Event, FileOutcome, FsAnswer, FsRequest, SessionError};
+use super::super::types::{
+    iflags, BasisMeta, Event, FileOutcome, FsAnswer, FsRequest, SessionError,
+};
 use super::Receiver;
 use crate::sums::{encode_block_sums, encode_sum_head};
 use crate::wire::{WireWrite, NDX_DONE};
@@ -94,6 +96,7 @@ impl Receiver {
                     self.core.fs.push_back(FsRequest::Basis {
                         ndx,
                         path: entry.name,
+                        checksum: None,
                     });
                     self.gen.wait = Some(Wait::Basis(ndx));
                 }
@@ -102,7 +105,11 @@ impl Receiver {
             Stage::Redo => {
                 if let Some(ndx) = self.gen.redo.pop_front() {
                     let path = self.entry(ndx)?.name.clone();
-                    self.core.fs.push_back(FsRequest::Basis { ndx, path });
+                    self.core.fs.push_back(FsRequest::Basis {
+                        ndx,
+                        path,
+                        checksum: None,
+                    });
                     self.gen.wait = Some(Wait::Basis(ndx));
                     return Ok(true);
                 }
@@ -137,7 +144,7 @@ impl Receiver {
                 let redo = self.gen.stage == Stage::Redo;
                 let entry = self.entry(ndx)?.clone();
                 let opts = &self.core.opts;
-                let Some(meta) = meta.filter(|m| m.is_regular) else {
+                let Some(meta) = meta.filter(BasisMeta::is_regular) else {
                     let head = SumHead::EMPTY;
                     let flags = iflags::TRANSFER | iflags::IS_NEW;
                     self.request(ndx, &Signature::with_head(head), flags);

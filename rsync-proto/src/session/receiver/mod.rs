@@ -494,6 +494,10 @@ impl Session for Receiver {
         self.core.events.pop_front()
     }
 
+    fn file_list(&self) -> &[Option<FileEntry>] {
+        &self.list
+    }
+
     fn is_done(&self) -> bool {
         self.core.done
     }

@@ -169,19 +169,13 @@ impl DstFs {
             any = true;
             self.seen.push(req.clone());
             match req {
-                FsRequest::Basis { ndx, path } => {
+                FsRequest::Basis { ndx, path, .. } => {
                     self.paths.insert(ndx, path.as_bytes().to_vec());
                     let meta = match self.tree.get(path.as_bytes()) {
-                        Some(Node::File { data, mtime }) => Some(BasisMeta {
-                            size: data.len() as u64,
-                            mtime: *mtime,
-                            is_regular: true,
-                        }),
-                        Some(_) => Some(BasisMeta {
-                            size: 0,
-                            mtime: 0,
-                            is_regular: false,
-                        }),
+                        Some(Node::File { data, mtime }) => {
+                            Some(BasisMeta::new(0o100_644, data.len() as u64, *mtime))
+                        }
+                        Some(_) => Some(BasisMeta::new(0o040_755, 0, 0)),
                         None => None,
                     };
                     r.handle_fs(FsAnswer::Basis { ndx, meta })?;
