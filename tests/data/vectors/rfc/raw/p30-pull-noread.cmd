@@ -1,0 +1,1 @@
+rsync --no-inc-recursive --checksum-seed=16909060 -a --stderr=client --protocol=30 -e tests/capture/fake-rsh --rsync-path=setpriv --reuid=65534 --regid=65534 --clear-groups tests/capture/rsync-tee localhost:$W/src/ $W/dst/
