@@ -3,6 +3,7 @@
 
 Usage:  tests/data/vectors/rfc/capture.py run [NAME...]   re-run the sessions (as root)
         tests/data/vectors/rfc/capture.py show NAME       annotated dump of raw/NAME.*
+        tests/data/vectors/rfc/capture.py fill FILE.vec   add the hex lines of a new vector
 
 Each case builds a small source tree (and, for some, a destination with older or extra
 files) in a scratch directory and runs stock rsync 3.5.0 on both ends through the harness
@@ -25,6 +26,7 @@ coordinates a .vec file uses.
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,9 @@ T = 1_700_000_000  # every mtime is T + small offsets, so the streams are reprod
 #   "nobody"  the server runs as user nobody (so that chmod 000 really denies access)
 #   "secret"  the source has an unreadable file; "unreadable" also an unreadable directory
 #   "missing" the source directory does not exist; "nodest" the destination's parent neither
+#   "devices" the source also has a character and a block device and a FIFO (needs root)
+#   "cmp"     a --compare-dest directory holds an older d/c, the basis of the transfer
+#   "slowlist" the --files-from list is a FIFO whose writer waits 3 s (the server idles)
 CASES = {
     "p31-pull-aH": ("pull", ["-aH", "-i"], 31, "", "fresh"),
     "p29-pull-aH": ("pull", ["-aH", "-i"], 29, "", "fresh"),
@@ -64,6 +69,12 @@ CASES = {
     "p30-pull-noread": ("pull", ["-a", "--stderr=client"], 30, "", "fresh nobody secret"),
     "p31-pull-missing": ("pull", ["-a"], 31, "", "fresh missing"),
     "p31-push-error": ("push", ["-a", "--stderr=client"], 31, "", "fresh nodest"),
+    "p31-pull-dev": ("pull", ["-a"], 31, "", "fresh devices"),
+    "p29-pull-dev": ("pull", ["-a"], 29, "", "fresh devices"),
+    "p27-pull-dev": ("pull", ["-a"], 27, "", "fresh devices"),
+    "p31-pull-basis": ("pull", ["-a", "-i", "--compare-dest=@CMP"], 31, "", "fresh cmp"),
+    "p31-pull-keepalive": ("pull", ["-a", "--files-from=@LIST", "--from0", "--timeout=2"], 31, "",
+                           "fresh slowlist"),
 }
 
 SEED = 0x0102_0304  # --checksum-seed for every case
@@ -92,6 +103,13 @@ def build_src(src, flags):
         write(os.path.join(src, "locked", "f"), b"f\n", (T + 5) * 10**9)
         os.chmod(os.path.join(src, "locked"), 0o000)
         os.utime(os.path.join(src, "locked"), ns=((T + 6) * 10**9,) * 2)
+    if "devices" in flags:
+        for name, mode, dev in (("cdev", stat.S_IFCHR | 0o620, os.makedev(1, 3)),
+                                ("bdev", stat.S_IFBLK | 0o660, os.makedev(8, 300)),
+                                ("fifo", stat.S_IFIFO | 0o644, 0)):
+            os.mknod(os.path.join(src, "d", name), mode, dev)
+            os.chmod(os.path.join(src, "d", name), mode & 0o7777)
+            os.utime(os.path.join(src, "d", name), ns=((T + 9) * 10**9,) * 2)
     os.utime(os.path.join(src, "d"), ns=((T + 7) * 10**9,) * 2)
     os.utime(src, ns=((T + 8) * 10**9,) * 2)
 
@@ -122,9 +140,18 @@ def run_case(name):
         build_src(src, flags)
         build_dst(dst, flags)
         lst = os.path.join(work, "list")
-        with open(lst, "wb") as f:
-            f.write(b"a\0d/c\0")
-        opts = [o.replace("@LIST", lst) for o in opts]
+        writer = None
+        if "slowlist" in flags:
+            os.mkfifo(lst)
+            writer = subprocess.Popen(["sh", "-c", f"sleep 3; printf 'a\\0d/c\\0' > {lst}"])
+        else:
+            with open(lst, "wb") as f:
+                f.write(b"a\0d/c\0")
+        cmp = os.path.join(work, "cmp")
+        if "cmp" in flags:
+            os.makedirs(os.path.join(cmp, "d"))
+            write(os.path.join(cmp, "d", "c"), b"GAMMA GAMMA\n", (T + 1) * 10**9, 0o600)
+        opts = [o.replace("@LIST", lst).replace("@CMP", cmp) for o in opts]
         cmd = [RSYNC, "--no-inc-recursive", f"--checksum-seed={SEED}"] + opts
         if proto is not None:
             cmd.append(f"--protocol={proto}")
@@ -144,6 +171,8 @@ def run_case(name):
         env = dict(os.environ, CAPTURE_DIR=rawtmp, CAPTURE_NAME=name, CAPTURE_STRIP=strip,
                    CAPTURE_CORRUPT="", LC_ALL="C")
         done = subprocess.run(cmd, env=env, capture_output=True)
+        if writer:
+            writer.wait()
         os.makedirs(RAW, exist_ok=True)
         for ext in (".c2s", ".s2c"):
             shutil.copyfile(os.path.join(rawtmp, name + ext), os.path.join(RAW, name + ext))
@@ -261,7 +290,43 @@ def show(name):
         hexdump(bytes(data))
 
 
+def demux(b, start):
+    data = bytearray()
+    for off, tag, n in frames(b, start):
+        if tag is None:
+            raise SystemExit(f"not a frame header at raw offset {off}")
+        if tag == 0:
+            data += b[off + 4:off + 4 + n]
+    return bytes(data)
+
+
+def fill(path):
+    """Adds the `hex` lines of a .vec file from its `source` line, if it has none."""
+    lines = open(path).read().splitlines()
+    if any(line.startswith("hex ") for line in lines):
+        return
+    src = next(line.split()[1:] for line in lines if line.startswith("source "))
+    raw = open(os.path.join(RAW, src[0]), "rb").read()
+    if src[1] == "raw":
+        off, n = int(src[2]), int(src[3])
+        b = raw[off:off + n]
+    else:
+        off, n = int(src[3]), int(src[4])
+        b = demux(raw, int(src[2]))[off:off + n]
+    if len(b) != n:
+        raise SystemExit(f"{path}: source is too short")
+    hexlines = [f"hex {b[i:i + 32].hex()}" for i in range(0, len(b), 32)]
+    at = next((i for i, line in enumerate(lines) if line.startswith("expect ")), len(lines))
+    lines[at:at] = hexlines
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "fill":
+        for path in sys.argv[2:]:
+            fill(path)
+        return
     if len(sys.argv) < 2 or sys.argv[1] not in ("run", "show"):
         raise SystemExit(__doc__)
     if sys.argv[1] == "run":
