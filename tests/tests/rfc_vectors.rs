@@ -13,6 +13,16 @@
 //!    that every label RFC.md defines in §4–§13 has at least one vector.
 //!
 //! The vector format is specified in RFC.md Appendix B.6.
+//!
+//! covers: [basis-type] [block-sums] [checksum-list] [checksum-seed] [client-info] [compat-flags]
+//! [compress-list] [del-stats] [dry-run] [error-exit] [exit-codes] [file-sum] [files-from]
+//! [filter-list] [filter-rule] [flist-checksum] [flist-end] [flist-flags] [flist-hlink]
+//! [flist-ids] [flist-mode] [flist-mtime] [flist-name] [flist-rdev] [flist-size] [flist-sort]
+//! [flist-symlink] [gen-request] [goodbye] [id-lists] [iflags] [int] [io-error] [itemize]
+//! [keepalive] [log-message] [longint] [msg-code] [msg-deleted] [msg-io-error] [msg-no-send]
+//! [mux-header] [mux-limits] [mux-start] [ndx-done-counts] [ndx] [negotiation-rule] [phases]
+//! [secluded-args] [sender-echo] [server-argv] [shortint] [stats] [sum-head] [token] [varint]
+//! [varlong] [version] [vstring] [xname]
 
 // Test code: a panic is how a test reports failure.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
@@ -25,7 +35,8 @@ use rsync_core::checksum::{ChecksumKind, StrongSum};
 use rsync_core::{Limits, Signature, Token};
 use rsync_proto::flist::{decode_file_list, encode_file_list, sort_file_list, FlistOptions};
 use rsync_proto::handshake::{
-    ClientConfig, ClientInfo, CompatFlags, Handshake, ServerConfig, CF_VARINT_FLIST_FLAGS,
+    ClientConfig, ClientInfo, CompatFlags, Compression, Handshake, ServerConfig,
+    CF_VARINT_FLIST_FLAGS,
 };
 use rsync_proto::mux::{unmux, FrameHeader, MsgCode, MuxLimits};
 use rsync_proto::sums::{decode_block_sums, decode_sum_head};
@@ -311,6 +322,13 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
     let info = ClientInfo::from_args(&argv);
     let choice = param_or(v, "checksum_choice", "");
     let choice = (!choice.is_empty()).then(|| checksum(choice));
+    let compression = v.params.get("compress").map_or(Compression::Off, |l| {
+        Compression::Negotiate(
+            l.split_whitespace()
+                .map(|n| n.as_bytes().to_vec())
+                .collect(),
+        )
+    });
     let mut hs = if v.decode == "handshake-s2c" {
         // The client that received these bytes: its version and its letters.
         let offered = info.server_flags(CompatFlags(0x1ff));
@@ -318,12 +336,14 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
             protocol: num(param(v, "client_version")) as u8,
             offered,
             checksum_choice: choice,
+            compression,
             ..ClientConfig::default()
         })
     } else {
         let mut cfg = ServerConfig::new(info, num(param(v, "seed")) as i32);
         cfg.protocol = num(param(v, "server_version")) as u8;
         cfg.checksum_choice = choice;
+        cfg.compression = compression;
         Handshake::server(cfg)
     }
     .map_err(|e| e.to_string())?;
@@ -355,6 +375,9 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
     put(f, "checksum", n.checksum.name());
     put(f, "checksum_source", format!("{:?}", n.checksum_source));
     put(f, "seed_fix", n.seed_fix);
+    if let Some(c) = &n.compression {
+        put(f, "compression", text(c));
+    }
     if v.decode == "handshake-s2c" {
         put(f, "seed", n.seed);
     }
@@ -393,6 +416,16 @@ fn decode_argv(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
     Ok(bytes.len())
 }
 
+/// `decode lines`: text lines (a recorded client's `NAME.out`: exit code and output).
+fn decode_lines(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
+    let t = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    for (i, l) in t.lines().enumerate() {
+        put(f, format!("line.{i}"), l);
+    }
+    put(f, "lines", t.lines().count());
+    Ok(bytes.len())
+}
+
 /// `decode filter-list`: `int32 len` + rule text, until a 0 length ([filter-list]).
 fn decode_filter_list(r: &mut WireReader<'_>, f: &mut Fields) -> Result<(), String> {
     let mut n = 0;
@@ -413,8 +446,9 @@ fn decode_filter_list(r: &mut WireReader<'_>, f: &mut Fields) -> Result<(), Stri
     Ok(())
 }
 
-/// `decode files-from`: NUL-terminated names until an empty one ([files-from]).
-fn decode_files_from(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
+/// `decode nul-list`: NUL-terminated strings until an empty one ([files-from],
+/// [secluded-args]).
+fn decode_nul_list(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
     let mut n = 0;
     let mut p = 0;
     loop {
@@ -662,8 +696,9 @@ fn decode(v: &Vector) -> Result<Fields, String> {
         "frames" => decode_frames(b, &mut f),
         "handshake-s2c" | "handshake-c2s" => decode_handshake(v, b, &mut f),
         "server-argv" => decode_argv(b, &mut f),
+        "lines" => decode_lines(b, &mut f),
         "filter-list" => decode_filter_list(&mut r, &mut f).map(|()| r.position()),
-        "files-from" => decode_files_from(b, &mut f),
+        "nul-list" => decode_nul_list(b, &mut f),
         "flist" => decode_flist(v, b, &mut f),
         "gen-records" | "sender-records" => decode_records(v, b, &mut f),
         "stats" => decode_stats(v, &mut r, &mut f).map(|()| r.position()),
@@ -729,7 +764,8 @@ fn vectors_are_rsyncs_bytes_and_decode_as_stated() {
     eprintln!("{} vectors, {checks} fields checked", vectors.len());
 }
 
-/// Labels RFC.md defines (`**[label]**`) in the sections whose messages need a vector here.
+/// Labels RFC.md defines in the sections whose messages need a vector here: written in bold
+/// (`**[label]**`) or in a `###` heading (`### 5.1 Frame header [mux-header]`).
 fn defined_labels(rfc: &str) -> Vec<String> {
     let start = rfc.find("\n## 4. ").expect("§4");
     let end = rfc.find("\n## 14. ").expect("§14");
@@ -742,6 +778,18 @@ fn defined_labels(rfc: &str) -> Vec<String> {
             rest = &rest[q..];
         }
     }
+    for line in rfc[start..end].lines().filter(|l| l.starts_with("### ")) {
+        let mut rest = line;
+        while let Some(p) = rest.find('[') {
+            rest = &rest[p + 1..];
+            if let Some(q) = rest.find(']') {
+                out.push(rest[..q].to_owned());
+                rest = &rest[q..];
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -758,10 +806,37 @@ fn rfc_cites_every_vector_and_every_message_label_has_one() {
             failures.push(format!("{}: no labels", v.name));
         }
         for l in &v.labels {
-            if !rfc.contains(&format!("**{l}**")) {
+            let defined = rfc.contains(&format!("**{l}**"))
+                || rfc
+                    .lines()
+                    .any(|x| x.starts_with("### ") && x.contains(l.as_str()));
+            if !defined {
                 failures.push(format!("{}: label {l} is not defined in RFC.md", v.name));
             }
         }
+    }
+    // The `covers:` list of this file's documentation (read by tests/tests/vectors.rs) must be
+    // exactly the labels the vectors claim.
+    let me =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rfc_vectors.rs"))
+            .unwrap();
+    let start = me.find("//! covers:").unwrap();
+    let end = start + me[start..].find("\n\n").unwrap();
+    let mut covers: Vec<&str> = me[start..end]
+        .split_whitespace()
+        .filter(|w| w.starts_with('['))
+        .collect();
+    covers.sort_unstable();
+    let mut claimed: Vec<&str> = vectors
+        .iter()
+        .flat_map(|v| v.labels.iter().map(String::as_str))
+        .collect();
+    claimed.sort_unstable();
+    claimed.dedup();
+    if covers != claimed {
+        failures.push(format!(
+            "the covers: list of rfc_vectors.rs is {covers:?}, the vectors claim {claimed:?}"
+        ));
     }
     let labels = defined_labels(&rfc);
     assert!(

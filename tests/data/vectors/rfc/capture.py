@@ -73,6 +73,8 @@ CASES = {
     "p29-pull-dev": ("pull", ["-a"], 29, "", "fresh devices"),
     "p27-pull-dev": ("pull", ["-a"], 27, "", "fresh devices"),
     "p31-pull-basis": ("pull", ["-a", "-i", "--compare-dest=@CMP"], 31, "", "fresh cmp"),
+    "p31-pull-z": ("pull", ["-a", "-z"], 31, "", "fresh"),
+    "p31-pull-secluded": ("pull", ["-a", "-s"], 31, "", "fresh"),
     "p31-pull-keepalive": ("pull", ["-a", "--files-from=@LIST", "--from0", "--timeout=2"], 31, "",
                            "fresh slowlist"),
 }
