@@ -192,6 +192,11 @@ fn source_bytes(src: &Source) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Any error as the test's `String` error.
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
 /// Decoded fields, by the keys the `expect` lines use.
 type Fields = BTreeMap<String, String>;
 
@@ -233,22 +238,17 @@ fn hexs(b: &[u8]) -> String {
     })
 }
 
-fn msg_name(c: MsgCode) -> &'static str {
-    match c {
-        MsgCode::Data => "MSG_DATA",
-        MsgCode::ErrorXfer => "MSG_ERROR_XFER",
-        MsgCode::Info => "MSG_INFO",
-        MsgCode::Error => "MSG_ERROR",
-        MsgCode::Warning => "MSG_WARNING",
-        MsgCode::IoError => "MSG_IO_ERROR",
-        MsgCode::IoTimeout => "MSG_IO_TIMEOUT",
-        MsgCode::Noop => "MSG_NOOP",
-        MsgCode::ErrorExit => "MSG_ERROR_EXIT",
-        MsgCode::Success => "MSG_SUCCESS",
-        MsgCode::Deleted => "MSG_DELETED",
-        MsgCode::NoSend => "MSG_NO_SEND",
-        _ => "MSG_?",
-    }
+/// rsync's name of a message code: `ErrorExit` is `MSG_ERROR_EXIT`.
+fn msg_name(c: MsgCode) -> String {
+    format!("{c:?}")
+        .chars()
+        .fold("MSG".to_owned(), |mut s, ch| {
+            if ch.is_uppercase() {
+                s.push('_');
+            }
+            s.push(ch.to_ascii_uppercase());
+            s
+        })
 }
 
 /// `decode prims`: a sequence of primitive values; `param types` lists them
@@ -282,7 +282,7 @@ fn decode_frames(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
             .get(p..p + 4)
             .and_then(|b| b.try_into().ok())
             .ok_or("truncated frame header")?;
-        let h = FrameHeader::parse(hdr, &MuxLimits::default()).map_err(|e| e.to_string())?;
+        let h = FrameHeader::parse(hdr, &MuxLimits::default()).map_err(err)?;
         let payload = bytes
             .get(p + 4..p + 4 + h.len as usize)
             .ok_or("truncated frame payload")?;
@@ -315,11 +315,7 @@ fn decode_frames(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
 /// `decode handshake-s2c` / `handshake-c2s`: one side's handshake bytes, fed to the peer's
 /// state machine of `rsync_proto::handshake`.
 fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
-    let argv: Vec<String> = param(v, "server_argv")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    let info = ClientInfo::from_args(&argv);
+    let info = ClientInfo::from_args(param(v, "server_argv").split_whitespace());
     let choice = param_or(v, "checksum_choice", "");
     let choice = (!choice.is_empty()).then(|| checksum(choice));
     let compression = v.params.get("compress").map_or(Compression::Off, |l| {
@@ -346,13 +342,13 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
         cfg.compression = compression;
         Handshake::server(cfg)
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(err)?;
     while hs.poll_transmit().is_some() {}
     // Feed byte by byte: the state machine must never need more than it was given.
     for (i, b) in bytes.iter().enumerate() {
         let done = hs
             .handle_input(std::slice::from_ref(b))
-            .map_err(|e| e.to_string())?
+            .map_err(err)?
             .is_some();
         while hs.poll_transmit().is_some() {}
         if done && i + 1 != bytes.len() {
@@ -367,11 +363,8 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
     put(f, "protocol", n.protocol);
     put(f, "compat", format!("{:#x}", n.compat_flags.0));
     put(f, "letters", n.compat_flags.client_letters());
-    put(
-        f,
-        "varint_flags",
-        n.compat_flags.contains(CF_VARINT_FLIST_FLAGS),
-    );
+    let varint = n.compat_flags.contains(CF_VARINT_FLIST_FLAGS);
+    put(f, "varint_flags", varint);
     put(f, "checksum", n.checksum.name());
     put(f, "checksum_source", format!("{:?}", n.checksum_source));
     put(f, "seed_fix", n.seed_fix);
@@ -386,7 +379,7 @@ fn decode_handshake(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, S
 
 /// `decode server-argv`: the server's command line ([server-argv]), split at spaces.
 fn decode_argv(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
-    let line = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let line = std::str::from_utf8(bytes).map_err(err)?;
     let args: Vec<&str> = line.split_whitespace().collect();
     let info = ClientInfo::from_args(&args);
     put(f, "letters", info.letters().map_or("-".to_owned(), text));
@@ -395,30 +388,19 @@ fn decode_argv(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
         .iter()
         .position(|a| *a == ".")
         .ok_or("no `.` argument")?;
-    put(
-        f,
-        "cluster",
-        args.iter()
-            .find(|a| a.starts_with('-') && !a.starts_with("--"))
-            .unwrap_or(&"-"),
-    );
-    put(
-        f,
-        "long_options",
-        args[1..opts_end]
-            .iter()
-            .filter(|a| a.starts_with("--") && **a != "--server" && **a != "--sender")
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    let (long, short): (Vec<&str>, Vec<&str>) = args[1..opts_end]
+        .iter()
+        .filter(|a| **a != "--server" && **a != "--sender")
+        .partition(|a| a.starts_with("--"));
+    put(f, "cluster", short.first().unwrap_or(&"-"));
+    put(f, "long_options", long.join(" "));
     put(f, "paths", args[opts_end + 1..].join(" "));
     Ok(bytes.len())
 }
 
 /// `decode lines`: text lines (a recorded client's `NAME.out`: exit code and output).
 fn decode_lines(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
-    let t = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let t = std::str::from_utf8(bytes).map_err(err)?;
     for (i, l) in t.lines().enumerate() {
         put(f, format!("line.{i}"), l);
     }
@@ -430,16 +412,12 @@ fn decode_lines(bytes: &[u8], f: &mut Fields) -> Result<usize, String> {
 fn decode_filter_list(r: &mut WireReader<'_>, f: &mut Fields) -> Result<(), String> {
     let mut n = 0;
     loop {
-        let len = r.int().map_err(|e| e.to_string())?;
+        let len = r.int().map_err(err)?;
         if len == 0 {
             break;
         }
         let len = usize::try_from(len).map_err(|_| format!("negative rule length {len}"))?;
-        put(
-            f,
-            format!("rule.{n}"),
-            text(r.bytes(len).map_err(|e| e.to_string())?),
-        );
+        put(f, format!("rule.{n}"), text(r.bytes(len).map_err(err)?));
         n += 1;
     }
     put(f, "rules", n);
@@ -480,7 +458,7 @@ fn decode_flist(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Strin
     o.preserve_hard_links = flag("hard_links");
     o.id0_names = flag("id0_names");
     o.checksum_len = num(param_or(v, "checksum_len", "0"));
-    let (list, used) = decode_file_list(&o, bytes).map_err(|e| e.to_string())?;
+    let (list, used) = decode_file_list(&o, bytes).map_err(err)?;
     for (i, e) in list.entries.iter().enumerate() {
         let k = |s: &str| format!("entry.{i}.{s}");
         put(f, k("name"), text(e.name.as_bytes()));
@@ -552,14 +530,13 @@ fn decode_records(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Str
     let limits = Limits::default();
     let mut r = WireReader::new(bytes);
     let mut nd = NdxDecoder::default();
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     let mut i = 0;
     while !r.is_empty() {
         let k = |s: &str| format!("rec.{i}.{s}");
         let ndx = if proto >= 30 {
-            nd.decode(&mut r).map_err(|x| e(&x))?
+            nd.decode(&mut r).map_err(err)?
         } else {
-            r.int().map_err(|x| e(&x))?
+            r.int().map_err(err)?
         };
         put(f, k("ndx"), ndx);
         if ndx == -3 {
@@ -567,7 +544,7 @@ fn decode_records(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Str
             let c: Vec<String> = (0..5)
                 .map(|_| r.varint().map(|x| x.to_string()))
                 .collect::<Result<_, _>>()
-                .map_err(|x| e(&x))?;
+                .map_err(err)?;
             put(f, k("del_stats"), c.join(" "));
         }
         if ndx < 0 {
@@ -575,7 +552,7 @@ fn decode_records(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Str
             continue;
         }
         let iflags = if proto >= 29 {
-            r.shortint().map_err(|x| e(&x))?
+            r.shortint().map_err(err)?
         } else {
             0x8000
         };
@@ -586,27 +563,21 @@ fn decode_records(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Str
             put(
                 f,
                 k("basis_type"),
-                format!("{:#04x}", r.byte().map_err(|x| e(&x))?),
+                format!("{:#04x}", r.byte().map_err(err)?),
             );
         }
         if iflags & 0x1000 != 0 {
-            put(f, k("xname"), text(r.vstring().map_err(|x| e(&x))?));
+            put(f, k("xname"), text(r.vstring().map_err(err)?));
         }
         if iflags & 0x8000 != 0 && !dry_run {
-            let head = decode_sum_head(&mut r, kind.digest_len(), &limits).map_err(|x| e(&x))?;
-            put(
-                f,
-                k("sum_head"),
-                format!(
-                    "{} {} {} {}",
-                    head.count, head.block_len, head.strong_len, head.remainder
-                ),
-            );
+            let head = decode_sum_head(&mut r, kind.digest_len(), &limits).map_err(err)?;
+            let h = [head.count, head.block_len, head.strong_len, head.remainder];
+            put(f, k("sum_head"), h.map(|x| x.to_string()).join(" "));
             if sender {
                 let mut toks = Vec::new();
                 let mut data = Vec::new();
                 loop {
-                    match decode_token(&mut r, kind.digest_len(), &limits).map_err(|x| e(&x))? {
+                    match decode_token(&mut r, kind.digest_len(), &limits).map_err(err)? {
                         TokenEvent::Token(Token::Literal(b)) => {
                             toks.push(format!("L{}", b.len()));
                             data.extend_from_slice(b);
@@ -628,22 +599,16 @@ fn decode_records(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Str
                 }
                 put(f, k("tokens"), toks.join(" "));
             } else {
-                let sig = decode_block_sums(&mut r, head).map_err(|x| e(&x))?;
+                let sig = decode_block_sums(&mut r, head).map_err(err)?;
                 let n = head.strong_len as usize;
-                for (b, w) in sig.weak_sums().iter().enumerate() {
-                    put(
-                        f,
-                        k(&format!("block.{b}")),
-                        format!("{w:08x} {}", hexs(&sig.strong_sums()[b * n..(b + 1) * n])),
-                    );
+                let strong = sig.strong_sums().chunks(n.max(1));
+                for (b, (w, st)) in sig.weak_sums().iter().zip(strong).enumerate() {
+                    put(f, k(&format!("block.{b}")), format!("{w:08x} {}", hexs(st)));
                 }
                 if let Some(basis) = v.params.get(&format!("basis.{ndx}")) {
                     let basis = parse_hex(basis)?;
-                    let want = Signature::compute(
-                        &basis,
-                        head,
-                        StrongSum::new(kind, seed).with_seed_fix(seed_fix),
-                    );
+                    let strong = StrongSum::new(kind, seed).with_seed_fix(seed_fix);
+                    let want = Signature::compute(&basis, head, strong);
                     put(f, k("blocks_ok"), want == sig);
                 }
             }
@@ -671,7 +636,7 @@ fn decode_stats(v: &Vector, r: &mut WireReader<'_>, f: &mut Fields) -> Result<()
         } else {
             r.longint()
         };
-        put(f, *n, x.map_err(|e| e.to_string())?);
+        put(f, *n, x.map_err(err)?);
     }
     Ok(())
 }
