@@ -95,10 +95,19 @@ impl NdxDecoder {
                 i32::from_le_bytes([rest[0], rest[1], rest[2], hi & 0x7f])
             } else {
                 let lo = probe.byte()?;
-                prev.wrapping_add(i32::from(hi) << 8 | i32::from(lo))
+                prev.checked_add(i32::from(hi) << 8 | i32::from(lo)).ok_or(
+                    DecodeError::Overflow {
+                        what: "ndx",
+                        prefix: b,
+                    },
+                )?
             }
         } else {
-            prev.wrapping_add(i32::from(b))
+            prev.checked_add(i32::from(b))
+                .ok_or(DecodeError::Overflow {
+                    what: "ndx",
+                    prefix: b,
+                })?
         };
         *r = probe;
         if negative {
@@ -159,6 +168,26 @@ mod tests {
             Ok(2),
             "state untouched by the failed decode"
         );
+    }
+
+    #[test]
+    fn indices_above_i32_max_are_refused() {
+        // Full form 0x7fffffff, then a delta of 1: stock read_ndx() exits with code 2.
+        let mut d = NdxDecoder::default();
+        let mut r = WireReader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(d.decode(&mut r), Ok(i32::MAX));
+        assert!(matches!(
+            d.decode(&mut r),
+            Err(DecodeError::Overflow { what: "ndx", .. })
+        ));
+        // The same through the two-byte delta form and on the negative side.
+        let mut d = NdxDecoder::default();
+        let mut r = WireReader::new(&[0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0x01, 0x00]);
+        assert_eq!(d.decode(&mut r), Ok(-i32::MAX));
+        assert!(matches!(
+            d.decode(&mut r),
+            Err(DecodeError::Overflow { what: "ndx", .. })
+        ));
     }
 
     proptest! {
