@@ -167,9 +167,10 @@ impl DriverError {
     }
 }
 
-/// Starts the session once the handshake has negotiated the protocol.
-pub type StartSession<'a> =
-    Box<dyn FnOnce(&Negotiated) -> Result<Box<dyn Session + Send>, SessionError> + 'a>;
+/// Builds the session and its executor once the handshake has negotiated the protocol (the
+/// executor usually needs the negotiated checksum).
+pub type StartSession<'a, X> =
+    Box<dyn FnOnce(&Negotiated) -> Result<(Box<dyn Session + Send>, X), SessionError> + 'a>;
 
 /// A job for the executor thread.
 enum Job {
@@ -246,7 +247,7 @@ impl ExecutorThread {
 }
 
 /// Runs `handshake`, then the session `start` builds, over `reader`/`writer`, executing its
-/// file-system requests with `executor`; `observer` sees every event.
+/// file-system requests with the executor `start` builds; `observer` sees every event.
 ///
 /// # Errors
 /// A [`DriverError`] when the transport, the handshake, the executor or the timeout ends
@@ -256,8 +257,7 @@ pub async fn run<R, W, X, O>(
     mut reader: R,
     mut writer: W,
     mut handshake: Handshake,
-    start: StartSession<'_>,
-    executor: X,
+    start: StartSession<'_, X>,
     mut observer: O,
     config: DriverConfig,
 ) -> Result<Outcome, DriverError>
@@ -284,7 +284,7 @@ where
             Step::Wrote | Step::Reply(_) => {}
         }
     };
-    let mut session = start(&negotiated)?;
+    let (mut session, executor) = start(&negotiated)?;
     let mut exec = ExecutorThread::spawn(executor).map_err(|source| DriverError::Io {
         op: "spawn executor",
         source,

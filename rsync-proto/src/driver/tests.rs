@@ -172,18 +172,20 @@ fn source_tree() -> Tree {
     t
 }
 
-fn start(server: bool, sender: bool, fs: &MemFs) -> StartSession<'static> {
+fn start(server: bool, sender: bool, fs: &MemFs) -> StartSession<'static, MemFs> {
+    let fs = fs.clone();
     let strong = fs.strong.clone();
     Box::new(move |n| {
         let mut o = SessionOptions::new(n, server);
         o.recursive = true;
         o.flist.numeric_ids = true;
         *strong.lock().expect("lock") = Some(o.strong);
-        Ok(if sender {
+        let session = if sender {
             Box::new(Sender::new(o)?) as Box<dyn Session + Send>
         } else {
             Box::new(Receiver::new(o)?)
-        })
+        };
+        Ok((session, fs))
     })
 }
 
@@ -224,7 +226,6 @@ async fn pull(
             cw,
             client,
             start(false, false, dst),
-            dst.clone(),
             move |e: &Event, _| ev.lock().expect("lock").push(e.clone()),
             config.clone(),
         ),
@@ -233,7 +234,6 @@ async fn pull(
             sw,
             server,
             start(true, true, src),
-            src.clone(),
             |_: &Event, _| {},
             config.clone(),
         ),
@@ -333,8 +333,9 @@ async fn silent_peer_times_out_with_code_30() {
         r,
         w,
         hs,
-        Box::new(|_| Err(crate::session::SessionError::Unsupported { what: "unused" })),
-        Idle,
+        Box::new(|_| {
+            Err::<(_, Idle), _>(crate::session::SessionError::Unsupported { what: "unused" })
+        }),
         |_: &Event, _| {},
         DriverConfig::default().with_timeout(Some(Duration::from_millis(300))),
     )
@@ -355,8 +356,9 @@ async fn eof_in_handshake_is_a_stream_error() {
         r,
         w,
         hs,
-        Box::new(|_| Err(crate::session::SessionError::Unsupported { what: "unused" })),
-        Idle,
+        Box::new(|_| {
+            Err::<(_, Idle), _>(crate::session::SessionError::Unsupported { what: "unused" })
+        }),
         |_: &Event, _| {},
         DriverConfig::default(),
     )
