@@ -422,6 +422,9 @@ struct Io {
     pos: usize,
     rbuf: Vec<u8>,
     eof: bool,
+    /// Bytes were written since the last flush (a buffered writer such as tokio's stdout
+    /// must be flushed, or they wait in its buffer).
+    need_flush: bool,
     bytes_read: u64,
     bytes_written: u64,
     max_pending: usize,
@@ -436,6 +439,7 @@ impl Io {
             pos: 0,
             rbuf: vec![0; config.read_size.max(1)],
             eof: false,
+            need_flush: false,
             bytes_read: 0,
             bytes_written: 0,
             max_pending: config.max_pending_output.max(1),
@@ -468,8 +472,9 @@ impl Io {
     {
         let can_read = read && !self.eof;
         let can_write = self.pending() > 0;
+        let can_flush = !can_write && self.need_flush;
         let has_replies = replies.is_some();
-        if !can_read && !can_write && !has_replies {
+        if !can_read && !can_write && !can_flush && !has_replies {
             // The peer has closed and the session waits for nothing we can give it.
             return Err(DriverError::Io {
                 op: "read",
@@ -485,14 +490,25 @@ impl Io {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
                 Err(source) => Err(DriverError::Io { op: "read", source }),
             },
-            w = writer.write(&out[pos..]), if can_write => match w {
-                Ok(0) => Err(DriverError::Io {
+            w = async {
+                if can_write {
+                    writer.write(&out[pos..]).await.map(Some)
+                } else {
+                    writer.flush().await.map(|()| None)
+                }
+            }, if can_write || can_flush => match w {
+                Ok(Some(0)) => Err(DriverError::Io {
                     op: "write",
                     source: std::io::ErrorKind::WriteZero.into(),
                 }),
-                Ok(n) => {
+                Ok(Some(n)) => {
                     self.pos += n;
                     self.bytes_written += n as u64;
+                    self.need_flush = true;
+                    Ok(Step::Wrote)
+                }
+                Ok(None) => {
+                    self.need_flush = false;
                     Ok(Step::Wrote)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
