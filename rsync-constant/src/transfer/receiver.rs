@@ -191,6 +191,15 @@ impl ReceiverFs {
         let meta = match self.lstat(rel.as_ref()) {
             Ok(Some(m)) => m,
             Ok(None) => return FsAnswer::Basis { ndx, meta: None },
+            // A missing parent (a new directory, or none at all with -n) means no entry.
+            Err(e)
+                if e.errno().is_some_and(|n| {
+                    n == rustix::io::Errno::NOENT.raw_os_error()
+                        || n == rustix::io::Errno::NOTDIR.raw_os_error()
+                }) =>
+            {
+                return FsAnswer::Basis { ndx, meta: None }
+            }
             Err(e) => {
                 self.fail(&format!("recv_generator: failed to stat {}", fs_fail(&e)));
                 return FsAnswer::Basis { ndx, meta: None };

@@ -8,6 +8,7 @@ use rsync_constant::itemize::{self, ItemizeContext, DELETING};
 use rsync_constant::options::Options;
 use rsync_proto::driver::{Outcome, Progress};
 use rsync_proto::flist::{FileEntry, HardLink};
+use rsync_proto::mux::MsgCode;
 use rsync_proto::session::{iflags, Event, FileOutcome};
 
 /// Counts by file type, for "Number of files: N (reg: …)".
@@ -303,11 +304,15 @@ impl Console {
                     );
                 }
             }
-            Event::Log { text, .. } => {
-                // Messages from the peer go to stderr, as rsync's client shows them.
-                let mut e = std::io::stderr().lock();
-                let _ = e.write_all(text);
-                if !text.ends_with(b"\n") {
+            Event::Log { code, text } => {
+                // The peer's information goes to stdout and its errors to stderr, as
+                // rsync's client shows them.
+                let text = text.strip_suffix(b"\n").unwrap_or(text);
+                if *code == MsgCode::Info {
+                    self.out(text);
+                } else {
+                    let mut e = std::io::stderr().lock();
+                    let _ = e.write_all(text);
                     let _ = e.write_all(b"\n");
                 }
             }
