@@ -358,7 +358,16 @@ impl SenderFs {
         let mut io_error = 0;
         let mut out = Vec::new();
         self.roots.clear();
-        let splits: Vec<_> = self.sources.iter().map(Source::split).collect();
+        let names = files_from.or_else(|| self.files_from.take());
+        // With --files-from the operand is the base directory, slash or not.
+        let splits: Vec<_> = if names.is_some() {
+            self.sources
+                .iter()
+                .map(|s| (PathBuf::from(std::ffi::OsStr::from_bytes(&s.0)), None))
+                .collect()
+        } else {
+            self.sources.iter().map(Source::split).collect()
+        };
         let mut starts = Vec::new();
         for (i, (dir, start)) in splits.into_iter().enumerate() {
             match Destination::open(&dir) {
@@ -373,7 +382,6 @@ impl SenderFs {
                 }
             }
         }
-        let names = files_from.or_else(|| self.files_from.take());
         if let Some(names) = names {
             self.walk_names(&names, &mut out, &mut io_error);
         } else {
