@@ -4,7 +4,7 @@
 //! refusals with rsync's exit codes, and smoke interop with stock rsync both ways (skipped
 //! loudly without it; failing under `RSYNC_INTEROP=require`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failure is a test failure
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;

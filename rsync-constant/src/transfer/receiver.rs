@@ -122,7 +122,7 @@ impl ReceiverFs {
             (Ok(false), _) => {
                 return Err(ExecutorError::new(
                     3,
-                    format!("ERROR: destination must be a directory when copying more than 1 file"),
+                    "ERROR: destination must be a directory when copying more than 1 file",
                 ))
             }
             (Err(_), _) => {

@@ -47,7 +47,7 @@ pub(crate) enum AnyFs {
     /// The sender's.
     Send(SenderFs),
     /// The receiver's.
-    Receive(ReceiverFs),
+    Receive(Box<ReceiverFs>),
 }
 
 impl rsync_proto::driver::Executor for AnyFs {
@@ -99,11 +99,12 @@ pub(crate) fn protocol(opts: &Options) -> anyhow::Result<u8> {
 
 /// The client's handshake configuration.
 pub(crate) fn client_config(opts: &Options) -> anyhow::Result<ClientConfig> {
-    let mut c = ClientConfig::default();
-    c.protocol = protocol(opts)?;
-    c.offered = FLAGS;
-    c.checksum_choice = checksum_choice(opts)?;
-    Ok(c)
+    Ok(ClientConfig {
+        protocol: protocol(opts)?,
+        offered: FLAGS,
+        checksum_choice: checksum_choice(opts)?,
+        ..ClientConfig::default()
+    })
 }
 
 /// The server's handshake configuration for the argv it was started with.
@@ -227,7 +228,7 @@ pub(crate) fn start<'a>(
                 r.partial = opts.partial;
                 r.umask = umask();
                 r.am_root = rustix::process::geteuid().is_root();
-                AnyFs::Receive(ReceiverFs::new(dest, strong, r, failures))
+                AnyFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
             }
         };
         Ok((session, fs))
