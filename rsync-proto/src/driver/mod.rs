@@ -181,13 +181,16 @@ enum Job {
 /// A message from the executor thread.
 enum Reply {
     Answer(FsAnswer),
-    Completed,
+    /// This many jobs (one batch) are done.
+    Completed(usize),
     Failed(ExecutorError),
 }
 
 /// The executor's thread and its channels.
 struct ExecutorThread {
-    jobs: Option<std_mpsc::Sender<Job>>,
+    jobs: Option<std_mpsc::Sender<Vec<Job>>>,
+    /// Jobs queued by the current pump, sent as one batch (one wake-up of the thread).
+    batch: Vec<Job>,
     replies: mpsc::Receiver<Reply>,
     outstanding: usize,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -195,45 +198,55 @@ struct ExecutorThread {
 
 impl ExecutorThread {
     fn spawn<X: Executor>(mut executor: X) -> std::io::Result<Self> {
-        let (job_tx, job_rx) = std_mpsc::channel::<Job>();
+        let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
         let (reply_tx, reply_rx) = mpsc::channel::<Reply>(ANSWER_QUEUE);
         let handle = std::thread::Builder::new()
             .name("rsync-fs".into())
             .spawn(move || {
-                while let Ok(job) = job_rx.recv() {
-                    let result = match job {
-                        Job::List(summary) => {
-                            executor.file_list(summary);
-                            Ok(())
+                while let Ok(batch) = job_rx.recv() {
+                    let n = batch.len();
+                    for job in batch {
+                        let result = match job {
+                            Job::List(summary) => {
+                                executor.file_list(summary);
+                                Ok(())
+                            }
+                            Job::Request(req) => executor.execute(req, &mut |answer| {
+                                // A closed channel means the driver has gone; nothing to do.
+                                let _ = reply_tx.blocking_send(Reply::Answer(answer));
+                            }),
+                        };
+                        if let Err(e) = result {
+                            let _ = reply_tx.blocking_send(Reply::Failed(e));
+                            return;
                         }
-                        Job::Request(req) => executor.execute(req, &mut |answer| {
-                            // A closed channel means the driver has gone; nothing to do.
-                            let _ = reply_tx.blocking_send(Reply::Answer(answer));
-                        }),
-                    };
-                    let reply = match result {
-                        Ok(()) => Reply::Completed,
-                        Err(e) => Reply::Failed(e),
-                    };
-                    let failed = matches!(reply, Reply::Failed(_));
-                    if reply_tx.blocking_send(reply).is_err() || failed {
+                    }
+                    if reply_tx.blocking_send(Reply::Completed(n)).is_err() {
                         break;
                     }
                 }
             })?;
         Ok(Self {
             jobs: Some(job_tx),
+            batch: Vec::new(),
             replies: reply_rx,
             outstanding: 0,
             handle: Some(handle),
         })
     }
 
-    fn send(&mut self, job: Job) -> Result<(), DriverError> {
-        let tx = self.jobs.as_ref().ok_or(DriverError::ExecutorDied)?;
-        tx.send(job).map_err(|_| DriverError::ExecutorDied)?;
+    fn send(&mut self, job: Job) {
+        self.batch.push(job);
         self.outstanding += 1;
-        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.jobs.as_ref().ok_or(DriverError::ExecutorDied)?;
+        tx.send(std::mem::take(&mut self.batch))
+            .map_err(|_| DriverError::ExecutorDied)
     }
 
     fn close(&mut self) {
@@ -347,11 +360,11 @@ where
             let mut any = session.poll_transmit(&mut io.out);
             if !announced && !session.file_list().is_empty() {
                 announced = true;
-                exec.send(Job::List(ListSummary::of(session.file_list())))?;
+                exec.send(Job::List(ListSummary::of(session.file_list())));
             }
             while let Some(req) = session.poll_fs() {
                 any = true;
-                exec.send(Job::Request(req))?;
+                exec.send(Job::Request(req));
             }
             while let Some(ev) = session.poll_event() {
                 any = true;
@@ -371,6 +384,7 @@ where
                 break;
             }
         }
+        exec.flush()?;
         if done.is_some() && exec.outstanding == 0 && io.pending() == 0 {
             break;
         }
@@ -395,7 +409,7 @@ where
             }
             Step::Wrote => {}
             Step::Reply(None) => return Err(DriverError::ExecutorDied),
-            Step::Reply(Some(Reply::Completed)) => exec.outstanding -= 1,
+            Step::Reply(Some(Reply::Completed(n))) => exec.outstanding -= n,
             Step::Reply(Some(Reply::Failed(e))) => return Err(e.into()),
             Step::Reply(Some(Reply::Answer(a))) => {
                 if !session.is_done() {
@@ -483,7 +497,13 @@ impl Io {
         }
         let deadline = self.deadline;
         let (out, pos, rbuf) = (&self.out, self.pos, &mut self.rbuf);
+        // Biased: take what is ready (replies, input) before writing, so that output
+        // coalesces into larger writes; back-pressure bounds it.
         let step = tokio::select! {
+            biased;
+            a = async { match replies { Some(r) => r.recv().await, None => std::future::pending().await } }, if has_replies => {
+                Ok(Step::Reply(a))
+            }
             r = reader.read(rbuf), if can_read => match r {
                 Ok(0) => Ok(Step::Eof),
                 Ok(n) => Ok(Step::Input(rbuf[..n].to_vec())),
@@ -514,9 +534,6 @@ impl Io {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
                 Err(source) => Err(DriverError::Io { op: "write", source }),
             },
-            a = async { match replies { Some(r) => r.recv().await, None => std::future::pending().await } }, if has_replies => {
-                Ok(Step::Reply(a))
-            }
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 return Err(DriverError::Timeout {
                     secs: self.timeout.map_or(0, |t| t.as_secs()),

@@ -7,6 +7,7 @@ mod output;
 mod remote;
 mod server;
 mod setup;
+mod stdio;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -2,7 +2,6 @@
 //! ever written to stdout but the protocol; messages go to stderr.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd as _, BorrowedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,21 +15,8 @@ use rsync_proto::handshake::Handshake;
 use crate::exit_with;
 use crate::setup::{self, Work};
 
-/// Clears `O_NONBLOCK` on `fd`: stock rsync hands its server a non-blocking stdout
-/// (`fd_pair` makes both socket ends non-blocking), and a blocking writer would see
-/// `EAGAIN` as an error.
-pub(crate) fn make_blocking(fd: BorrowedFd<'_>) {
-    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
-        if flags.contains(rustix::fs::OFlags::NONBLOCK) {
-            let _ = rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK);
-        }
-    }
-}
-
 /// Runs the server; `operands` are `.` then the paths.
 pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) -> ExitCode {
-    make_blocking(std::io::stdin().as_fd());
-    make_blocking(std::io::stdout().as_fd());
     if let Err(e) = check_filters(&opts.filters) {
         eprintln!("rsync-constant: {e}");
         return exit_with(4);
@@ -88,14 +74,12 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             .map(|t| Duration::from_secs(t.into())),
     );
     let start = setup::start(opts, true, false, work, failures.clone());
-    let result = rt.block_on(driver::run(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        hs,
-        start,
-        |_, _| {},
-        config,
-    ));
+    let result = rt.block_on(async {
+        let (reader, writer, saved) = crate::stdio::stdio();
+        let r = driver::run(reader, writer, hs, start, |_, _| {}, config).await;
+        crate::stdio::restore(&saved);
+        r
+    });
     let code = match result {
         Ok(o) => {
             if let Some(e) = &o.error {
