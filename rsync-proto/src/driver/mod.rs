@@ -497,19 +497,20 @@ impl Io {
         }
         let deadline = self.deadline;
         let (out, pos, rbuf) = (&self.out, self.pos, &mut self.rbuf);
-        // Biased: take what is ready (replies, input) before writing, so that output
-        // coalesces into larger writes; back-pressure bounds it.
+        // Biased: input first (reading never waits behind anything), then executor
+        // replies, then writing, so that output coalesces into larger writes while other
+        // work is ready; the back-pressure threshold bounds it.
         let step = tokio::select! {
             biased;
-            a = async { match replies { Some(r) => r.recv().await, None => std::future::pending().await } }, if has_replies => {
-                Ok(Step::Reply(a))
-            }
             r = reader.read(rbuf), if can_read => match r {
                 Ok(0) => Ok(Step::Eof),
                 Ok(n) => Ok(Step::Input(rbuf[..n].to_vec())),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
                 Err(source) => Err(DriverError::Io { op: "read", source }),
             },
+            a = async { match replies { Some(r) => r.recv().await, None => std::future::pending().await } }, if has_replies => {
+                Ok(Step::Reply(a))
+            }
             w = async {
                 if can_write {
                     writer.write(&out[pos..]).await.map(Some)
