@@ -67,6 +67,31 @@ impl ExitCode {
         }
     }
 
+    /// The exit code with this number, if rsync has one.
+    pub fn from_code(code: i32) -> Option<Self> {
+        const ALL: [ExitCode; 18] = [
+            ExitCode::Ok,
+            ExitCode::Syntax,
+            ExitCode::Protocol,
+            ExitCode::FileSelect,
+            ExitCode::Unsupported,
+            ExitCode::StartClient,
+            ExitCode::SocketIo,
+            ExitCode::FileIo,
+            ExitCode::StreamIo,
+            ExitCode::MessageIo,
+            ExitCode::Ipc,
+            ExitCode::Signal,
+            ExitCode::Malloc,
+            ExitCode::Partial,
+            ExitCode::Vanished,
+            ExitCode::DelLimit,
+            ExitCode::Timeout,
+            ExitCode::ConTimeout,
+        ];
+        ALL.into_iter().find(|c| i32::from(c.code()) == code)
+    }
+
     /// rsync's wording, as in its "rsync error: ... (code N)" line.
     pub const fn message(self) -> &'static str {
         match self {
@@ -127,6 +152,8 @@ mod tests {
         for (c, n) in all {
             assert_eq!(c.code(), n, "{c:?}");
         }
+        assert_eq!(ExitCode::from_code(30), Some(ExitCode::Timeout));
+        assert_eq!(ExitCode::from_code(6), None);
         assert_eq!(
             ExitCode::Partial.message(),
             "some files/attrs were not transferred (see previous errors)"

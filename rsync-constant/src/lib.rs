@@ -3,6 +3,8 @@
 //!
 //! - [`options`]: command-line options with rsync's meaning, and the server's argv;
 //! - [`exit`]: rsync's exit codes;
+//! - [`transfer`]: the sender's and receiver's file-system executors for the driver;
+//! - [`itemize`]: rsync's `--itemize-changes` strings;
 //! - [`fs`]: the receiver's (and sender's) file-system side: every operation is anchored to
 //!   a held directory handle and resolves peer-chosen names with `*at` system calls, never
 //!   string-joined paths.
@@ -11,4 +13,6 @@
 
 pub mod exit;
 pub mod fs;
+pub mod itemize;
 pub mod options;
+pub mod transfer;

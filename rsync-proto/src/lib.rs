@@ -29,10 +29,14 @@
 //! - [`token`]: the sender's token stream and whole-file checksum (RFC.md §11).
 //!
 //! - [`session`]: the role state machines of a transfer (sender; generator + receiver), sans-IO
-//!   (RFC.md §10–§12).
+//!   (RFC.md §10–§12);
+//! - `driver` (feature `tokio`): a thin tokio driver that runs a handshake and a session over
+//!   an async byte pair with a file-system executor thread, and cannot deadlock on a full pipe.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod flist;
 pub mod handshake;
 pub mod mux;

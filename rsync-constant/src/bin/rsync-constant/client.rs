@@ -1,0 +1,298 @@
+//! The client: classifies the operands, starts the peer (our own `--server` over a socket
+//! pair for a local copy, or the remote shell), runs the driver and prints like rsync.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use rsync_constant::options::Options;
+use rsync_constant::transfer::{check_filters, Failures, Source};
+use rsync_proto::driver::{self, DriverConfig, DriverError, Outcome};
+use rsync_proto::handshake::Handshake;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::exit_with;
+use crate::output::Console;
+use crate::remote::{self, Operand};
+use crate::setup::{self, Work, LETTERS};
+
+/// What the client was asked to do.
+struct Plan {
+    /// We send (local copy or push) or receive (pull).
+    sending: bool,
+    /// The peer: `None` for a local copy (our own server).
+    remote: Option<(Option<Vec<u8>>, Vec<u8>)>,
+    /// Paths the server gets after `.`.
+    server_paths: Vec<Vec<u8>>,
+    /// Our side's work.
+    work: Work,
+    /// Directory a local receiver will create (for `created directory`).
+    created_dir: Option<String>,
+}
+
+fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
+    let usage = |m: &str| (1, m.to_string());
+    let Some((dest, sources)) = operands.split_last() else {
+        return Err(usage("a source and a destination are required"));
+    };
+    if sources.is_empty() {
+        return Err((
+            4,
+            "listing files (a single operand) is not supported by rsync-constant yet".into(),
+        ));
+    }
+    let parsed: Vec<Operand> = sources
+        .iter()
+        .map(|s| remote::parse_operand(s.as_bytes()))
+        .collect();
+    let dest_op = remote::parse_operand(dest.as_bytes());
+    if parsed.contains(&Operand::Daemon) || dest_op == Operand::Daemon {
+        return Err((
+            4,
+            "rsync daemon transfers (HOST::MODULE, rsync://) are not supported by rsync-constant yet"
+                .into(),
+        ));
+    }
+    let files_from = match &opts.files_from {
+        Some(f) => Some(setup::read_files_from(f, opts.from0).map_err(|e| (3, format!("{e:#}")))?),
+        None => None,
+    };
+    let any_remote_src = parsed.iter().any(|o| matches!(o, Operand::Shell { .. }));
+    match (dest_op, any_remote_src) {
+        (Operand::Shell { .. }, true) => {
+            Err(usage("The source and destination cannot both be remote."))
+        }
+        (Operand::Shell { user, host, path }, false) => {
+            let sources = parsed
+                .into_iter()
+                .filter_map(|o| match o {
+                    Operand::Local(p) => Some(Source(p)),
+                    _ => None,
+                })
+                .collect();
+            Ok(Plan {
+                sending: true,
+                remote: Some((user, host)),
+                server_paths: vec![path],
+                work: Work::Send {
+                    sources,
+                    files_from,
+                },
+                created_dir: None,
+            })
+        }
+        (Operand::Local(d), true) => {
+            let mut peer: Option<(Option<Vec<u8>>, Vec<u8>)> = None;
+            let mut paths = Vec::new();
+            for o in parsed {
+                match o {
+                    Operand::Shell { user, host, path } => {
+                        let this = (user, host);
+                        if peer.as_ref().is_some_and(|p| *p != this) {
+                            return Err(usage("all remote sources must be on the same host"));
+                        }
+                        peer = Some(this);
+                        paths.push(path);
+                    }
+                    Operand::Local(p) if p.is_empty() => {}
+                    // `host:a :b` is rsync's shorthand for more paths on the same host.
+                    Operand::Local(p) => paths.push(p.strip_prefix(b":").unwrap_or(&p).to_vec()),
+                    Operand::Daemon => {}
+                }
+            }
+            Ok(Plan {
+                sending: false,
+                remote: peer,
+                server_paths: paths,
+                created_dir: missing_dir(&d),
+                work: Work::Receive {
+                    dest: PathBuf::from(OsStr::from_bytes(&d)),
+                    files_from,
+                },
+            })
+        }
+        (Operand::Local(d), false) => Ok(Plan {
+            sending: true,
+            remote: None,
+            created_dir: missing_dir(&d),
+            server_paths: vec![d],
+            work: Work::Send {
+                sources: parsed
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        Operand::Local(p) => Some(Source(p)),
+                        _ => None,
+                    })
+                    .collect(),
+                files_from,
+            },
+        }),
+        (Operand::Daemon, _) => Err((4, "daemon".into())),
+    }
+}
+
+fn missing_dir(d: &[u8]) -> Option<String> {
+    let p = PathBuf::from(OsStr::from_bytes(d));
+    (!p.exists()).then(|| String::from_utf8_lossy(d).trim_end_matches('/').to_string())
+}
+
+/// Runs the client.
+pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
+    if let Err(e) = check_filters(&opts.filters) {
+        eprintln!("rsync-constant: {e}");
+        return exit_with(4);
+    }
+    let plan = match plan(opts, &operands) {
+        Ok(p) => p,
+        Err((code, msg)) => {
+            eprintln!("rsync-constant: {msg}");
+            return exit_with(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rsync-constant: cannot start the runtime: {e}");
+            return exit_with(14);
+        }
+    };
+    let code = match rt.block_on(transfer(opts, plan)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rsync-constant: {e:#}");
+            5
+        }
+    };
+    rt.shutdown_background();
+    exit_with(code)
+}
+
+/// The peer process and our ends of its stdio.
+struct Peer {
+    child: tokio::process::Child,
+    reader: Box<dyn AsyncRead + Unpin + Send>,
+    writer: Box<dyn AsyncWrite + Unpin + Send>,
+}
+
+fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
+    let protocol = setup::protocol(opts)?;
+    let mut server_opts = opts.clone();
+    if plan.remote.is_none() && server_opts.whole_file.is_none() {
+        // rsync's local copies default to whole files; our server must know it is local.
+        server_opts.whole_file = Some(true);
+    }
+    let server_args = server_opts.server_args(plan.sending, u32::from(protocol), LETTERS);
+    match &plan.remote {
+        None => {
+            // A local copy: our own server over a socket pair, as rsync forks its server.
+            let exe = std::env::current_exe().context("locating rsync-constant")?;
+            let (ours, theirs) =
+                std::os::unix::net::UnixStream::pair().context("creating a socket pair")?;
+            let theirs = OwnedFd::from(theirs);
+            let child = tokio::process::Command::new(exe)
+                .args(&server_args)
+                .arg(".")
+                .args(plan.server_paths.iter().map(|p| OsStr::from_bytes(p)))
+                .stdin(Stdio::from(theirs.try_clone()?))
+                .stdout(Stdio::from(theirs))
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting the local server")?;
+            ours.set_nonblocking(true)?;
+            let stream = tokio::net::UnixStream::from_std(ours)?;
+            let (r, w) = stream.into_split();
+            Ok(Peer {
+                child,
+                reader: Box::new(r),
+                writer: Box::new(w),
+            })
+        }
+        Some((user, host)) => {
+            let rsh = opts
+                .rsh
+                .clone()
+                .or_else(|| std::env::var_os("RSYNC_RSH"))
+                .unwrap_or_else(|| OsString::from("ssh"));
+            let rsync_path = opts
+                .rsync_path
+                .clone()
+                .unwrap_or_else(|| OsString::from("rsync-constant"));
+            let cmd = remote::remote_command(
+                rsh.as_bytes(),
+                user.as_deref(),
+                host,
+                rsync_path.as_bytes(),
+                &server_args,
+                &plan.server_paths,
+            )
+            .map_err(|e| anyhow!(e))?;
+            let Some((prog, rest)) = cmd.split_first() else {
+                bail!("empty remote shell command");
+            };
+            let mut child = tokio::process::Command::new(prog)
+                .args(rest)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting the remote shell {prog:?}"))?;
+            let w = child.stdin.take().context("remote shell stdin")?;
+            let r = child.stdout.take().context("remote shell stdout")?;
+            Ok(Peer {
+                child,
+                reader: Box::new(r),
+                writer: Box::new(w),
+            })
+        }
+    }
+}
+
+async fn transfer(opts: &Options, plan: Plan) -> anyhow::Result<i32> {
+    let cfg = setup::client_config(opts)?;
+    let hs = Handshake::client(cfg)?;
+    let mut peer = spawn_peer(opts, &plan)?;
+    let local = plan.remote.is_none();
+    let failures = Failures::new();
+    let mut console = Console::new(opts, plan.sending, !local, plan.created_dir.clone());
+    let config = DriverConfig::default().with_timeout(
+        opts.timeout
+            .filter(|&t| t > 0)
+            .map(|t| Duration::from_secs(t.into())),
+    );
+    let start = setup::start(opts, false, local, plan.work, failures.clone());
+    let result: Result<Outcome, DriverError> = driver::run(
+        peer.reader,
+        peer.writer,
+        hs,
+        start,
+        |e, p| console.event(e, p),
+        config,
+    )
+    .await;
+    // Our ends are closed (the driver owned them); the peer ends on its own.
+    let status = peer.child.wait().await.ok().and_then(|s| s.code());
+    let code = match result {
+        Ok(o) => {
+            if let Some(e) = &o.error {
+                eprintln!("rsync-constant: {e}");
+            }
+            console.finish(&o);
+            failures.exit_code(o.exit_code)
+        }
+        Err(e) => {
+            eprintln!("rsync-constant: {e}");
+            e.exit_code()
+        }
+    };
+    Ok(match status {
+        Some(s) if code == 0 && s != 0 => s,
+        _ => code,
+    })
+}

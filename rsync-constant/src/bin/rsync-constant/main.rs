@@ -1,0 +1,53 @@
+//! `rsync-constant [OPTIONS] SRC... DEST`: an rsync-compatible client (local copies through
+//! a spawned `--server`, push and pull through a remote shell) and, with `--server`, the
+//! remote end a stock rsync client can start with `--rsync-path=rsync-constant`.
+
+mod client;
+mod output;
+mod remote;
+mod server;
+mod setup;
+mod stdio;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use rsync_constant::exit::ExitCode as RsyncExit;
+use rsync_constant::options;
+
+/// Prints rsync's closing error line and returns the code.
+pub(crate) fn exit_with(code: i32) -> ExitCode {
+    if code != 0 {
+        let msg = RsyncExit::from_code(code).map_or("unexplained error", RsyncExit::message);
+        eprintln!("rsync-constant error: {msg} (code {code})");
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn usage() -> &'static str {
+    "usage: rsync-constant [OPTIONS] SRC... DEST\n\
+     \x20      rsync-constant [OPTIONS] SRC... [USER@]HOST:DEST\n\
+     \x20      rsync-constant [OPTIONS] [USER@]HOST:SRC... DEST\n\
+     Options have rsync's meaning (-a -r -l -p -t -g -o -D -H -v -i -n -c -W --delete\n\
+     --stats --progress --files-from --from0 -e --rsync-path --protocol --timeout ...)."
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let server = args.iter().any(|a| a == "--server");
+    let (opts, operands) = match options::parse(&args, server) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("rsync-constant: {e}");
+            if !server {
+                eprintln!("{}", usage());
+            }
+            return exit_with(i32::from(e.exit_code().code()));
+        }
+    };
+    if server {
+        server::run(&opts, &args, operands)
+    } else {
+        client::run(&opts, operands)
+    }
+}

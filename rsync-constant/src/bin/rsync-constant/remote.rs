@@ -1,0 +1,249 @@
+//! Operands (`[USER@]HOST:PATH`, `HOST::MODULE`, `rsync://`, local paths) and the remote
+//! shell command line (`-e`, `RSYNC_RSH`, `--rsync-path`), with rsync's rules.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt as _;
+
+/// One operand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operand {
+    /// A local path.
+    Local(Vec<u8>),
+    /// `[USER@]HOST:PATH` through a remote shell.
+    Shell {
+        /// `USER`, if given.
+        user: Option<Vec<u8>>,
+        /// `HOST`.
+        host: Vec<u8>,
+        /// `PATH` (may be empty: the remote home directory).
+        path: Vec<u8>,
+    },
+    /// `HOST::MODULE/PATH` or `rsync://HOST/MODULE/PATH` (a daemon).
+    Daemon,
+}
+
+/// Classifies an operand as rsync does (`check_for_hostspec`): a colon before any slash
+/// makes it remote; `::` or an `rsync://` prefix names a daemon.
+pub(crate) fn parse_operand(arg: &[u8]) -> Operand {
+    if arg.starts_with(b"rsync://") {
+        return Operand::Daemon;
+    }
+    let colon = arg.iter().position(|&b| b == b':');
+    let slash = arg.iter().position(|&b| b == b'/');
+    match colon {
+        Some(c) if c > 0 && slash.is_none_or(|s| c < s) => {
+            if arg.get(c + 1) == Some(&b':') {
+                return Operand::Daemon;
+            }
+            let hostspec = &arg[..c];
+            let (user, host) = match hostspec.iter().rposition(|&b| b == b'@') {
+                Some(at) => (Some(hostspec[..at].to_vec()), hostspec[at + 1..].to_vec()),
+                None => (None, hostspec.to_vec()),
+            };
+            // `[::1]:path` style IPv6 literals keep their brackets off.
+            let host = host
+                .strip_prefix(b"[")
+                .and_then(|h| h.strip_suffix(b"]"))
+                .map_or(host.clone(), <[u8]>::to_vec);
+            Operand::Shell {
+                user,
+                host,
+                path: arg[c + 1..].to_vec(),
+            }
+        }
+        _ => Operand::Local(arg.to_vec()),
+    }
+}
+
+/// Splits a `-e` command into words as rsync does: whitespace separates words; single
+/// quotes keep everything literally; inside double quotes a backslash escapes `"` and `\`;
+/// quotes can join parts of one word (`"a b"c`).
+pub(crate) fn split_command(cmd: &[u8]) -> Result<Vec<OsString>, &'static str> {
+    let mut words = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut in_word = false;
+    let mut i = 0;
+    while i < cmd.len() {
+        let c = cmd[i];
+        match c {
+            b' ' | b'\t' | b'\n' => {
+                if in_word {
+                    words.push(OsString::from_vec(std::mem::take(&mut cur)));
+                    in_word = false;
+                }
+            }
+            b'\'' => {
+                in_word = true;
+                let end = cmd[i + 1..]
+                    .iter()
+                    .position(|&b| b == b'\'')
+                    .ok_or("unterminated single quote in the remote shell command")?;
+                cur.extend_from_slice(&cmd[i + 1..i + 1 + end]);
+                i += end + 1;
+            }
+            b'"' => {
+                in_word = true;
+                i += 1;
+                loop {
+                    match cmd.get(i) {
+                        None => {
+                            return Err("unterminated double quote in the remote shell command")
+                        }
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(cmd.get(i + 1), Some(b'"' | b'\\')) => {
+                            cur.push(cmd[i + 1]);
+                            i += 2;
+                        }
+                        Some(&b) => {
+                            cur.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+        i += 1;
+    }
+    if in_word {
+        words.push(OsString::from_vec(cur));
+    }
+    if words.is_empty() {
+        return Err("empty remote shell command");
+    }
+    Ok(words)
+}
+
+/// Escapes an argument for the remote shell (rsync ≥ 3.2.4 backslash-escapes the
+/// characters a shell would interpret in the file names it passes).
+pub(crate) fn shell_escape(arg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(arg.len());
+    for &b in arg {
+        let plain = b.is_ascii_alphanumeric() || b >= 0x80 || b"_./,:=+@%-".contains(&b);
+        if !plain {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    if out.is_empty() {
+        out.extend_from_slice(b"''");
+    }
+    out
+}
+
+/// The remote shell command: `RSH [-l USER] HOST RSYNC_PATH SERVER_ARGS... . PATHS...`.
+pub(crate) fn remote_command(
+    rsh: &[u8],
+    user: Option<&[u8]>,
+    host: &[u8],
+    rsync_path: &[u8],
+    server_args: &[OsString],
+    paths: &[Vec<u8>],
+) -> Result<Vec<OsString>, &'static str> {
+    let mut cmd = split_command(rsh)?;
+    if host.first() == Some(&b'-') {
+        return Err("a host name may not start with '-'");
+    }
+    if let Some(u) = user {
+        cmd.push("-l".into());
+        cmd.push(OsString::from_vec(u.to_vec()));
+    }
+    cmd.push(OsString::from_vec(host.to_vec()));
+    cmd.push(OsString::from_vec(rsync_path.to_vec()));
+    cmd.extend(server_args.iter().cloned());
+    cmd.push(".".into());
+    for p in paths {
+        cmd.push(OsString::from_vec(shell_escape(p)));
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operands_like_rsync() {
+        assert_eq!(parse_operand(b"src/"), Operand::Local(b"src/".to_vec()));
+        assert_eq!(
+            parse_operand(b"./a:b"),
+            Operand::Local(b"./a:b".to_vec()),
+            "a slash before the colon keeps it local"
+        );
+        assert_eq!(
+            parse_operand(b"me@host:dir/x"),
+            Operand::Shell {
+                user: Some(b"me".to_vec()),
+                host: b"host".to_vec(),
+                path: b"dir/x".to_vec()
+            }
+        );
+        assert_eq!(
+            parse_operand(b"host:"),
+            Operand::Shell {
+                user: None,
+                host: b"host".to_vec(),
+                path: Vec::new()
+            }
+        );
+        assert_eq!(parse_operand(b"host::mod"), Operand::Daemon);
+        assert_eq!(parse_operand(b"rsync://host/mod"), Operand::Daemon);
+        assert_eq!(parse_operand(b":x"), Operand::Local(b":x".to_vec()));
+    }
+
+    #[test]
+    fn splits_rsh_like_rsync() {
+        let w = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            split_command(b"ssh -p 2222  -i key").unwrap(),
+            w(&["ssh", "-p", "2222", "-i", "key"])
+        );
+        assert_eq!(
+            split_command(br#"ssh -o "ProxyCommand nc %h %p" 'a b'c"#).unwrap(),
+            w(&["ssh", "-o", "ProxyCommand nc %h %p", "a bc"])
+        );
+        assert_eq!(
+            split_command(br#"sh -c "echo \"hi\" \\""#).unwrap(),
+            w(&["sh", "-c", r#"echo "hi" \"#])
+        );
+        assert!(split_command(b"ssh 'open").is_err());
+        assert!(split_command(b"   ").is_err());
+    }
+
+    #[test]
+    fn remote_command_escapes_paths() {
+        let cmd = remote_command(
+            b"ssh -p 22",
+            Some(b"u"),
+            b"h",
+            b"rsync-constant",
+            &[OsString::from("--server"), OsString::from("-r")],
+            &[b"my dir/it's".to_vec()],
+        )
+        .unwrap();
+        let cmd: Vec<_> = cmd
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            cmd,
+            [
+                "ssh",
+                "-p",
+                "22",
+                "-l",
+                "u",
+                "h",
+                "rsync-constant",
+                "--server",
+                "-r",
+                ".",
+                r"my\ dir/it\'s"
+            ]
+        );
+        assert!(remote_command(b"ssh", None, b"-oProxy", b"r", &[], &[]).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! From command-line [`Options`] to handshake configurations, session options and
+//! executors, the same way on the client and the server.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use rsync_constant::options::{DeleteMode, Options};
+use rsync_constant::transfer::{
+    Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source,
+};
+use rsync_core::checksum::ChecksumKind;
+use rsync_proto::driver::StartSession;
+use rsync_proto::handshake::{
+    ClientConfig, ClientInfo, CompatFlags, Negotiated, ServerConfig, CF_ID0_NAMES, CF_SAFE_FLIST,
+};
+use rsync_proto::session::{DeleteTiming, FilesFrom, Receiver, Sender, Session, SessionOptions};
+
+/// The capability letters we offer as a client (rsync's, without incremental recursion).
+pub(crate) const LETTERS: &[u8] = b"LsfxCIvu";
+/// The compat flags those letters allow.
+pub(crate) const FLAGS: CompatFlags = CompatFlags(0x1fe);
+/// The protocol we announce.
+pub(crate) const PROTOCOL: u8 = 32;
+
+/// What a side does in the transfer.
+pub(crate) enum Work {
+    /// Send these operands.
+    Send {
+        /// Source operands.
+        sources: Vec<Source>,
+        /// Names of a local `--files-from`.
+        files_from: Option<Vec<Vec<u8>>>,
+    },
+    /// Receive into this destination operand.
+    Receive {
+        /// Destination operand.
+        dest: PathBuf,
+        /// Names of a local `--files-from` to forward to the server sender (a pull).
+        files_from: Option<Vec<Vec<u8>>>,
+    },
+}
+
+/// Whether either executor kind.
+pub(crate) enum AnyFs {
+    /// The sender's.
+    Send(SenderFs),
+    /// The receiver's.
+    Receive(Box<ReceiverFs>),
+}
+
+impl rsync_proto::driver::Executor for AnyFs {
+    fn file_list(&mut self, summary: rsync_proto::driver::ListSummary) {
+        match self {
+            Self::Send(s) => s.file_list(summary),
+            Self::Receive(r) => r.file_list(summary),
+        }
+    }
+
+    fn execute(
+        &mut self,
+        request: rsync_proto::session::FsRequest,
+        answer: &mut dyn FnMut(rsync_proto::session::FsAnswer),
+    ) -> Result<(), rsync_proto::driver::ExecutorError> {
+        match self {
+            Self::Send(s) => s.execute(request, answer),
+            Self::Receive(r) => r.execute(request, answer),
+        }
+    }
+}
+
+/// The checksum named by `--checksum-choice`.
+pub(crate) fn checksum_choice(opts: &Options) -> anyhow::Result<Option<ChecksumKind>> {
+    let Some(name) = &opts.checksum_choice else {
+        return Ok(None);
+    };
+    let first = name.split(',').next().unwrap_or_default();
+    if first == "auto" {
+        return Ok(None);
+    }
+    match ChecksumKind::from_name(first.as_bytes()) {
+        Some(ChecksumKind::Md4) => {
+            bail!("--checksum-choice=md4 is not supported (its seed order depends on the build)")
+        }
+        Some(k) => Ok(Some(k)),
+        None => bail!("unknown checksum name: {first}"),
+    }
+}
+
+/// The protocol to announce: ours, or `--protocol=N`.
+pub(crate) fn protocol(opts: &Options) -> anyhow::Result<u8> {
+    match opts.protocol {
+        None => Ok(PROTOCOL),
+        Some(p @ 27..=32) => Ok(p as u8),
+        Some(p) => bail!("--protocol={p} is not supported (27 to 32 are)"),
+    }
+}
+
+/// The client's handshake configuration.
+pub(crate) fn client_config(opts: &Options) -> anyhow::Result<ClientConfig> {
+    Ok(ClientConfig {
+        protocol: protocol(opts)?,
+        offered: FLAGS,
+        checksum_choice: checksum_choice(opts)?,
+        ..ClientConfig::default()
+    })
+}
+
+/// The server's handshake configuration for the argv it was started with.
+pub(crate) fn server_config(opts: &Options, args: &[OsString]) -> anyhow::Result<ServerConfig> {
+    let info = ClientInfo::from_args(args.iter().map(|a| a.as_bytes()));
+    let seed = opts.checksum_seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i32);
+        t ^ ((std::process::id() as i32) << 6)
+    });
+    let mut c = ServerConfig::new(info, seed);
+    c.protocol = protocol(opts)?;
+    c.allowed = FLAGS;
+    c.checksum_choice = checksum_choice(opts)?;
+    Ok(c)
+}
+
+/// Session options for the negotiated protocol.
+pub(crate) fn session_options(
+    n: &Negotiated,
+    opts: &Options,
+    server: bool,
+    local: bool,
+    files_from: FilesFrom,
+) -> SessionOptions {
+    let mut o = SessionOptions::new(n, server);
+    o.flist.preserve_uid = opts.owner;
+    o.flist.preserve_gid = opts.group;
+    o.flist.preserve_links = opts.links;
+    o.flist.preserve_devices = opts.devices;
+    o.flist.preserve_specials = opts.specials;
+    o.flist.preserve_hard_links = opts.hard_links;
+    o.flist.numeric_ids = opts.numeric_ids;
+    o.flist.id0_names = n.compat_flags.contains(CF_ID0_NAMES);
+    o.flist.safe_flist = n.protocol >= 31 || n.compat_flags.contains(CF_SAFE_FLIST);
+    if opts.checksum {
+        o.flist.checksum_len = o.strong.digest_len();
+    }
+    o.files_from = files_from;
+    o.ignore_times = opts.ignore_times;
+    o.whole_file = opts.whole_file.unwrap_or(local);
+    o.block_size = opts.block_size.unwrap_or(0);
+    o.preserve_perms = opts.perms;
+    o.preserve_times = opts.times;
+    o.dry_run = opts.dry_run;
+    o.delete = opts.delete.map(|d| match d {
+        DeleteMode::After => DeleteTiming::After,
+        DeleteMode::Before => DeleteTiming::Before,
+        DeleteMode::Default | DeleteMode::During => DeleteTiming::During,
+    });
+    o.recursive = opts.recursive;
+    o.itemize = opts.itemize;
+    o.inplace = opts.inplace;
+    o
+}
+
+/// The process umask (read by setting and restoring it).
+pub(crate) fn umask() -> u32 {
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    rustix::process::umask(old);
+    old.as_raw_mode()
+}
+
+/// Builds the session and the executor once the handshake is done.
+pub(crate) fn start<'a>(
+    opts: &'a Options,
+    server: bool,
+    local: bool,
+    work: Work,
+    failures: Failures,
+) -> StartSession<'a, AnyFs> {
+    Box::new(move |n: &Negotiated| {
+        let (ff, sending) = match &work {
+            Work::Send { .. } if server && opts.files_from.is_some() => (FilesFrom::Receive, true),
+            Work::Send { .. } => (FilesFrom::None, true),
+            Work::Receive {
+                files_from: Some(names),
+                ..
+            } if !server => (FilesFrom::Send(names.clone()), false),
+            Work::Receive { .. } => (FilesFrom::None, false),
+        };
+        let so = session_options(n, opts, server, local, ff);
+        let strong = so.strong;
+        let id0 = so.flist.id0_names;
+        let session: Box<dyn Session + Send> = if sending {
+            Box::new(Sender::new(so)?)
+        } else {
+            Box::new(Receiver::new(so)?)
+        };
+        let fs = match work {
+            Work::Send {
+                sources,
+                files_from,
+            } => {
+                let mut s = SenderOptions::default();
+                s.recursive = opts.recursive;
+                s.dirs = opts.dirs || opts.files_from.is_some();
+                s.links = opts.links;
+                s.devices = opts.devices;
+                s.specials = opts.specials;
+                s.hard_links = opts.hard_links;
+                s.user_names = opts.owner && !opts.numeric_ids;
+                s.group_names = opts.group && !opts.numeric_ids;
+                s.id0_names = id0;
+                s.relative = opts.relative || opts.files_from.is_some();
+                let fs = SenderFs::new(sources, s, failures);
+                AnyFs::Send(match files_from {
+                    Some(names) => fs.with_files_from(names),
+                    None => fs,
+                })
+            }
+            Work::Receive { dest, .. } => {
+                let mut r = ReceiverOptions::default();
+                r.perms = opts.perms;
+                r.times = opts.times;
+                r.owner = opts.owner;
+                r.group = opts.group;
+                r.numeric_ids = opts.numeric_ids;
+                r.dry_run = opts.dry_run;
+                r.partial = opts.partial;
+                r.umask = umask();
+                r.am_root = rustix::process::geteuid().is_root();
+                AnyFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
+            }
+        };
+        Ok((session, fs))
+    })
+}
+
+/// Reads `--files-from` names (NUL-separated with `--from0`, else lines; blank lines and
+/// lines starting with `#` or `;` are skipped, as rsync does).
+pub(crate) fn read_files_from(path: &OsString, from0: bool) -> anyhow::Result<Vec<Vec<u8>>> {
+    let data = if path == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).context("reading stdin")?;
+        v
+    } else {
+        std::fs::read(path).with_context(|| format!("reading --files-from {path:?}"))?
+    };
+    let names = if from0 {
+        data.split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    } else {
+        data.split(|&b| b == b'\n' || b == b'\r')
+            .filter(|n| !n.is_empty() && !n.starts_with(b"#") && !n.starts_with(b";"))
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    Ok(names)
+}

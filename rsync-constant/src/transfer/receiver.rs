@@ -1,0 +1,668 @@
+//! [`ReceiverFs`]: a receiver's file-system requests on a [`Destination`], every path
+//! resolved beneath the destination handle, files written to a temporary name and renamed.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use rsync_core::checksum::StrongSum;
+use rsync_core::{Signature, SignatureBuilder};
+use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
+use rsync_proto::flist::{mode, FileEntry, WirePath};
+use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
+
+use super::{kind_bits, report, Failures, Role};
+use crate::fs::{walk, Attrs, Basis, Destination, FileKind, FsError, Meta, Mtime, RelPath};
+use crate::fs::{Special, TempFile};
+
+/// Chunk size for reading a basis.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What the receiver preserves and how it behaves (from the command line).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ReceiverOptions {
+    /// `-p`.
+    pub perms: bool,
+    /// `-t`.
+    pub times: bool,
+    /// `-o` (effective only as root, as in rsync).
+    pub owner: bool,
+    /// `-g`.
+    pub group: bool,
+    /// `--numeric-ids`: never map names.
+    pub numeric_ids: bool,
+    /// `-n`: change nothing.
+    pub dry_run: bool,
+    /// `--partial`: keep a partly received file when the run is interrupted.
+    pub partial: bool,
+    /// The process umask, applied to new entries without `-p`.
+    pub umask: u32,
+    /// Running as root (ownership can be set).
+    pub am_root: bool,
+}
+
+/// A file being received.
+struct Incoming {
+    ndx: i32,
+    temp: Option<TempFile>,
+    basis: Option<Basis>,
+}
+
+/// The receiver's executor.
+pub struct ReceiverFs {
+    dest_path: PathBuf,
+    dest: Option<Destination>,
+    /// `(wire name, local name)` when the destination operand names the single file.
+    single: Option<(Vec<u8>, RelPath)>,
+    strong: StrongSum,
+    opts: ReceiverOptions,
+    failures: Failures,
+    incoming: Option<Incoming>,
+    uid_cache: HashMap<Vec<u8>, Option<u32>>,
+    gid_cache: HashMap<Vec<u8>, Option<u32>>,
+    /// `created directory DEST` for the application to show.
+    pub created_dest: bool,
+}
+
+fn fs_fail(e: &FsError) -> String {
+    e.to_string()
+}
+
+impl ReceiverFs {
+    /// A receiver writing beneath the operator's destination path `dest` (created when
+    /// missing and the file list calls for a directory, like rsync).
+    pub fn new(
+        dest: PathBuf,
+        strong: StrongSum,
+        opts: ReceiverOptions,
+        failures: Failures,
+    ) -> Self {
+        Self {
+            dest_path: dest,
+            dest: None,
+            single: None,
+            strong,
+            opts,
+            failures,
+            incoming: None,
+            uid_cache: HashMap::new(),
+            gid_cache: HashMap::new(),
+            created_dest: false,
+        }
+    }
+
+    fn fail(&self, msg: &str) {
+        report(Role::Receiver, msg);
+        self.failures.error();
+    }
+
+    /// Opens (or creates) the destination, deciding like rsync's `get_local_name` whether
+    /// the operand names the single file of the list or a directory.
+    fn open_dest(&mut self, summary: &ListSummary) -> Result<(), ExecutorError> {
+        let path = self.dest_path.clone();
+        let trailing_slash = path.as_os_str().as_bytes().ends_with(b"/");
+        let is_dir = std::fs::metadata(&path).map(|m| m.is_dir());
+        let single_file = summary.only.as_ref().filter(|e| !e.is_dir());
+        match (is_dir, single_file) {
+            (Ok(true), _) => {}
+            (Ok(false), Some(e)) | (Err(_), Some(e)) if !trailing_slash => {
+                let name = path.file_name().map(|n| n.as_bytes().to_vec());
+                let local = name
+                    .as_deref()
+                    .and_then(|n| RelPath::new(n).ok())
+                    .ok_or_else(|| ExecutorError::new(3, format!("bad destination {path:?}")))?;
+                self.single = Some((e.name.as_bytes().to_vec(), local));
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                return self.open_root(&parent);
+            }
+            (Ok(false), _) => {
+                return Err(ExecutorError::new(
+                    3,
+                    "ERROR: destination must be a directory when copying more than 1 file",
+                ))
+            }
+            (Err(_), _) => {
+                if self.opts.dry_run {
+                    self.created_dest = true;
+                    return Ok(());
+                }
+                std::fs::create_dir(&path).map_err(|e| {
+                    ExecutorError::new(11, format!("mkdir {} failed: {e}", path.display()))
+                })?;
+                self.created_dest = true;
+            }
+        }
+        self.open_root(&path)
+    }
+
+    fn open_root(&mut self, path: &Path) -> Result<(), ExecutorError> {
+        match Destination::open(path) {
+            Ok(d) => {
+                self.dest = Some(d);
+                Ok(())
+            }
+            Err(e) if self.opts.dry_run => {
+                let _ = e;
+                Ok(())
+            }
+            Err(e) => Err(ExecutorError::new(11, fs_fail(&e))),
+        }
+    }
+
+    /// The local path of a wire name; `None` for the transfer root `.`.
+    fn local(&self, name: &WirePath) -> Result<Option<RelPath>, String> {
+        if let Some((wire, local)) = &self.single {
+            if wire == name.as_bytes() {
+                return Ok(Some(local.clone()));
+            }
+        }
+        if name.is_dot() {
+            return Ok(None);
+        }
+        RelPath::new(name.as_bytes())
+            .map(Some)
+            .map_err(|e| format!("bad name {:?}: {e}", name_str(name.as_bytes())))
+    }
+
+    fn lstat(&self, rel: Option<&RelPath>) -> Result<Option<Meta>, FsError> {
+        let Some(dest) = &self.dest else {
+            return Ok(None);
+        };
+        match rel {
+            Some(r) => dest.try_lstat(r),
+            None => rustix::fs::fstat(dest.dir_fd())
+                .map(|st| Some(Meta::from_stat(&st)))
+                .map_err(|e| FsError::io(crate::fs::Op::Lstat, ".", e)),
+        }
+    }
+
+    fn basis_meta(&self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
+        let rel = match self.local(path) {
+            Ok(r) => r,
+            Err(msg) => {
+                self.fail(&msg);
+                return FsAnswer::Basis { ndx, meta: None };
+            }
+        };
+        let meta = match self.lstat(rel.as_ref()) {
+            Ok(Some(m)) => m,
+            Ok(None) => return FsAnswer::Basis { ndx, meta: None },
+            // A missing parent (a new directory, or none at all with -n) means no entry.
+            Err(e)
+                if e.errno().is_some_and(|n| {
+                    n == rustix::io::Errno::NOENT.raw_os_error()
+                        || n == rustix::io::Errno::NOTDIR.raw_os_error()
+                }) =>
+            {
+                return FsAnswer::Basis { ndx, meta: None }
+            }
+            Err(e) => {
+                self.fail(&format!("recv_generator: failed to stat {}", fs_fail(&e)));
+                return FsAnswer::Basis { ndx, meta: None };
+            }
+        };
+        let mut b = BasisMeta::new(kind_bits(meta.kind) | meta.mode, meta.size, meta.mtime_sec);
+        b.mtime_nsec = meta.mtime_nsec;
+        b.uid = meta.uid;
+        b.gid = meta.gid;
+        b.dev = meta.dev;
+        b.ino = meta.ino;
+        b.rdev_major = rustix::fs::major(meta.rdev);
+        b.rdev_minor = rustix::fs::minor(meta.rdev);
+        if let (Some(dest), Some(rel)) = (&self.dest, &rel) {
+            if meta.kind == FileKind::Symlink {
+                b.symlink = dest.read_link(rel).ok();
+            }
+            if let (Some(sum), FileKind::File) = (checksum, meta.kind) {
+                b.checksum = dest
+                    .open_basis(rel)
+                    .and_then(|f| hash_file(&f, sum))
+                    .map_err(|e| self.fail(&fs_fail(&e)))
+                    .ok();
+            }
+        }
+        FsAnswer::Basis { ndx, meta: Some(b) }
+    }
+
+    fn signature(&self, ndx: i32, path: &WirePath, head: rsync_core::SumHead) -> FsAnswer {
+        let mut sig = Signature::with_head(head);
+        let basis = self
+            .local(path)
+            .ok()
+            .flatten()
+            .zip(self.dest.as_ref())
+            .map(|(rel, dest)| dest.open_basis(&rel));
+        if let Some(Ok(basis)) = basis {
+            let mut b = SignatureBuilder::new(head, self.strong);
+            let mut buf = vec![0u8; READ_CHUNK];
+            let mut off = 0u64;
+            let want = head.basis_len();
+            while off < want {
+                let n = match basis.read_at(&mut buf, off) {
+                    Ok(0) => break,
+                    Ok(n) => n.min(usize::try_from(want - off).unwrap_or(usize::MAX)),
+                    Err(e) => {
+                        self.fail(&fs_fail(&e));
+                        break;
+                    }
+                };
+                b.update(&buf[..n], &mut |w, s| sig.push(w, s));
+                off += n as u64;
+            }
+            b.finish(&mut |w, s| sig.push(w, s));
+        }
+        FsAnswer::Signature {
+            ndx,
+            signature: sig,
+        }
+    }
+
+    /// The mode bits a new or updated entry gets: the sender's with `-p`, else the
+    /// sender's masked with the umask (rsync's `dest_mode` for new entries).
+    fn perms_for(&self, entry: &FileEntry, existing: Option<&Meta>) -> u32 {
+        let src = entry.mode & 0o7777;
+        if self.opts.perms {
+            src
+        } else if let Some(m) = existing.filter(|m| m.kind == FileKind::File) {
+            m.mode
+        } else {
+            src & !self.opts.umask & 0o7777
+        }
+    }
+
+    fn owner_of(&mut self, entry: &FileEntry) -> (Option<u32>, Option<u32>) {
+        let uid = (self.opts.owner && self.opts.am_root).then(|| {
+            match (&entry.user_name, self.opts.numeric_ids || entry.uid == 0) {
+                (Some(name), false) => *self
+                    .uid_cache
+                    .entry(name.clone())
+                    .or_insert_with(|| super::user_id(name))
+                    .as_ref()
+                    .unwrap_or(&entry.uid),
+                _ => entry.uid,
+            }
+        });
+        let gid = self.opts.group.then(|| {
+            match (&entry.group_name, self.opts.numeric_ids || entry.gid == 0) {
+                (Some(name), false) => *self
+                    .gid_cache
+                    .entry(name.clone())
+                    .or_insert_with(|| super::group_id(name))
+                    .as_ref()
+                    .unwrap_or(&entry.gid),
+                _ => entry.gid,
+            }
+        });
+        (uid, gid)
+    }
+
+    fn attrs(&mut self, entry: &FileEntry, existing: Option<&Meta>) -> Attrs {
+        let (uid, gid) = self.owner_of(entry);
+        Attrs {
+            mode: Some(self.perms_for(entry, existing)),
+            mtime: self.opts.times.then_some(Mtime {
+                sec: entry.mtime,
+                nsec: entry.mtime_nsec,
+            }),
+            uid,
+            gid,
+        }
+    }
+
+    /// Applies attributes, tolerating a group change a non-root user may not make.
+    fn apply_tolerant(
+        &self,
+        attrs: Attrs,
+        mut apply: impl FnMut(&Attrs) -> Result<(), FsError>,
+    ) -> Result<(), FsError> {
+        match apply(&attrs) {
+            Err(e) if e.errno() == Some(libc_eperm()) && attrs.gid.is_some() => {
+                apply(&Attrs { gid: None, ..attrs })
+            }
+            r => r,
+        }
+    }
+
+    fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
+        self.incoming = None;
+        let rel = self
+            .local(path)?
+            .ok_or("cannot write to the transfer root")?;
+        let Some(dest) = &self.dest else {
+            return Err("no destination".into());
+        };
+        let basis = dest.open_basis(&rel).ok();
+        let temp = dest.begin_file(&rel).map_err(|e| fs_fail(&e))?;
+        self.incoming = Some(Incoming {
+            ndx,
+            temp: Some(temp),
+            basis,
+        });
+        Ok(())
+    }
+
+    fn commit(&mut self, ndx: i32, entry: &FileEntry) -> Result<(), String> {
+        let Some(mut inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
+            return Err(format!(
+                "commit of {} without data",
+                name_str(entry.name.as_bytes())
+            ));
+        };
+        let existing = inc.basis.as_ref().map(|b| *b.meta());
+        let attrs = self.attrs(entry, existing.as_ref());
+        let Some(mut temp) = inc.temp.take() else {
+            return Err("no temporary file".into());
+        };
+        self.apply_tolerant(attrs, |a| temp.set_meta(a))
+            .map_err(|e| fs_fail(&e))?;
+        temp.commit().map_err(|e| fs_fail(&e))
+    }
+
+    fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
+        let mut data = vec![0u8; len as usize];
+        let mut got = 0;
+        if let Some(basis) = self
+            .incoming
+            .as_ref()
+            .filter(|i| i.ndx == ndx)
+            .and_then(|i| i.basis.as_ref())
+        {
+            while got < data.len() {
+                match basis.read_at(&mut data[got..], offset + got as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+        }
+        data.truncate(got);
+        FsAnswer::Copied { ndx, data }
+    }
+
+    fn mkdir(&mut self, entry: &FileEntry) -> Result<(), String> {
+        let Some(rel) = self.local(&entry.name)? else {
+            return Ok(());
+        };
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        match dest.try_lstat(&rel).map_err(|e| fs_fail(&e))? {
+            Some(m) if m.kind == FileKind::Dir => return Ok(()),
+            Some(_) => dest.remove(&rel).map_err(|e| fs_fail(&e))?,
+            None => {}
+        }
+        let m = self.perms_for(entry, None) | 0o700;
+        dest.mkdir(&rel, m).map_err(|e| fs_fail(&e))
+    }
+
+    fn replace_dir_if_any(&self, rel: &RelPath) -> Result<(), String> {
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        if let Some(m) = dest.try_lstat(rel).map_err(|e| fs_fail(&e))? {
+            if m.kind == FileKind::Dir {
+                dest.remove(rel).map_err(|e| fs_fail(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, entry: &FileEntry) -> Result<(), String> {
+        let rel = self
+            .local(&entry.name)?
+            .ok_or("symlink at the transfer root")?;
+        let target = entry.symlink.clone().unwrap_or_default();
+        self.replace_dir_if_any(&rel)?;
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        dest.symlink(&rel, &target).map_err(|e| fs_fail(&e))?;
+        self.set_link_meta(&rel, entry)
+    }
+
+    /// Metadata of a symlink or special file: ownership and mtime, never following.
+    fn set_link_meta(&mut self, rel: &RelPath, entry: &FileEntry) -> Result<(), String> {
+        let (uid, gid) = self.owner_of(entry);
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        if uid.is_some() || gid.is_some() {
+            match dest.lchown(rel, uid, gid) {
+                Err(e) if e.errno() == Some(libc_eperm()) && !self.opts.am_root => {}
+                r => r.map_err(|e| fs_fail(&e))?,
+            }
+        }
+        if self.opts.times {
+            let t = Mtime {
+                sec: entry.mtime,
+                nsec: entry.mtime_nsec,
+            };
+            dest.set_mtime_nofollow(rel, t).map_err(|e| fs_fail(&e))?;
+        }
+        Ok(())
+    }
+
+    fn mknod(&mut self, entry: &FileEntry) -> Result<(), String> {
+        let rel = self
+            .local(&entry.name)?
+            .ok_or("special file at the transfer root")?;
+        let rdev = rustix::fs::makedev(entry.rdev_major, entry.rdev_minor);
+        let special = match entry.mode & mode::S_IFMT {
+            mode::S_IFIFO => Special::Fifo,
+            mode::S_IFSOCK => Special::Socket,
+            mode::S_IFCHR => Special::CharDevice(rdev),
+            mode::S_IFBLK => Special::BlockDevice(rdev),
+            _ => return Err("mknod of a non-special file".into()),
+        };
+        self.replace_dir_if_any(&rel)?;
+        let perms = self.perms_for(entry, None);
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        dest.mknod(&rel, special, perms).map_err(|e| fs_fail(&e))?;
+        self.set_link_meta(&rel, entry)
+    }
+
+    fn hard_link(&mut self, entry: &FileEntry, target: &WirePath) -> Result<(), String> {
+        let rel = self
+            .local(&entry.name)?
+            .ok_or("hard link at the transfer root")?;
+        let to = self
+            .local(target)?
+            .ok_or("hard link to the transfer root")?;
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        dest.hard_link(&to, &rel).map_err(|e| fs_fail(&e))
+    }
+
+    fn set_meta(&mut self, entry: &FileEntry) -> Result<(), String> {
+        let rel = self.local(&entry.name)?;
+        let existing = self.lstat(rel.as_ref()).map_err(|e| fs_fail(&e))?;
+        let Some(existing) = existing else {
+            return Ok(());
+        };
+        let attrs = self.attrs(entry, Some(&existing));
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        match existing.kind {
+            FileKind::Dir => self
+                .apply_tolerant(attrs, |a| dest.set_dir_meta(rel.as_ref(), a))
+                .map_err(|e| fs_fail(&e)),
+            FileKind::File => {
+                let rel = rel.ok_or("the transfer root is not a file")?;
+                self.apply_tolerant(attrs, |a| dest.set_file_meta(&rel, a))
+                    .map_err(|e| fs_fail(&e))
+            }
+            _ => {
+                let rel = rel.ok_or("the transfer root is not a special file")?;
+                self.set_link_meta(&rel, entry)
+            }
+        }
+    }
+
+    fn list_dir(&self, ndx: i32, path: &WirePath) -> FsAnswer {
+        let mut names = Vec::new();
+        if let (Some(dest), Ok(rel)) = (&self.dest, self.local(path)) {
+            let start_is_dir = self
+                .lstat(rel.as_ref())
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.kind == FileKind::Dir);
+            if start_is_dir {
+                let w = walk(dest.dir_fd(), rel.as_ref(), false);
+                let skip = usize::from(rel.is_some());
+                for item in w.skip(skip) {
+                    match item {
+                        Ok(e) => names.push(ListedName::new(
+                            e.path.file_name().to_vec(),
+                            kind_bits(e.meta.kind) | e.meta.mode,
+                        )),
+                        Err(e) => self.fail(&fs_fail(&e)),
+                    }
+                }
+            }
+        }
+        FsAnswer::DirList { ndx, names }
+    }
+
+    fn delete(&self, path: &WirePath, is_dir: bool) -> Result<(), String> {
+        let rel = self
+            .local(path)?
+            .ok_or("refusing to delete the transfer root")?;
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        if is_dir {
+            dest.remove_all(&rel)
+        } else {
+            dest.remove(&rel)
+        }
+        .map_err(|e| fs_fail(&e))
+    }
+
+    /// Whether `request` changes the destination (skipped entirely with `-n`).
+    fn writes(request: &FsRequest) -> bool {
+        !matches!(
+            request,
+            FsRequest::Basis { .. }
+                | FsRequest::Signature { .. }
+                | FsRequest::ListDir { .. }
+                | FsRequest::CopyFromBasis { .. }
+                | FsRequest::FileList { .. }
+                | FsRequest::ReadFile { .. }
+        )
+    }
+}
+
+fn libc_eperm() -> i32 {
+    rustix::io::Errno::PERM.raw_os_error()
+}
+
+fn name_str(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The whole-file checksum of `-c`.
+pub(super) fn hash_file(f: &Basis, sum: StrongSum) -> Result<Vec<u8>, FsError> {
+    let mut h = sum.file_hasher();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut off = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Ok(h.finish().as_bytes().to_vec())
+}
+
+impl Executor for ReceiverFs {
+    fn file_list(&mut self, summary: ListSummary) {
+        if let Err(e) = self.open_dest(&summary) {
+            // Reported at the first request instead (the destination stays unopened).
+            report(Role::Receiver, &e.message);
+            self.failures.error();
+        }
+    }
+
+    fn execute(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+    ) -> Result<(), ExecutorError> {
+        if self.opts.dry_run && Self::writes(&request) {
+            return Ok(());
+        }
+        let result = match request {
+            FsRequest::Basis {
+                ndx,
+                path,
+                checksum,
+            } => {
+                answer(self.basis_meta(ndx, &path, checksum));
+                Ok(())
+            }
+            FsRequest::Signature { ndx, path, head } => {
+                answer(self.signature(ndx, &path, head));
+                Ok(())
+            }
+            FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
+            FsRequest::Write { ndx, data } => match self.incoming.as_mut() {
+                Some(Incoming {
+                    ndx: n,
+                    temp: Some(t),
+                    ..
+                }) if *n == ndx => t.write_all(&data).map_err(|e| fs_fail(&e)),
+                // The temporary could not be created: already reported.
+                _ => Ok(()),
+            },
+            FsRequest::CopyFromBasis { ndx, offset, len } => {
+                answer(self.copy_from_basis(ndx, offset, len));
+                Ok(())
+            }
+            FsRequest::Commit { ndx, entry } => self.commit(ndx, &entry),
+            FsRequest::Discard { ndx } => {
+                if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
+                    self.incoming = None;
+                }
+                Ok(())
+            }
+            FsRequest::Mkdir { entry, .. } => self.mkdir(&entry),
+            FsRequest::Symlink { entry, .. } => self.symlink(&entry),
+            FsRequest::Mknod { entry, .. } => self.mknod(&entry),
+            FsRequest::HardLink { entry, target, .. } => self.hard_link(&entry, &target),
+            FsRequest::SetMeta { entry, .. } => self.set_meta(&entry),
+            FsRequest::ListDir { ndx, path } => {
+                answer(self.list_dir(ndx, &path));
+                Ok(())
+            }
+            FsRequest::Delete { path, is_dir } => self.delete(&path, is_dir),
+            other => Err(format!("unexpected request for a receiver: {other:?}")),
+        };
+        if let Err(msg) = result {
+            self.fail(&msg);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReceiverFs {
+    fn drop(&mut self) {
+        // `--partial`: an interrupted file keeps what was received, under its own name.
+        if let Some(Incoming {
+            temp: Some(temp), ..
+        }) = self.incoming.take()
+        {
+            if self.opts.partial {
+                let _ = temp.commit();
+            }
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! [`SenderFs`]: builds the file list from the source operands with rsync's rules and reads
+//! files for the sender.
+//!
+//! Source operands (rsync.1 "USAGE"): `src/` (or `src/.`) sends the *contents* of `src`,
+//! named relative to it, with `src` itself as `.`; `src` sends the directory itself as
+//! `src`. Directories need `-r` (recursive) or `-d` (the directory and, for `src/`, its
+//! immediate contents); otherwise rsync skips them with `skipping directory`. Symlinks need
+//! `-l`, devices `--devices`, FIFOs and sockets `--specials`; otherwise `skipping
+//! non-regular file`. `--files-from` names are relative to the single source directory and
+//! bring their parent directories with them (`-R`, implied by `--files-from`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
+
+use rsync_core::checksum::StrongSum;
+use rsync_proto::driver::{Executor, ExecutorError};
+use rsync_proto::flist::{FileEntry, HardLink, IdList, WirePath};
+use rsync_proto::session::{FsAnswer, FsRequest};
+
+use super::receiver::hash_file;
+use super::{kind_bits, report, Failures, Role};
+use crate::fs::{walk, Destination, Entry, FileKind, FsError, Meta, RelPath};
+
+/// `IOERR_GENERAL`.
+const IOERR_GENERAL: i32 = 1;
+/// `IOERR_VANISHED`.
+const IOERR_VANISHED: i32 = 2;
+/// Bytes per [`FsAnswer::FileData`].
+const DATA_CHUNK: usize = 256 * 1024;
+
+/// What the sender includes (from the command line and the negotiated file-list options).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SenderOptions {
+    /// `-r`.
+    pub recursive: bool,
+    /// `-d`.
+    pub dirs: bool,
+    /// `-l`.
+    pub links: bool,
+    /// `--devices`.
+    pub devices: bool,
+    /// `--specials`.
+    pub specials: bool,
+    /// `-H`: give regular files with several links their device and inode.
+    pub hard_links: bool,
+    /// `-o` without `--numeric-ids`: send user names.
+    pub user_names: bool,
+    /// `-g` without `--numeric-ids`: send group names.
+    pub group_names: bool,
+    /// `CF_ID0_NAMES`: the id lists carry the names of id 0.
+    pub id0_names: bool,
+    /// `-R` (`--files-from` implies it): keep the names' leading directories.
+    pub relative: bool,
+}
+
+/// One source operand, as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source(pub Vec<u8>);
+
+impl Source {
+    /// How the operand is walked: `(directory to open, name to start from)`; no name means
+    /// "the contents of the directory" (`src/`, `src/.`, `.`).
+    fn split(&self) -> (PathBuf, Option<Vec<u8>>) {
+        let p = self.0.as_slice();
+        let contents = p.ends_with(b"/") || p.ends_with(b"/.") || p == b"." || p == b"/";
+        if contents {
+            return (PathBuf::from(std::ffi::OsStr::from_bytes(p)), None);
+        }
+        match p.iter().rposition(|&b| b == b'/') {
+            Some(0) => (PathBuf::from("/"), Some(p[1..].to_vec())),
+            Some(i) => (
+                PathBuf::from(std::ffi::OsStr::from_bytes(&p[..i])),
+                Some(p[i + 1..].to_vec()),
+            ),
+            None => (PathBuf::from("."), Some(p.to_vec())),
+        }
+    }
+}
+
+/// The sender's executor.
+pub struct SenderFs {
+    sources: Vec<Source>,
+    roots: Vec<Destination>,
+    /// Which root each sent name lives under (only with several roots).
+    owner: HashMap<Vec<u8>, usize>,
+    opts: SenderOptions,
+    failures: Failures,
+    /// Names given with a local `--files-from` (push); names received from the client
+    /// come with the request instead.
+    files_from: Option<Vec<Vec<u8>>>,
+}
+
+impl SenderFs {
+    /// A sender for `sources`.
+    pub fn new(sources: Vec<Source>, opts: SenderOptions, failures: Failures) -> Self {
+        Self {
+            sources,
+            roots: Vec::new(),
+            owner: HashMap::new(),
+            opts,
+            failures,
+            files_from: None,
+        }
+    }
+
+    /// Names read locally from `--files-from` (a push).
+    pub fn with_files_from(mut self, names: Vec<Vec<u8>>) -> Self {
+        self.files_from = Some(names);
+        self
+    }
+
+    fn fail(&self, io_error: &mut i32, msg: &str) {
+        report(Role::Sender, msg);
+        *io_error |= IOERR_GENERAL;
+        self.failures.error();
+    }
+
+    /// Converts a walked entry; `None` (with a message) when the options exclude it.
+    fn entry(&self, name: Vec<u8>, meta: &Meta, target: Option<Vec<u8>>) -> Option<FileEntry> {
+        let skip = |what: &str| {
+            eprintln!("skipping {what} \"{}\"", String::from_utf8_lossy(&name));
+            None
+        };
+        match meta.kind {
+            FileKind::Symlink if !self.opts.links => return skip("non-regular file"),
+            FileKind::CharDevice | FileKind::BlockDevice if !self.opts.devices => {
+                return skip("non-regular file")
+            }
+            FileKind::Fifo | FileKind::Socket if !self.opts.specials => {
+                return skip("non-regular file")
+            }
+            FileKind::Unknown => return skip("non-regular file"),
+            _ => {}
+        }
+        let path = WirePath::new(name).ok()?;
+        let mut e = FileEntry::new(path, kind_bits(meta.kind) | meta.mode);
+        e.size = match meta.kind {
+            FileKind::File | FileKind::Dir => meta.size,
+            FileKind::Symlink => target.as_ref().map_or(0, |t| t.len() as u64),
+            _ => 0,
+        };
+        e.mtime = meta.mtime_sec;
+        e.mtime_nsec = meta.mtime_nsec;
+        e.uid = meta.uid;
+        e.gid = meta.gid;
+        if matches!(meta.kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            e.rdev_major = rustix::fs::major(meta.rdev);
+            e.rdev_minor = rustix::fs::minor(meta.rdev);
+        }
+        e.symlink = target;
+        if self.opts.hard_links && meta.kind == FileKind::File && meta.nlink > 1 {
+            e.hardlink = Some(HardLink::DevIno {
+                dev: meta.dev as i64,
+                ino: meta.ino as i64,
+            });
+        }
+        Some(e)
+    }
+
+    fn root_meta(root: &Destination) -> Result<Meta, FsError> {
+        rustix::fs::fstat(root.dir_fd())
+            .map(|st| Meta::from_stat(&st))
+            .map_err(|e| FsError::io(crate::fs::Op::Lstat, ".", e))
+    }
+
+    /// Walks one operand into `out`.
+    fn walk_source(
+        &mut self,
+        idx: usize,
+        start: Option<&[u8]>,
+        out: &mut Vec<FileEntry>,
+        io_error: &mut i32,
+    ) {
+        let Some(root) = self.roots.get(idx) else {
+            return;
+        };
+        let descend = self.opts.recursive;
+        let (first, start_rel) = match start {
+            None => {
+                if !self.opts.recursive && !self.opts.dirs {
+                    eprintln!("skipping directory .");
+                    return;
+                }
+                match Self::root_meta(root) {
+                    Ok(m) => {
+                        let mut e = self.entry(b".".to_vec(), &m, None);
+                        if let Some(e) = &mut e {
+                            e.top_dir = true;
+                        }
+                        (e, None)
+                    }
+                    Err(e) => return self.fail(io_error, &e.to_string()),
+                }
+            }
+            Some(name) => match RelPath::new(name) {
+                Ok(r) => (None, Some(r)),
+                Err(e) => {
+                    let msg = format!("bad source name {:?}: {e}", String::from_utf8_lossy(name));
+                    return self.fail(io_error, &msg);
+                }
+            },
+        };
+        out.extend(first);
+        let mut entries: Vec<Result<Entry, FsError>> = Vec::new();
+        let mut it = walk(root.dir_fd(), start_rel.as_ref(), descend);
+        if let Some(rel) = &start_rel {
+            // The operand itself.
+            match it.next() {
+                Some(Ok(e)) => {
+                    let is_dir = e.meta.kind == FileKind::Dir;
+                    if is_dir && !self.opts.recursive && !self.opts.dirs {
+                        eprintln!("skipping directory {}", rel.display());
+                        return;
+                    }
+                    let name = e.path.as_bytes().to_vec();
+                    if let Some(mut fe) = self.entry(name, &e.meta, e.link_target) {
+                        fe.top_dir = is_dir;
+                        out.push(fe);
+                    }
+                    if is_dir && !self.opts.recursive {
+                        return;
+                    }
+                }
+                Some(Err(e)) => {
+                    let vanished = e.errno() == Some(rustix::io::Errno::NOENT.raw_os_error());
+                    report(
+                        Role::Sender,
+                        &format!(
+                            "link_stat \"{}\" failed: {e}",
+                            String::from_utf8_lossy(&self.sources[idx].0)
+                        ),
+                    );
+                    *io_error |= IOERR_GENERAL;
+                    let _ = vanished;
+                    self.failures.error();
+                    return;
+                }
+                None => return,
+            }
+        }
+        entries.extend(it);
+        for item in entries {
+            match item {
+                Ok(e) => {
+                    let name = e.path.as_bytes().to_vec();
+                    if let Some(fe) = self.entry(name, &e.meta, e.link_target) {
+                        out.push(fe);
+                    }
+                }
+                Err(e) => {
+                    let vanished = e.errno() == Some(rustix::io::Errno::NOENT.raw_os_error());
+                    if vanished {
+                        *io_error |= IOERR_VANISHED;
+                        self.failures.vanished();
+                        report(Role::Sender, &format!("file has vanished: {}", e.path()));
+                    } else {
+                        self.fail(io_error, &e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// `--files-from`: each name under the single source directory, with its parents.
+    fn walk_names(&mut self, names: &[Vec<u8>], out: &mut Vec<FileEntry>, io_error: &mut i32) {
+        let Some(root) = self.roots.first() else {
+            return;
+        };
+        let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut list = Vec::new();
+        for raw in names {
+            let trimmed: &[u8] = {
+                let mut n = raw.as_slice();
+                while let Some(r) = n.strip_prefix(b"/") {
+                    n = r;
+                }
+                while let Some(r) = n.strip_suffix(b"/") {
+                    n = r;
+                }
+                n
+            };
+            if trimmed.is_empty() || trimmed == b"." {
+                continue;
+            }
+            let Ok(rel) = RelPath::new(trimmed) else {
+                let msg = format!("bad --files-from name {:?}", String::from_utf8_lossy(raw));
+                self.fail(io_error, &msg);
+                continue;
+            };
+            // Implied parent directories (-R).
+            if self.opts.relative {
+                let mut parent = rel.parent();
+                let mut chain = Vec::new();
+                while let Some(p) = parent {
+                    parent = p.parent();
+                    chain.push(p);
+                }
+                for p in chain.into_iter().rev() {
+                    if seen.insert(p.as_bytes().to_vec()) {
+                        match root.lstat(&p) {
+                            Ok(m) => list.extend(self.entry(p.as_bytes().to_vec(), &m, None)),
+                            Err(e) => self.fail(io_error, &e.to_string()),
+                        }
+                    }
+                }
+            }
+            let mut w = walk(root.dir_fd(), Some(&rel), self.opts.recursive);
+            let first = w.next();
+            let is_dir = matches!(&first, Some(Ok(e)) if e.meta.kind == FileKind::Dir);
+            let items = first.into_iter().chain(
+                if is_dir && self.opts.recursive {
+                    Some(w)
+                } else {
+                    None
+                }
+                .into_iter()
+                .flatten(),
+            );
+            for item in items {
+                match item {
+                    Ok(e) => {
+                        let name = if self.opts.relative {
+                            e.path.as_bytes().to_vec()
+                        } else {
+                            // --no-relative: names relative to the listed entry's parent.
+                            let base = rel.parent().map_or(0, |p| p.as_bytes().len() + 1);
+                            e.path.as_bytes().get(base..).unwrap_or_default().to_vec()
+                        };
+                        if seen.insert(name.clone()) {
+                            list.extend(self.entry(name, &e.meta, e.link_target));
+                        }
+                    }
+                    Err(e) => {
+                        if e.errno() == Some(rustix::io::Errno::NOENT.raw_os_error()) {
+                            report(
+                                Role::Sender,
+                                &format!("link_stat \"{}\" failed: {e}", rel.display()),
+                            );
+                        } else {
+                            report(Role::Sender, &e.to_string());
+                        }
+                        *io_error |= IOERR_GENERAL;
+                        self.failures.error();
+                    }
+                }
+            }
+        }
+        out.extend(list);
+    }
+
+    fn build_list(
+        &mut self,
+        files_from: Option<Vec<Vec<u8>>>,
+        checksum: Option<StrongSum>,
+    ) -> FsAnswer {
+        let mut io_error = 0;
+        let mut out = Vec::new();
+        self.roots.clear();
+        let names = files_from.or_else(|| self.files_from.take());
+        // With --files-from the operand is the base directory, slash or not.
+        let splits: Vec<_> = if names.is_some() {
+            self.sources
+                .iter()
+                .map(|s| (PathBuf::from(std::ffi::OsStr::from_bytes(&s.0)), None))
+                .collect()
+        } else {
+            self.sources.iter().map(Source::split).collect()
+        };
+        let mut starts = Vec::new();
+        for (i, (dir, start)) in splits.into_iter().enumerate() {
+            match Destination::open(&dir) {
+                Ok(d) => {
+                    self.roots.push(d);
+                    starts.push((self.roots.len() - 1, start));
+                }
+                Err(e) => {
+                    let shown = String::from_utf8_lossy(&self.sources[i].0).into_owned();
+                    let msg = format!("change_dir \"{shown}\" failed: {e}");
+                    self.fail(&mut io_error, &msg);
+                }
+            }
+        }
+        if let Some(names) = names {
+            self.walk_names(&names, &mut out, &mut io_error);
+        } else {
+            for (idx, start) in starts {
+                let before = out.len();
+                self.walk_source(idx, start.as_deref(), &mut out, &mut io_error);
+                if self.roots.len() > 1 {
+                    for e in &out[before..] {
+                        self.owner.entry(e.name.as_bytes().to_vec()).or_insert(idx);
+                    }
+                }
+            }
+        }
+        if let Some(sum) = checksum {
+            for e in out.iter_mut().filter(|e| e.is_regular()) {
+                let root = self.root_of(e.name.as_bytes());
+                let got = RelPath::new(e.name.as_bytes())
+                    .map_err(|_| None)
+                    .and_then(|rel| root.ok_or(None)?.open_basis(&rel).map_err(Some))
+                    .and_then(|f| hash_file(&f, sum).map_err(Some));
+                match got {
+                    Ok(h) => e.checksum = Some(h),
+                    Err(Some(err)) => self.fail(&mut io_error, &err.to_string()),
+                    Err(None) => {}
+                }
+            }
+        }
+        let (uids, gids) = self.id_lists(&out);
+        FsAnswer::FileList {
+            entries: out,
+            io_error,
+            uids,
+            gids,
+        }
+    }
+
+    fn id_lists(&self, list: &[FileEntry]) -> (IdList, IdList) {
+        let mut uids = IdList::default();
+        let mut gids = IdList::default();
+        if self.opts.user_names {
+            let ids: BTreeSet<u32> = list.iter().map(|e| e.uid).filter(|&u| u != 0).collect();
+            uids = IdList::new(
+                ids.into_iter()
+                    .filter_map(|u| super::user_name(u).map(|n| (u, n)))
+                    .collect(),
+            );
+            if self.opts.id0_names {
+                uids.id0_name = super::user_name(0);
+            }
+        }
+        if self.opts.group_names {
+            let ids: BTreeSet<u32> = list.iter().map(|e| e.gid).filter(|&g| g != 0).collect();
+            gids = IdList::new(
+                ids.into_iter()
+                    .filter_map(|g| super::group_name(g).map(|n| (g, n)))
+                    .collect(),
+            );
+            if self.opts.id0_names {
+                gids.id0_name = super::group_name(0);
+            }
+        }
+        (uids, gids)
+    }
+
+    fn root_of(&self, name: &[u8]) -> Option<&Destination> {
+        if self.roots.len() == 1 {
+            return self.roots.first();
+        }
+        self.owner.get(name).and_then(|&i| self.roots.get(i))
+    }
+
+    fn read_file(&self, ndx: i32, path: &WirePath, answer: &mut dyn FnMut(FsAnswer)) {
+        let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
+        let opened = RelPath::new(path.as_bytes())
+            .map_err(|_| None)
+            .and_then(|rel| {
+                self.root_of(path.as_bytes())
+                    .ok_or(None)?
+                    .open_basis(&rel)
+                    .map_err(Some)
+            });
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                let vanished = e
+                    .as_ref()
+                    .and_then(FsError::errno)
+                    .is_some_and(|n| n == rustix::io::Errno::NOENT.raw_os_error());
+                if vanished {
+                    report(Role::Sender, &format!("file has vanished: \"{shown}\""));
+                    self.failures.vanished();
+                } else {
+                    let why = e.map_or_else(|| "not in the file list".into(), |e| e.to_string());
+                    report(
+                        Role::Sender,
+                        &format!("send_files failed to open \"{shown}\": {why}"),
+                    );
+                    self.failures.error();
+                }
+                answer(FsAnswer::FileError { ndx, vanished });
+                return;
+            }
+        };
+        let mut off = 0u64;
+        loop {
+            let mut buf = vec![0u8; DATA_CHUNK];
+            match file.read_at(&mut buf, off) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    off += n as u64;
+                    answer(FsAnswer::FileData { ndx, data: buf });
+                }
+                Err(e) => {
+                    report(
+                        Role::Sender,
+                        &format!("read errors mapping \"{shown}\": {e}"),
+                    );
+                    self.failures.error();
+                    break;
+                }
+            }
+        }
+        answer(FsAnswer::FileEnd { ndx });
+    }
+}
+
+impl Executor for SenderFs {
+    fn execute(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+    ) -> Result<(), ExecutorError> {
+        match request {
+            FsRequest::FileList {
+                filter_rules,
+                files_from,
+                checksum,
+            } => {
+                if let Err(e) = super::check_filters(&filter_rules) {
+                    return Err(ExecutorError::new(4, e.to_string()));
+                }
+                answer(self.build_list(files_from, checksum));
+                Ok(())
+            }
+            FsRequest::ReadFile { ndx, path } => {
+                self.read_file(ndx, &path, answer);
+                Ok(())
+            }
+            other => Err(ExecutorError::new(
+                2,
+                format!("unexpected request for a sender: {other:?}"),
+            )),
+        }
+    }
+}

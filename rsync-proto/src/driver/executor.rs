@@ -1,0 +1,75 @@
+//! The file-system side of a run, as the application implements it.
+
+use crate::flist::FileEntry;
+use crate::session::{FsAnswer, FsRequest};
+
+/// The shape of the file list, given to the executor once it is known and before the first
+/// request that names an entry (rsync's `get_local_name` decides from it whether the
+/// destination operand names a file or a directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListSummary {
+    /// Entries in the sorted list, cleared duplicates included.
+    pub count: usize,
+    /// The first entry, when the list holds exactly one.
+    pub only: Option<FileEntry>,
+}
+
+impl ListSummary {
+    /// The summary of a sorted list.
+    pub fn of(list: &[Option<FileEntry>]) -> Self {
+        Self {
+            count: list.len(),
+            only: match list {
+                [Some(e)] => Some(e.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A fatal executor failure: the run stops with this rsync exit code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct ExecutorError {
+    /// rsync exit code (e.g. 11 for file I/O, 3 for file selection, 23 partial).
+    pub exit_code: i32,
+    /// What happened, for the user.
+    pub message: String,
+}
+
+impl ExecutorError {
+    /// A failure with this code and message.
+    pub fn new(exit_code: i32, message: impl Into<String>) -> Self {
+        Self {
+            exit_code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Executes a session's file-system requests, synchronously and strictly in order, on the
+/// driver's executor thread.
+///
+/// Per-file failures (a file that cannot be written, a vanished source) are the executor's
+/// to report and remember (they make the exit code 23 or 24); an `Err` from
+/// [`Executor::execute`] ends the whole run.
+pub trait Executor: Send + 'static {
+    /// The file list is known (called once, before any request naming an entry).
+    fn file_list(&mut self, summary: ListSummary) {
+        let _ = summary;
+    }
+
+    /// Executes one request, giving its answers (none, one, or several for
+    /// [`FsRequest::ReadFile`]) to `answer` in order. `answer` may block: it is the
+    /// driver's back-pressure.
+    ///
+    /// # Errors
+    /// An [`ExecutorError`] that ends the run.
+    fn execute(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+    ) -> Result<(), ExecutorError>;
+}

@@ -1,0 +1,561 @@
+//! A thin tokio driver (feature `tokio`): runs a [`Handshake`] and then a [`Session`] over an
+//! [`AsyncRead`] + [`AsyncWrite`] pair, with a synchronous file-system [`Executor`] on a
+//! thread of its own. It makes no protocol decision: it moves bytes, requests and answers.
+//!
+//! # No deadlock on a full pipe (RFC.md Appendix D, rsync issue #159)
+//!
+//! One task polls the reader, the writer, the executor's answers and the timer together
+//! (`tokio::select!` over cancel-safe `read`/`write`), so:
+//!
+//! - **reading never stops** until the peer's end of file: whatever we are waiting for
+//!   (our output to drain, the executor to finish a slow write), received bytes keep being
+//!   handed to the session, which buffers what it cannot act on yet;
+//! - **back-pressure applies to our own production only**: while more than
+//!   [`DriverConfig::max_pending_output`] bytes wait to be written, the driver stops
+//!   feeding executor answers to the session (file data read by a sender, basis metadata
+//!   that lets a generator emit requests), so the executor blocks on its bounded answer
+//!   channel instead of the output buffer growing. Input-driven output (rsync's echoes) is
+//!   small and not held back;
+//! - the executor runs requests strictly in order on its own thread, so a slow disk delays
+//!   answers but never the reader.
+//!
+//! Why not also stop reading when the executor falls behind: if both peers did that while
+//! each waited for the other to read its output, neither would read again. Memory while
+//! the disk is slower than the link is therefore bounded by what the peer may send, which
+//! is what we requested.
+//!
+//! # Timeout
+//!
+//! With [`DriverConfig::timeout`] (rsync `--timeout`), the run fails with
+//! [`DriverError::Timeout`] (exit code 30) when nothing was read, written or executed for
+//! that long.
+
+mod executor;
+#[cfg(test)]
+mod tests;
+
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use executor::{Executor, ExecutorError, ListSummary};
+
+use crate::flist::FileEntry;
+use crate::handshake::{Handshake, HandshakeError, Negotiated};
+use crate::session::{Event, FsAnswer, FsRequest, Session, SessionError, Stats};
+
+/// rsync's `RERR_TIMEOUT`.
+pub const EXIT_TIMEOUT: i32 = 30;
+/// rsync's `RERR_STREAMIO`.
+pub const EXIT_STREAMIO: i32 = 12;
+/// rsync's `RERR_PROTOCOL`.
+pub const EXIT_PROTOCOL: i32 = 2;
+
+/// Answers the executor may have queued before it blocks (its back-pressure).
+const ANSWER_QUEUE: usize = 32;
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DriverConfig {
+    /// Inactivity timeout (`--timeout`); `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// Output bytes waiting to be written above which executor answers are held back.
+    pub max_pending_output: usize,
+    /// Size of one read from the peer.
+    pub read_size: usize,
+}
+
+impl Default for DriverConfig {
+    /// No timeout, 256 KiB of pending output, 64 KiB reads.
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            max_pending_output: 256 * 1024,
+            read_size: 64 * 1024,
+        }
+    }
+}
+
+impl DriverConfig {
+    /// The default settings with an inactivity timeout.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// What the observer sees with each event.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Progress<'a> {
+    /// The session's sorted file list (events name entries by index into it).
+    pub file_list: &'a [Option<FileEntry>],
+    /// Bytes read from the peer so far (handshake included).
+    pub bytes_read: u64,
+    /// Bytes written to the peer so far.
+    pub bytes_written: u64,
+}
+
+/// How a run ended without a transport failure.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The session's exit code (0, 23, 24, or the code of a protocol error).
+    pub exit_code: i32,
+    /// Statistics the session reported (a client receiver reads the sender's).
+    pub stats: Option<Stats>,
+    /// The session error that ended the run early, if any (the peer was told).
+    pub error: Option<SessionError>,
+    /// Bytes read from the peer (rsync's "received").
+    pub bytes_read: u64,
+    /// Bytes written to the peer (rsync's "sent").
+    pub bytes_written: u64,
+    /// The handshake's outcome.
+    pub negotiated: Negotiated,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The session could not be started.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// Reading from or writing to the peer failed.
+    #[error("{op} failed: {source}")]
+    Io {
+        /// `read` or `write`.
+        op: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The peer closed the connection before the handshake completed.
+    #[error("connection unexpectedly closed during the handshake")]
+    EofInHandshake,
+    /// Nothing happened for the configured timeout.
+    #[error("io timeout after {secs} seconds -- exiting")]
+    Timeout {
+        /// The timeout, in seconds.
+        secs: u64,
+    },
+    /// The executor failed fatally.
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// The executor thread died (a panic in the application's executor).
+    #[error("file-system executor thread died")]
+    ExecutorDied,
+}
+
+impl DriverError {
+    /// rsync's exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Handshake(_) => EXIT_PROTOCOL,
+            Self::Session(e) => e.exit_code(),
+            Self::Io { .. } | Self::EofInHandshake => EXIT_STREAMIO,
+            Self::Timeout { .. } => EXIT_TIMEOUT,
+            Self::Executor(e) => e.exit_code,
+            Self::ExecutorDied => 14,
+        }
+    }
+}
+
+/// Builds the session and its executor once the handshake has negotiated the protocol (the
+/// executor usually needs the negotiated checksum).
+pub type StartSession<'a, X> =
+    Box<dyn FnOnce(&Negotiated) -> Result<(Box<dyn Session + Send>, X), SessionError> + 'a>;
+
+/// A job for the executor thread.
+enum Job {
+    List(ListSummary),
+    Request(FsRequest),
+}
+
+/// A message from the executor thread.
+enum Reply {
+    Answer(FsAnswer),
+    /// This many jobs (one batch) are done.
+    Completed(usize),
+    Failed(ExecutorError),
+}
+
+/// The executor's thread and its channels.
+struct ExecutorThread {
+    jobs: Option<std_mpsc::Sender<Vec<Job>>>,
+    /// Jobs queued by the current pump, sent as one batch (one wake-up of the thread).
+    batch: Vec<Job>,
+    replies: mpsc::Receiver<Reply>,
+    outstanding: usize,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ExecutorThread {
+    fn spawn<X: Executor>(mut executor: X) -> std::io::Result<Self> {
+        let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
+        let (reply_tx, reply_rx) = mpsc::channel::<Reply>(ANSWER_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("rsync-fs".into())
+            .spawn(move || {
+                while let Ok(batch) = job_rx.recv() {
+                    let n = batch.len();
+                    for job in batch {
+                        let result = match job {
+                            Job::List(summary) => {
+                                executor.file_list(summary);
+                                Ok(())
+                            }
+                            Job::Request(req) => executor.execute(req, &mut |answer| {
+                                // A closed channel means the driver has gone; nothing to do.
+                                let _ = reply_tx.blocking_send(Reply::Answer(answer));
+                            }),
+                        };
+                        if let Err(e) = result {
+                            let _ = reply_tx.blocking_send(Reply::Failed(e));
+                            return;
+                        }
+                    }
+                    if reply_tx.blocking_send(Reply::Completed(n)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self {
+            jobs: Some(job_tx),
+            batch: Vec::new(),
+            replies: reply_rx,
+            outstanding: 0,
+            handle: Some(handle),
+        })
+    }
+
+    fn send(&mut self, job: Job) {
+        self.batch.push(job);
+        self.outstanding += 1;
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.jobs.as_ref().ok_or(DriverError::ExecutorDied)?;
+        tx.send(std::mem::take(&mut self.batch))
+            .map_err(|_| DriverError::ExecutorDied)
+    }
+
+    fn close(&mut self) {
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            // The thread has no more jobs once `outstanding` is 0 and the sender is gone;
+            // joining is then immediate.
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs `handshake`, then the session `start` builds, over `reader`/`writer`, executing its
+/// file-system requests with the executor `start` builds; `observer` sees every event.
+///
+/// # Errors
+/// A [`DriverError`] when the transport, the handshake, the executor or the timeout ends
+/// the run; a session error is reported in [`Outcome::error`] instead, after the session
+/// has told the peer.
+pub async fn run<R, W, X, O>(
+    mut reader: R,
+    mut writer: W,
+    mut handshake: Handshake,
+    start: StartSession<'_, X>,
+    mut observer: O,
+    config: DriverConfig,
+) -> Result<Outcome, DriverError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    X: Executor,
+    O: FnMut(&Event, Progress<'_>),
+{
+    let mut io = Io::new(&config);
+    // Stage 1: the handshake.
+    let negotiated = loop {
+        if let Some(b) = handshake.poll_transmit() {
+            io.out.extend_from_slice(&b);
+        }
+        if let Some(n) = handshake.negotiated() {
+            break n.clone();
+        }
+        match io.step(&mut reader, &mut writer, None, true).await? {
+            Step::Input(bytes) => {
+                handshake.handle_input(&bytes)?;
+            }
+            Step::Eof => return Err(DriverError::EofInHandshake),
+            Step::Wrote | Step::Reply(_) => {}
+        }
+    };
+    let (mut session, executor) = start(&negotiated)?;
+    let mut exec = ExecutorThread::spawn(executor).map_err(|source| DriverError::Io {
+        op: "spawn executor",
+        source,
+    })?;
+    let result = drive(
+        &mut io,
+        &mut reader,
+        &mut writer,
+        session.as_mut(),
+        &mut exec,
+        &mut observer,
+        handshake.take_remaining(),
+    )
+    .await;
+    exec.close();
+    let (exit_code, stats, error) = result?;
+    // Flush what is left; the peer may already have closed (rsync's server exits as soon
+    // as it has sent its last bytes), which is not an error once the session is done.
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+    Ok(Outcome {
+        exit_code,
+        stats,
+        error,
+        bytes_read: io.bytes_read,
+        bytes_written: io.bytes_written,
+        negotiated,
+    })
+}
+
+/// The session stage; returns the exit code, statistics and the first session error.
+async fn drive<R, W, O>(
+    io: &mut Io,
+    reader: &mut R,
+    writer: &mut W,
+    session: &mut (dyn Session + Send),
+    exec: &mut ExecutorThread,
+    observer: &mut O,
+    early: Vec<u8>,
+) -> Result<(i32, Option<Stats>, Option<SessionError>), DriverError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    O: FnMut(&Event, Progress<'_>),
+{
+    let mut error: Option<SessionError> = None;
+    let mut done: Option<(i32, Option<Stats>)> = None;
+    let mut announced = false;
+    let note = |r: Result<(), SessionError>, error: &mut Option<SessionError>| {
+        if let Err(e) = r {
+            error.get_or_insert(e);
+        }
+    };
+    if !early.is_empty() {
+        note(session.handle_input(&early), &mut error);
+    }
+    loop {
+        // Pump the session's outputs in the documented order.
+        loop {
+            let mut any = session.poll_transmit(&mut io.out);
+            if !announced && !session.file_list().is_empty() {
+                announced = true;
+                exec.send(Job::List(ListSummary::of(session.file_list())));
+            }
+            while let Some(req) = session.poll_fs() {
+                any = true;
+                exec.send(Job::Request(req));
+            }
+            while let Some(ev) = session.poll_event() {
+                any = true;
+                if let Event::Done { exit_code, stats } = &ev {
+                    done = Some((*exit_code, *stats));
+                }
+                observer(
+                    &ev,
+                    Progress {
+                        file_list: session.file_list(),
+                        bytes_read: io.bytes_read,
+                        bytes_written: io.bytes_written,
+                    },
+                );
+            }
+            if !any {
+                break;
+            }
+        }
+        exec.flush()?;
+        if done.is_some() && exec.outstanding == 0 && io.pending() == 0 {
+            break;
+        }
+        let accept_replies = io.pending() < io.max_pending || done.is_some();
+        let replies = (exec.outstanding > 0 && accept_replies).then_some(&mut exec.replies);
+        let step = match io.step(reader, writer, replies, done.is_none()).await {
+            Ok(step) => step,
+            // The peer may close as soon as it has what it needs once the session is done.
+            Err(DriverError::Io { .. }) if done.is_some() => break,
+            Err(e) => return Err(e),
+        };
+        match step {
+            Step::Input(bytes) => {
+                if !session.is_done() {
+                    note(session.handle_input(&bytes), &mut error);
+                }
+            }
+            Step::Eof => {
+                if !session.is_done() {
+                    note(session.handle_eof(), &mut error);
+                }
+            }
+            Step::Wrote => {}
+            Step::Reply(None) => return Err(DriverError::ExecutorDied),
+            Step::Reply(Some(Reply::Completed(n))) => exec.outstanding -= n,
+            Step::Reply(Some(Reply::Failed(e))) => return Err(e.into()),
+            Step::Reply(Some(Reply::Answer(a))) => {
+                if !session.is_done() {
+                    note(session.handle_fs(a), &mut error);
+                }
+            }
+        }
+    }
+    let (code, stats) = done.unwrap_or((EXIT_STREAMIO, None));
+    Ok((code, stats, error))
+}
+
+/// What one [`Io::step`] did.
+enum Step {
+    Input(Vec<u8>),
+    Eof,
+    Wrote,
+    Reply(Option<Reply>),
+}
+
+/// The byte pumps and the timer.
+struct Io {
+    out: Vec<u8>,
+    pos: usize,
+    rbuf: Vec<u8>,
+    eof: bool,
+    /// Bytes were written since the last flush (a buffered writer such as tokio's stdout
+    /// must be flushed, or they wait in its buffer).
+    need_flush: bool,
+    bytes_read: u64,
+    bytes_written: u64,
+    max_pending: usize,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Io {
+    fn new(config: &DriverConfig) -> Self {
+        Self {
+            out: Vec::new(),
+            pos: 0,
+            rbuf: vec![0; config.read_size.max(1)],
+            eof: false,
+            need_flush: false,
+            bytes_read: 0,
+            bytes_written: 0,
+            max_pending: config.max_pending_output.max(1),
+            timeout: config.timeout,
+            deadline: config.timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.pos
+    }
+
+    fn touch(&mut self) {
+        self.deadline = self.timeout.map(|t| Instant::now() + t);
+    }
+
+    /// Waits for the first of: input, a completed write, an executor reply, the timeout.
+    /// Reading is always armed until end of file; `read` is false only to stop reading
+    /// once the session has ended.
+    async fn step<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        replies: Option<&mut mpsc::Receiver<Reply>>,
+        read: bool,
+    ) -> Result<Step, DriverError>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let can_read = read && !self.eof;
+        let can_write = self.pending() > 0;
+        let can_flush = !can_write && self.need_flush;
+        let has_replies = replies.is_some();
+        if !can_read && !can_write && !can_flush && !has_replies {
+            // The peer has closed and the session waits for nothing we can give it.
+            return Err(DriverError::Io {
+                op: "read",
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
+        let deadline = self.deadline;
+        let (out, pos, rbuf) = (&self.out, self.pos, &mut self.rbuf);
+        // Biased: input first (reading never waits behind anything), then executor
+        // replies, then writing, so that output coalesces into larger writes while other
+        // work is ready; the back-pressure threshold bounds it.
+        let step = tokio::select! {
+            biased;
+            r = reader.read(rbuf), if can_read => match r {
+                Ok(0) => Ok(Step::Eof),
+                Ok(n) => Ok(Step::Input(rbuf[..n].to_vec())),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
+                Err(source) => Err(DriverError::Io { op: "read", source }),
+            },
+            a = async { match replies { Some(r) => r.recv().await, None => std::future::pending().await } }, if has_replies => {
+                Ok(Step::Reply(a))
+            }
+            w = async {
+                if can_write {
+                    writer.write(&out[pos..]).await.map(Some)
+                } else {
+                    writer.flush().await.map(|()| None)
+                }
+            }, if can_write || can_flush => match w {
+                Ok(Some(0)) => Err(DriverError::Io {
+                    op: "write",
+                    source: std::io::ErrorKind::WriteZero.into(),
+                }),
+                Ok(Some(n)) => {
+                    self.pos += n;
+                    self.bytes_written += n as u64;
+                    self.need_flush = true;
+                    Ok(Step::Wrote)
+                }
+                Ok(None) => {
+                    self.need_flush = false;
+                    Ok(Step::Wrote)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
+                Err(source) => Err(DriverError::Io { op: "write", source }),
+            },
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                return Err(DriverError::Timeout {
+                    secs: self.timeout.map_or(0, |t| t.as_secs()),
+                });
+            }
+        };
+        match &step {
+            Ok(Step::Input(b)) => self.bytes_read += b.len() as u64,
+            Ok(Step::Eof) => self.eof = true,
+            _ => {}
+        }
+        if self.pos == self.out.len() {
+            self.out.clear();
+            self.pos = 0;
+        } else if self.pos > 1 << 20 && self.pos * 2 > self.out.len() {
+            self.out.drain(..self.pos);
+            self.pos = 0;
+        }
+        if step.is_ok() {
+            self.touch();
+        }
+        step
+    }
+}
