@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+pub mod peers;
+pub mod tree;
+
 /// Finds `tool` on `PATH`. Returns `None` (after printing a loud skip notice) when it is
 /// missing, unless `RSYNC_INTEROP=require`, in which case it panics.
 pub fn interop_tool(tool: &str) -> Option<PathBuf> {
