@@ -88,7 +88,9 @@ pub fn ours_binary() -> Result<PathBuf, String> {
 /// A fake remote shell written into a directory.
 #[derive(Debug)]
 pub struct FakeShell {
-    /// The script, to pass with `-e`.
+    /// The script. Pass [`FakeShell::rsh_option`] to `-e`, not this path: executing a file
+    /// that was just written fails with "Text file busy" when another thread of the test
+    /// process forks meanwhile (the child holds the write descriptor until it execs).
     pub path: PathBuf,
     /// Where the script appends each remote command line.
     pub log: PathBuf,
@@ -115,6 +117,21 @@ impl FakeShell {
     /// `rsync-tests-wire-relay` binary), the remote command runs through it and the byte counts
     /// land in `dir/wire`.
     pub fn write(dir: &Path, relay: Option<&Path>) -> io::Result<Self> {
+        if dir
+            .as_os_str()
+            .as_bytes()
+            .iter()
+            .any(u8::is_ascii_whitespace)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: the fake shell's directory must have no whitespace (rsync splits -e \
+                     at spaces); set TMPDIR to another directory",
+                    dir.display()
+                ),
+            ));
+        }
         let path = dir.join("rsh");
         let log = dir.join("rsh.log");
         let wire = relay.map(|_| dir.join("wire"));
@@ -135,6 +152,14 @@ impl FakeShell {
         fs::write(&path, script)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
         Ok(Self { path, log, wire })
+    }
+
+    /// The value for `-e`: `sh SCRIPT` (rsync splits it at spaces; the script's path has
+    /// none, as long as the directory given to [`FakeShell::write`] has none).
+    pub fn rsh_option(&self) -> OsString {
+        let mut o = OsString::from("sh ");
+        o.push(&self.path);
+        o
     }
 
     /// The remote command lines run so far (empty if none).
