@@ -342,6 +342,9 @@ pub struct Compare {
     pub hard_links: bool,
     /// Compare the root directory's own attributes (mode, owner, mtime).
     pub root_attrs: bool,
+    /// Compare (device, inode) numbers: only meaningful between two snapshots of the same
+    /// tree, where a different inode means the entry was replaced.
+    pub inodes: bool,
 }
 
 impl Compare {
@@ -353,6 +356,14 @@ impl Compare {
         owners: true,
         hard_links: true,
         root_attrs: true,
+        inodes: false,
+    };
+
+    /// Everything, inodes too: for the same tree before and after something that must not
+    /// touch it.
+    pub const UNTOUCHED: Self = Self {
+        inodes: true,
+        ..Self::EXACT
     };
 }
 
@@ -476,6 +487,9 @@ impl Snapshot {
                         " (seconds compared)"
                     }
                 ));
+            }
+            if how.inodes && exp.inode != act.inode {
+                out.push(format!("{shown}: replaced (another inode)"));
             }
             if how.hard_links {
                 let (eg, ag) = (self.link_group(path), actual.link_group(path));
@@ -700,6 +714,21 @@ mod tests {
             ..Compare::EXACT
         };
         assert!(a.diff(&sb, loose).is_empty());
+        let untouched = Snapshot::take(&b).unwrap();
+        assert!(sb.diff(&untouched, Compare::UNTOUCHED).is_empty());
+        fs::rename(b.join("g"), b.join("g2")).unwrap();
+        fs::copy(b.join("g2"), b.join("g")).unwrap();
+        fs::remove_file(b.join("g2")).unwrap();
+        let replaced = Snapshot::take(&b).unwrap();
+        let d = sb.diff(&replaced, Compare::UNTOUCHED);
+        assert!(
+            d.contains(&"g: replaced (another inode)".to_owned()),
+            "{d:?}"
+        );
+        assert!(!sb
+            .diff(&replaced, Compare::EXACT)
+            .iter()
+            .any(|l| l.contains("inode")));
         let sub = a.subset(&[b"d", b"d/f"]);
         assert_eq!(sub.entries().len(), 3);
         assert_eq!(

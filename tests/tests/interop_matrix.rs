@@ -270,6 +270,7 @@ matrix!(
     small_files,
     specials,
     symlinks,
+    up_to_date,
 );
 
 #[test]

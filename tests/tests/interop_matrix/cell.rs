@@ -11,7 +11,7 @@ use rsync_tests::peers::{run, FakeShell, Peer, Run};
 use rsync_tests::tree::{printable, Compare, Snapshot};
 use tempfile::TempDir;
 
-use crate::scenarios::{write_files_from, Expect, Scenario, BIG_LEN};
+use crate::scenarios::{write_files_from, Expect, Itemizes, Scenario, BIG_LEN};
 
 /// The `--protocol` axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +236,7 @@ fn compare_for(key: &Key) -> Compare {
         owners: true,
         hard_links: key.scenario.hard_links(),
         root_attrs: !matches!(key.scenario.expect, Expect::Subset(_)),
+        inodes: false,
     }
 }
 
@@ -321,7 +322,7 @@ pub(crate) fn run_cell(
             Expect::CopyOfSource => src_snapshot.diff(got, how),
             Expect::Subset(paths) => src_snapshot.subset(paths).diff(got, how),
             Expect::Unchanged => match &before {
-                Some(b) => b.diff(got, Compare::EXACT),
+                Some(b) => b.diff(got, Compare::UNTOUCHED),
                 None => vec!["(scenario error: Unchanged needs a destination)".to_owned()],
             },
         };
@@ -346,8 +347,11 @@ pub(crate) fn run_cell(
     match reference {
         // A reference that transfers something must itemize it, or comparing the itemize
         // lines of later cells with it would prove nothing.
-        None if itemize.is_empty() && drop.is_none() && src_snapshot.entries().len() > 1 => {
+        None if itemize.is_empty() && drop.is_none() && scn.itemizes == Itemizes::Lines => {
             problems.push("no itemize line (-i) on the client's stdout".to_owned());
+        }
+        None if !itemize.is_empty() && scn.itemizes == Itemizes::Nothing => {
+            problems.push("itemize lines from a scenario that expects none".to_owned());
         }
         None => {}
         Some(r) => problems.extend(itemize_differences(&r.itemize, &itemize)),

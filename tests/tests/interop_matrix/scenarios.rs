@@ -19,7 +19,7 @@ pub(crate) enum Expect {
     CopyOfSource,
     /// The source restricted to these paths (the root's own attributes are not compared).
     Subset(&'static [&'static [u8]]),
-    /// Exactly what it was before the transfer (`-n`).
+    /// Exactly what it was before the transfer, the same inodes too (`-n`, or nothing to do).
     Unchanged,
 }
 
@@ -48,6 +48,20 @@ pub(crate) struct Scenario {
     pub(crate) control_without: Option<&'static str>,
     /// Needs root (foreign owners, device nodes); skipped loudly otherwise.
     pub(crate) needs_root: bool,
+    /// Whether the reference prints itemize lines (other cells are compared with it).
+    pub(crate) itemizes: Itemizes,
+}
+
+/// What the reference's `-i` output must hold, so that comparing other cells with it proves
+/// something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Itemizes {
+    /// At least one line.
+    Lines,
+    /// No line (nothing to do).
+    Nothing,
+    /// Depends on the protocol and direction.
+    Varies,
 }
 
 impl Scenario {
@@ -70,6 +84,8 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        // Stock prints `cd+++++++++ ./` except in a protocol 27 push.
+        itemizes: Itemizes::Varies,
     },
     Scenario {
         name: "nested_dirs",
@@ -82,6 +98,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "small_files",
@@ -94,6 +111,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "empty_files",
@@ -106,6 +124,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "big_delta",
@@ -118,6 +137,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: true,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "odd_names",
@@ -130,6 +150,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "symlinks",
@@ -142,6 +163,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "modes",
@@ -154,6 +176,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "ns_mtimes",
@@ -166,6 +189,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "hard_links",
@@ -178,6 +202,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: Some("-H"),
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "delete",
@@ -190,6 +215,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: Some("--delete"),
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "files_from",
@@ -202,6 +228,20 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
+    },
+    Scenario {
+        name: "up_to_date",
+        about: "a destination equal to the source: nothing is itemized, nothing replaced",
+        args: &["-a", "-i", "--delete"],
+        source: nested_dirs,
+        dest: Some(nested_dirs),
+        expect: Expect::Unchanged,
+        files_from: None,
+        delta: false,
+        control_without: None,
+        needs_root: false,
+        itemizes: Itemizes::Nothing,
     },
     Scenario {
         name: "dry_run",
@@ -214,6 +254,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: Some("-n"),
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "itemize",
@@ -226,6 +267,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "checksum",
@@ -238,6 +280,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: Some("-c"),
         needs_root: false,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "owners",
@@ -250,6 +293,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: true,
+        itemizes: Itemizes::Lines,
     },
     Scenario {
         name: "specials",
@@ -262,6 +306,7 @@ pub(crate) const ALL: &[Scenario] = &[
         delta: false,
         control_without: None,
         needs_root: true,
+        itemizes: Itemizes::Lines,
     },
 ];
 
