@@ -71,60 +71,50 @@ impl Scenario {
     }
 }
 
+/// What a scenario has unless it says otherwise: `-a -i`, no prior destination, a copy of the
+/// source expected, itemize lines expected.
+const DEFAULTS: Scenario = Scenario {
+    name: "",
+    about: "",
+    args: &["-a", "-i"],
+    source: empty_tree,
+    dest: None,
+    expect: Expect::CopyOfSource,
+    files_from: None,
+    delta: false,
+    control_without: None,
+    needs_root: false,
+    itemizes: Itemizes::Lines,
+};
+
 /// Every scenario, in test order.
 pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "empty_tree",
         about: "an empty source directory into a missing destination",
-        args: &["-a", "-i"],
         source: empty_tree,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
         // Stock prints `cd+++++++++ ./` except in a protocol 27 push.
         itemizes: Itemizes::Varies,
+        ..DEFAULTS
     },
     Scenario {
         name: "nested_dirs",
         about: "nested directories, empty directories, names that test the sort order",
-        args: &["-a", "-i"],
         source: nested_dirs,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "small_files",
         about: "1,000 small files in 20 directories",
-        args: &["-a", "-i"],
         source: small_files,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "empty_files",
         about: "empty files, new and replacing non-empty ones",
-        args: &["-a", "-i"],
         source: empty_files,
         dest: Some(empty_files_dest),
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "big_delta",
@@ -132,77 +122,40 @@ pub(crate) const ALL: &[Scenario] = &[
         args: &["-a", "-i", "--stats"],
         source: big_delta,
         dest: Some(big_delta_dest),
-        expect: Expect::CopyOfSource,
-        files_from: None,
         delta: true,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "odd_names",
         about: "names with spaces, newlines, tabs, non-UTF-8 bytes, 255 bytes, leading dashes",
-        args: &["-a", "-i"],
         source: odd_names,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "symlinks",
         about: "relative, absolute, dangling, looping and long symlinks, with their own mtimes",
-        args: &["-a", "-i"],
         source: symlinks,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "modes",
         about: "file modes 0600/0755/0444/4755/2755, directory modes 1777/0700/2775/0555",
-        args: &["-a", "-i"],
         source: modes,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "ns_mtimes",
         about: "nanosecond mtimes on files, directories and symlinks; times past 2038",
-        args: &["-a", "-i"],
         source: ns_mtimes,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "hard_links",
         about: "hard-link groups across directories with -H (empty files too)",
         args: &["-a", "-i", "-H"],
         source: hard_links,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
         control_without: Some("-H"),
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "delete",
@@ -210,25 +163,16 @@ pub(crate) const ALL: &[Scenario] = &[
         args: &["-a", "-i", "--delete"],
         source: delete,
         dest: Some(delete_dest),
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
         control_without: Some("--delete"),
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "files_from",
         about: "--files-from with --from0: listed names and their implied directories only",
-        args: &["-a", "-i"],
         source: files_from,
-        dest: None,
         expect: Expect::Subset(FILES_FROM_EXPECTED),
         files_from: Some(FILES_FROM_LIST),
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "up_to_date",
@@ -237,11 +181,8 @@ pub(crate) const ALL: &[Scenario] = &[
         source: nested_dirs,
         dest: Some(nested_dirs),
         expect: Expect::Unchanged,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
         itemizes: Itemizes::Nothing,
+        ..DEFAULTS
     },
     Scenario {
         name: "dry_run",
@@ -250,11 +191,8 @@ pub(crate) const ALL: &[Scenario] = &[
         source: itemize,
         dest: Some(itemize_dest),
         expect: Expect::Unchanged,
-        files_from: None,
-        delta: false,
         control_without: Some("-n"),
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "itemize",
@@ -262,12 +200,7 @@ pub(crate) const ALL: &[Scenario] = &[
         args: &["-a", "-i", "--delete"],
         source: itemize,
         dest: Some(itemize_dest),
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "checksum",
@@ -275,38 +208,22 @@ pub(crate) const ALL: &[Scenario] = &[
         args: &["-a", "-i", "-c"],
         source: checksum,
         dest: Some(checksum_dest),
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
         control_without: Some("-c"),
-        needs_root: false,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "owners",
         about: "-o -g (in -a) with foreign uids and gids, named and numeric",
-        args: &["-a", "-i"],
         source: owners,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
         needs_root: true,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
     Scenario {
         name: "specials",
         about: "-D (in -a): a named pipe and a character device",
-        args: &["-a", "-i"],
         source: specials,
-        dest: None,
-        expect: Expect::CopyOfSource,
-        files_from: None,
-        delta: false,
-        control_without: None,
         needs_root: true,
-        itemizes: Itemizes::Lines,
+        ..DEFAULTS
     },
 ];
 
