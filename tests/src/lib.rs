@@ -3,6 +3,10 @@
 //! Interop tests need stock tools (`rsync`, `rdiff`). On a developer machine without them a
 //! test skips with a loud message; with `RSYNC_INTEROP=require` (set by `.ci/run`) a missing
 //! tool fails the test instead.
+//!
+//! [`tree`] builds deterministic file trees and compares snapshots of them; [`peers`] finds the
+//! stock and our rsync binaries, writes the fake remote shell and runs a client under a
+//! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both.
 
 use std::path::PathBuf;
 
