@@ -3,8 +3,15 @@
 //! Interop tests need stock tools (`rsync`, `rdiff`). On a developer machine without them a
 //! test skips with a loud message; with `RSYNC_INTEROP=require` (set by `.ci/run`) a missing
 //! tool fails the test instead.
+//!
+//! [`tree`] builds deterministic file trees and compares snapshots of them; [`peers`] finds the
+//! stock and our rsync binaries, writes the fake remote shell and runs a client under a
+//! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both.
 
 use std::path::PathBuf;
+
+pub mod peers;
+pub mod tree;
 
 /// Finds `tool` on `PATH`. Returns `None` (after printing a loud skip notice) when it is
 /// missing, unless `RSYNC_INTEROP=require`, in which case it panics.

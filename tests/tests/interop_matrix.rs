@@ -1,0 +1,324 @@
+//! Interop matrix against the system's stock `rsync` (issue B, first acceptance bullet):
+//! scenarios × {our client + stock server, stock client + our server} × {push, pull} ×
+//! `--protocol` {31 (no option: a stock peer says 32), 30, 29, 27}.
+//!
+//! Each test is one scenario at one protocol (`<scenario>::p31`, `::p30`, ...). For each
+//! direction it first runs the reference, stock client + stock server, on a fresh copy of the
+//! scenario; that cell must pass every check, or the harness is wrong. Then it runs our client
+//! with a stock server and a stock client with our server, each on its own fresh copy, and
+//! checks:
+//! - the exit code (0);
+//! - the destination against the source: names, types, contents, modes, owners, mtimes (to the
+//!   nanosecond at protocol 31, where the file list carries them; seconds below), symlink
+//!   targets, hard-link groups with `-H`; or against the prior destination for `-n`, or the
+//!   listed subset for `--files-from`;
+//! - the destination against the reference's destination (same checks);
+//! - the client's itemize lines (`-i`, every scenario) against the reference's, order-free;
+//! - for the 64 MiB delta scenario: `--stats`' literal data and the bytes counted on the wire
+//!   through the fake remote shell both under 10% of the file.
+//!
+//! Known failures live in ONE table, `interop_matrix/known_failures.rs`. A listed cell that
+//! passes fails the test ("remove from known failures"); no row may name protocol 31.
+//!
+//! Running:
+//! - `cargo build --release -p rsync-constant --bin rsync-constant && cargo test --release -p
+//!   rsync-tests --test interop_matrix` (the binary is found next to the test executable, in
+//!   `target/<profile>/`, or through `RSYNC_CONSTANT_BIN`);
+//! - `RSYNC_MATRIX=stock-only` runs only the stock client + stock server cells (validates the
+//!   harness without our binary);
+//! - `RSYNC_MATRIX_VERBOSE=1` (with `-- --nocapture`) prints every cell's report, passing or
+//!   not: command lines, exit, output;
+//! - `RSYNC_MATRIX_TIMEOUT=<seconds>` changes the deadline of a cell (default 30 s, six times
+//!   that for the 64 MiB delta) after which its processes are killed;
+//! - without `rsync` on `PATH` every test skips loudly; `RSYNC_INTEROP=require` makes that a
+//!   failure (CI), and also fails the root-only scenarios when not run as root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
+
+#[path = "interop_matrix/cell.rs"]
+mod cell;
+#[path = "interop_matrix/known_failures.rs"]
+mod known_failures;
+#[path = "interop_matrix/scenarios.rs"]
+mod scenarios;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use rsync_tests::interop_tool;
+use rsync_tests::peers::{ours_binary, Peer};
+use rsync_tests::tree::Snapshot;
+
+use cell::{run_cell, Direction, Key, Pairing, Proto, Tools};
+
+/// Whether `RSYNC_MATRIX=stock-only` asks for the reference cells only.
+fn stock_only() -> bool {
+    match std::env::var("RSYNC_MATRIX") {
+        Err(_) => false,
+        Ok(v) if v == "stock-only" => true,
+        Ok(v) if v.is_empty() || v == "full" => false,
+        Ok(v) => panic!("RSYNC_MATRIX={v}: expected `stock-only` or `full`"),
+    }
+}
+
+/// Whether `RSYNC_MATRIX_VERBOSE` asks for every cell's report (see them with
+/// `--nocapture`), passing or not.
+fn verbose() -> bool {
+    std::env::var_os("RSYNC_MATRIX_VERBOSE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn required() -> bool {
+    std::env::var("RSYNC_INTEROP").is_ok_and(|v| v == "require")
+}
+
+/// Runs one scenario at one protocol: every direction and pairing; panics with the reports of
+/// every unexpected outcome.
+fn run_matrix(name: &str, proto: Proto) {
+    let scn = scenarios::ALL
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no scenario `{name}`"));
+    let Some(stock) = interop_tool("rsync") else {
+        return;
+    };
+    if scn.needs_root && !rustix::process::geteuid().is_root() {
+        assert!(
+            !required(),
+            "RSYNC_INTEROP=require but scenario `{name}` needs root (it is run as root in CI)"
+        );
+        eprintln!("\n!!!!!!!! SKIPPING interop scenario `{name}`: it needs root !!!!!!!!\n");
+        return;
+    }
+    let ours = if stock_only() {
+        eprintln!(
+            "\n!!!!!!!! RSYNC_MATRIX=stock-only: running only the stock client + stock server \
+             cells of `{name}` !!!!!!!!\n"
+        );
+        None
+    } else {
+        Some(Peer::Ours(ours_binary().unwrap_or_else(|e| panic!("{e}"))))
+    };
+    let tools = Tools {
+        stock: Peer::Stock(stock),
+        ours,
+        relay: PathBuf::from(env!("CARGO_BIN_EXE_rsync-tests-wire-relay")),
+    };
+    let src_dir = tempfile::Builder::new()
+        .prefix("matrix-src-")
+        .tempdir()
+        .unwrap();
+    let src = src_dir.path().join("src");
+    (scn.source)(&src).unwrap_or_else(|e| panic!("building the source of `{name}`: {e}"));
+    let src_snapshot = Snapshot::take(&src).unwrap();
+
+    let mut harness = Vec::new(); // failures of the reference: the harness is wrong
+    let mut unexpected = Vec::new();
+    let mut summary = format!("{name} at {}:\n", proto.number());
+    for direction in [Direction::Push, Direction::Pull] {
+        let key = |pairing| Key {
+            scenario: scn,
+            direction,
+            pairing,
+            proto,
+        };
+        let reference = run_cell(
+            key(Pairing::StockStock),
+            &tools,
+            &src,
+            &src_snapshot,
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", key(Pairing::StockStock)));
+        let _ = writeln!(summary, "  {}: {}", reference.key, verdict(&reference));
+        if verbose() {
+            summary.push_str(&reference.report());
+        }
+        if !reference.problems.is_empty() {
+            harness.push(reference.report());
+        }
+        if tools.ours.is_none() {
+            continue;
+        }
+        for pairing in [Pairing::OursClient, Pairing::OursServer] {
+            let o = run_cell(
+                key(pairing),
+                &tools,
+                &src,
+                &src_snapshot,
+                Some(&reference),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", key(pairing)));
+            let listed = known_failures::lookup(name, pairing, direction, proto.number());
+            let _ = writeln!(summary, "  {}: {}", o.key, verdict(&o));
+            if verbose() {
+                summary.push_str(&o.report());
+            }
+            match (o.problems.is_empty(), listed) {
+                (true, None) => {}
+                (false, Some(k)) => {
+                    let _ = writeln!(summary, "    known failure: {}", k.reason);
+                }
+                (false, None) => unexpected.push(o.report()),
+                (true, Some(k)) => unexpected.push(format!(
+                    "=== {} ===\n  passes, but KNOWN_FAILURES lists it (\"{}\"): remove from \
+                     known failures\n",
+                    o.key, k.reason
+                )),
+            }
+        }
+    }
+    if let Some(opt) = scn.control_without {
+        // The same transfer without the option must miss the expectation; otherwise this
+        // scenario would pass whether or not an implementation honours the option.
+        let key = Key {
+            scenario: scn,
+            direction: Direction::Push,
+            pairing: Pairing::StockStock,
+            proto,
+        };
+        let c = run_cell(key, &tools, &src, &src_snapshot, None, Some(opt)).unwrap();
+        if !c.problems.iter().any(|p| p.starts_with("vs ")) {
+            harness.push(format!(
+                "control run without `{opt}` met the expectation too, so `{name}` does not test \
+                 `{opt}`:\n{}",
+                c.report()
+            ));
+        }
+    }
+    println!("{summary}");
+    let mut msg = String::new();
+    if !harness.is_empty() {
+        let _ = writeln!(
+            msg,
+            "\nHARNESS FAILURE: the stock client + stock server reference of `{name}` failed \
+             its own checks; the scenario or the harness is wrong:\n"
+        );
+        msg.extend(harness);
+    }
+    if !unexpected.is_empty() {
+        let _ = writeln!(
+            msg,
+            "\n{} unexpected cell result(s) in `{name}` at protocol {} (list a failure, with \
+             its reason, in tests/tests/interop_matrix/known_failures.rs only below protocol \
+             31):\n",
+            unexpected.len(),
+            proto.number()
+        );
+        msg.extend(unexpected);
+    }
+    assert!(msg.is_empty(), "{msg}\n{summary}");
+}
+
+fn verdict(o: &cell::Outcome) -> String {
+    if o.problems.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("FAILED ({} problems)", o.problems.len())
+    }
+}
+
+macro_rules! matrix {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use crate::cell::Proto;
+
+                #[test]
+                fn p31() {
+                    crate::run_matrix(stringify!($name), Proto::P31);
+                }
+
+                #[test]
+                fn p30() {
+                    crate::run_matrix(stringify!($name), Proto::P30);
+                }
+
+                #[test]
+                fn p29() {
+                    crate::run_matrix(stringify!($name), Proto::P29);
+                }
+
+                #[test]
+                fn p27() {
+                    crate::run_matrix(stringify!($name), Proto::P27);
+                }
+            }
+        )*
+
+        /// The scenarios that have tests.
+        const TESTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+matrix!(
+    big_delta,
+    checksum,
+    delete,
+    dry_run,
+    empty_files,
+    empty_tree,
+    files_from,
+    hard_links,
+    itemize,
+    modes,
+    nested_dirs,
+    ns_mtimes,
+    odd_names,
+    owners,
+    small_files,
+    specials,
+    symlinks,
+    up_to_date,
+);
+
+#[test]
+fn every_scenario_has_tests() {
+    let mut defined: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
+    defined.sort_unstable();
+    let mut tested = TESTED.to_vec();
+    tested.sort_unstable();
+    assert_eq!(defined, tested);
+}
+
+#[test]
+fn known_failures_table_is_well_formed() {
+    let names: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
+    let problems = known_failures::validate(known_failures::KNOWN_FAILURES, &names);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn known_failures_validation_rejects_bad_rows() {
+    use known_failures::KnownFailure;
+    let bad = [
+        KnownFailure {
+            scenario: "nope",
+            pairing: Pairing::StockStock,
+            direction: Direction::Push,
+            protocols: &[31, 28],
+            reason: " ",
+        },
+        KnownFailure {
+            scenario: "delete",
+            pairing: Pairing::OursServer,
+            direction: Direction::Pull,
+            protocols: &[29, 29],
+            reason: "r",
+        },
+    ];
+    let problems = known_failures::validate(&bad, &["delete"]);
+    let expected = [
+        "no scenario is called `nope`",
+        "stock↔stock reference cannot be a known failure",
+        "give the reason",
+        "no known failure may remain at protocol 31",
+        "protocol 28 is not in the matrix",
+        "protocol 29 is listed twice",
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for (p, e) in problems.iter().zip(expected) {
+        assert!(p.contains(e), "{p:?} should say {e:?}");
+    }
+}
