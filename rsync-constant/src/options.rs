@@ -101,6 +101,9 @@ pub struct Options {
     pub sender: bool,
     /// The capability letters after `-e.` on a server command line.
     pub client_info: Option<Vec<u8>>,
+    /// `--log-format=FMT` received by a server: what the client's output format needs
+    /// (`%i` itemizes, `%I` itemizes every item). Refused on a client command line.
+    pub log_format: Option<Vec<u8>>,
 }
 
 /// Why a command line was refused.
@@ -443,6 +446,17 @@ fn long_option(
         "checksum-seed" if on => o.checksum_seed = Some(number(&opt, &value(i, &opt, inline)?)?),
         "rsh" if on => o.rsh = Some(OsString::from_vec(value(i, &opt, inline)?)),
         "rsync-path" if on => o.rsync_path = Some(OsString::from_vec(value(i, &opt, inline)?)),
+        "log-format" if on && o.server => {
+            // rsync (options.c): the server only learns whether the client's output shows
+            // item flags, for which items (`%I`: all), or names (`%o`).
+            let v = value(i, &opt, inline)?;
+            if v.windows(2).any(|w| w == b"%I") {
+                o.itemize = 2;
+            } else if v.windows(2).any(|w| w == b"%i") {
+                o.itemize = o.itemize.max(1);
+            }
+            o.log_format = Some(v);
+        }
         "server" if on => o.server = true,
         "sender" if on => o.sender = true,
         b if NOT_SUPPORTED.contains(&b) => return Err(OptionsError::NotSupported(opt)),
@@ -520,6 +534,13 @@ impl Options {
             if self.stats {
                 args.push("--stats".into());
             }
+            // rsync `server_options`: a client sender tells the server whether its output
+            // shows item flags (the server generator then reports unchanged items too).
+            if self.itemize > 1 {
+                args.push("--log-format=%i%I".into());
+            } else if self.itemize == 1 {
+                args.push("--log-format=%i".into());
+            }
         }
         if let Some(seed) = self.checksum_seed {
             args.push(format!("--checksum-seed={seed}").into());
@@ -555,6 +576,40 @@ pub fn show_args(args: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_format_reaches_a_server_only() {
+        let (o, _) = parse(
+            &os(&[
+                "--server",
+                "-logDtpre.iLsfxCIvu",
+                "--log-format=%i",
+                ".",
+                "d/",
+            ]),
+            true,
+        )
+        .expect("server argv");
+        assert_eq!(o.itemize, 1);
+        let (o, _) = parse(&os(&["--server", "--log-format=%i%I", ".", "d/"]), true).expect("argv");
+        assert_eq!(o.itemize, 2);
+        let (o, _) = parse(&os(&["--server", "--log-format=X", ".", "d/"]), true).expect("argv");
+        assert_eq!(o.itemize, 0);
+        assert!(matches!(
+            parse(&os(&["--log-format=%i", "a", "b"]), false),
+            Err(OptionsError::NotSupported(_))
+        ));
+        let (o, _) = parse(&os(&["-ai", "a", "b"]), false).expect("client argv");
+        let push = o.server_args(true, 31, b"LsfxCIvu");
+        assert!(
+            push.contains(&OsString::from("--log-format=%i")),
+            "{push:?}"
+        );
+        let pull = o.server_args(false, 31, b"LsfxCIvu");
+        assert!(!pull
+            .iter()
+            .any(|a| a.as_bytes().starts_with(b"--log-format")));
+    }
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
