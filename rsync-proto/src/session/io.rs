@@ -3,9 +3,17 @@
 
 use std::collections::VecDeque;
 
-use super::types::{Event, FsRequest, SessionError, SessionOptions, Stats};
+use super::error::SessionError;
+use super::events::{Event, FileCounts, Stats};
+use super::types::{FsRequest, SessionOptions};
+use crate::flist::WirePath;
 use crate::mux::{Frame, MsgCode, MuxDecoder, MuxEncoder, MuxLimits};
 use crate::wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite};
+
+/// `NDX_DEL_STATS`: deletion statistics follow (protocol ≥ 31).
+pub(crate) const NDX_DEL_STATS: i32 = -3;
+/// `MAX_WIRE_DEL_STAT`: the largest count of one `NDX_DEL_STATS` field rsync accepts.
+const MAX_WIRE_DEL_STAT: i32 = 1 << 28;
 
 /// State common to the sender and the receiver.
 #[derive(Debug)]
@@ -23,6 +31,13 @@ pub(crate) struct Core {
     pub(crate) bytes_out: u64,
     pub(crate) fs: VecDeque<FsRequest>,
     pub(crate) events: VecDeque<Event>,
+    /// Events of out-of-band messages, released once the logical input before them has
+    /// been parsed (so that they keep their place among the records): (input offset,
+    /// event).
+    deferred: VecDeque<(u64, Event)>,
+    /// Logical input bytes appended / consumed since the start.
+    appended: u64,
+    consumed: u64,
     pub(crate) failed: Option<SessionError>,
     pub(crate) done: bool,
     pub(crate) eof: bool,
@@ -50,6 +65,9 @@ impl Core {
             bytes_out: 0,
             fs: VecDeque::new(),
             events: VecDeque::new(),
+            deferred: VecDeque::new(),
+            appended: 0,
+            consumed: 0,
             failed: None,
             done: false,
             eof: false,
@@ -70,12 +88,16 @@ impl Core {
         self.bytes_in += bytes.len() as u64;
         if !self.in_muxed {
             self.input.extend_from_slice(bytes);
+            self.appended += bytes.len() as u64;
             return Ok(());
         }
         self.demux.push(bytes);
         while let Some(frame) = self.demux.poll_frame()? {
             match frame {
-                Frame::Data(d) => self.input.extend_from_slice(&d),
+                Frame::Data(d) => {
+                    self.input.extend_from_slice(&d);
+                    self.appended += d.len() as u64;
+                }
                 Frame::Message { code, payload } => self.message(code, &payload)?,
             }
             if self.done {
@@ -92,10 +114,23 @@ impl Core {
         };
         match code {
             MsgCode::ErrorXfer | MsgCode::Info | MsgCode::Error | MsgCode::Warning => {
-                self.events.push_back(Event::Log {
+                let ev = Event::Log {
                     code,
                     text: payload.to_vec(),
-                })
+                };
+                self.deferred.push_back((self.appended, ev));
+            }
+            MsgCode::Deleted => {
+                // log.c log_delete: a directory's name carries its terminating NUL.
+                let is_dir = payload.last() == Some(&0);
+                let end = payload
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(payload.len());
+                if let Ok(name) = WirePath::new(payload[..end].to_vec()) {
+                    self.deferred
+                        .push_back((self.appended, Event::Deleted { name, is_dir }));
+                }
             }
             MsgCode::IoError => self.peer_io_error |= int()?,
             MsgCode::NoSend => self.no_send.push_back(int()?),
@@ -113,7 +148,7 @@ impl Core {
                 self.failed = Some(SessionError::PeerExit { code: val });
                 self.finish(val, None);
             }
-            MsgCode::Noop | MsgCode::Deleted | MsgCode::Success | MsgCode::IoTimeout => {}
+            MsgCode::Noop | MsgCode::Success | MsgCode::IoTimeout => {}
             other => return Err(SessionError::UnexpectedMessage { code: other }),
         }
         Ok(())
@@ -138,8 +173,21 @@ impl Core {
         self.pos
     }
 
+    /// Releases the events of messages that arrived before the unparsed input.
+    pub(crate) fn flush_deferred(&mut self) {
+        while let Some((at, _)) = self.deferred.front() {
+            if *at > self.consumed {
+                break;
+            }
+            if let Some((_, ev)) = self.deferred.pop_front() {
+                self.events.push_back(ev);
+            }
+        }
+    }
+
     /// Marks `n` bytes of the logical input as consumed.
     pub(crate) fn consume(&mut self, n: usize) {
+        self.consumed += n as u64;
         self.pos += n;
         if self.pos >= self.input.len() {
             self.input.clear();
@@ -176,6 +224,31 @@ impl Core {
         self.flush_data();
         // Payloads here are at most a few bytes: this cannot fail.
         let _ = self.enc.encode_message(code, payload, &mut self.framed);
+    }
+
+    /// A line rsync prints with `rprintf` at this point: a server sends it to the client
+    /// (below protocol 30 errors travel as `MSG_ERROR_XFER` and warnings as `MSG_INFO`,
+    /// rwrite in log.c), a client shows it.
+    pub(crate) fn log(&mut self, code: MsgCode, text: Vec<u8>) {
+        if self.opts.server {
+            let code = match code {
+                MsgCode::Error if self.protocol() < 30 => MsgCode::ErrorXfer,
+                MsgCode::Warning if self.protocol() < 30 => MsgCode::Info,
+                c => c,
+            };
+            self.send_msg(code, &text);
+        } else {
+            self.events.push_back(Event::Log { code, text });
+        }
+    }
+
+    /// Queues a keepalive when nothing else is pending (io.c `maybe_send_keepalive`: an
+    /// empty `MSG_DATA`, which rsync ≥ 3.1 sends at every protocol and every rsync reads;
+    /// nothing on a direction that is not multiplexed).
+    pub(crate) fn keepalive(&mut self) {
+        if self.opts.out_muxed() && self.out_data.is_empty() && self.framed.is_empty() {
+            self.enc.encode_keepalive(&mut self.framed);
+        }
     }
 
     pub(crate) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
@@ -220,10 +293,44 @@ impl Core {
         }
     }
 
+    /// Reads the five deletion counts after `NDX_DEL_STATS` (main.c `read_del_stats`).
+    pub(crate) fn read_del_stats(r: &mut WireReader<'_>) -> Result<FileCounts, SessionError> {
+        let mut v = [0u64; 5];
+        for slot in &mut v {
+            let x = r.varint()?;
+            if !(0..=MAX_WIRE_DEL_STAT).contains(&x) {
+                return Err(SessionError::OutOfRange {
+                    what: "deleted files",
+                    value: i64::from(x),
+                    max: i64::from(MAX_WIRE_DEL_STAT),
+                });
+            }
+            *slot = x as u64;
+        }
+        Ok(FileCounts {
+            regular: v[0],
+            dirs: v[1],
+            symlinks: v[2],
+            devices: v[3],
+            specials: v[4],
+        })
+    }
+
+    /// Writes `NDX_DEL_STATS` and the five counts (main.c `write_del_stats`).
+    pub(crate) fn write_del_stats(&mut self, d: &FileCounts) {
+        self.write_ndx(NDX_DEL_STATS);
+        for v in [d.regular, d.dirs, d.symlinks, d.devices, d.specials] {
+            self.out_data
+                .put_varint(i32::try_from(v).unwrap_or(MAX_WIRE_DEL_STAT));
+        }
+    }
+
     /// Ends the session normally.
     pub(crate) fn finish(&mut self, exit_code: i32, stats: Option<Stats>) {
         if !self.done {
             self.done = true;
+            let rest: Vec<Event> = self.deferred.drain(..).map(|(_, e)| e).collect();
+            self.events.extend(rest);
             self.events.push_back(Event::Done { exit_code, stats });
         }
     }
