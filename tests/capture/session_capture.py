@@ -21,13 +21,12 @@ Tree lines (`src`, `dst`, `after`), fields separated by one space:
 
     TYPE PATH-HEX MODE-OCTAL MTIME NSEC UID GID INO EXTRA
 
-TYPE is f (regular; EXTRA = content spec of filespec.py, or `sha:<hex>` in `after`
-lines), d (directory; EXTRA -), l (symlink; EXTRA = target hex), c / b (device; EXTRA =
+TYPE is f (regular; EXTRA = content spec of filespec.py; in `after` lines `=src` / `=dst`
+for the content the source / destination spec had at that path, else `hex:BYTES`), d (directory; EXTRA -), l (symlink; EXTRA = target hex), c / b (device; EXTRA =
 MAJOR,MINOR), p (FIFO; EXTRA -). INO is a small number shared by hard-linked names (- when
 the name has one link). Directory mtimes in `after` lines are omitted (0): rsync sets them,
 but the kernel changes them while the run writes.
 """
-import hashlib
 import os
 import shutil
 import subprocess
@@ -176,7 +175,25 @@ def build(root, spec):
     return listing(root, ino_names=ino, spec=by_path)
 
 
-def listing(root, ino_names=None, spec=None):
+def content_ref(data, path, refs):
+    """`=src` / `=dst` when `data` is what the source / destination spec had at `path`,
+    else the bytes in hex."""
+    for tag, spec in refs:
+        item = spec.get(path)
+        if item is not None and item[0] == "f" and filespec.build(item[7]) == data:
+            return tag
+    return "hex:" + data.hex()
+
+
+def spec_by_path(spec):
+    by = {i[1]: i for i in spec if i[0] != "h"}
+    for i in spec:
+        if i[0] == "h":
+            by[i[1]] = by[i[2]]
+    return by
+
+
+def listing(root, ino_names=None, spec=None, refs=()):
     """Tree lines read back with lstat (`after`), or with the spec's content (`src`/`dst`)."""
     broot = os.fsencode(root)
     out = []
@@ -201,7 +218,7 @@ def listing(root, ino_names=None, spec=None):
                 if spec is not None:
                     extra = spec[rel.decode()][7]
                 else:
-                    extra = "sha:" + hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
+                    extra = content_ref(open(p, "rb").read(), rel.decode(), refs)
             if st.st_nlink > 1 and kind != "d":
                 if ino_names is not None:
                     ino = str(ino_names[rel.decode()])
@@ -243,7 +260,8 @@ def run_case(name, direction, proto, opts, dst, strip):
             if os.path.exists(os.path.join(OUT, name + ext)):
                 os.remove(os.path.join(OUT, name + ext))
         res = subprocess.run(cmd, env=env, capture_output=True)
-        after = listing(dst_root) if os.path.isdir(dst_root) else []
+        refs = [("=src", spec_by_path(SRC))] + ([("=dst", spec_by_path(dst))] if dst else [])
+        after = listing(dst_root, refs=refs) if os.path.isdir(dst_root) else []
         c2s = open(os.path.join(OUT, name + ".c2s"), "rb").read()
         s2c = open(os.path.join(OUT, name + ".s2c"), "rb").read()
         argv = open(os.path.join(OUT, name + ".argv")).read().strip().replace(work, "$W")

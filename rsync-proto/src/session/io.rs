@@ -203,7 +203,7 @@ impl Core {
         &mut self.out_data
     }
 
-    fn flush_data(&mut self) {
+    pub(crate) fn flush_data(&mut self) {
         if self.out_data.is_empty() {
             return;
         }
@@ -226,11 +226,15 @@ impl Core {
         let _ = self.enc.encode_message(code, payload, &mut self.framed);
     }
 
-    /// A line rsync prints with `rprintf` at this point: a server sends it to the client
-    /// (below protocol 30 errors travel as `MSG_ERROR_XFER` and warnings as `MSG_INFO`,
-    /// rwrite in log.c), a client shows it.
+    /// A line rsync prints with `rprintf` at this point: a server sends info lines to the
+    /// client, and errors too with `--no-msgs2stderr` (below protocol 30 errors travel as
+    /// `MSG_ERROR_XFER` and warnings as `MSG_INFO`; rwrite in log.c); a client shows it,
+    /// and so does a server on its stderr.
     pub(crate) fn log(&mut self, code: MsgCode, text: Vec<u8>) {
-        if self.opts.server {
+        // compat.c: at protocol ≤ 28 a server sends everything to the client.
+        let stderr = self.opts.msgs2stderr && self.protocol() > 28;
+        let to_peer = code == MsgCode::Info || !stderr;
+        if self.opts.server && to_peer {
             let code = match code {
                 MsgCode::Error if self.protocol() < 30 => MsgCode::ErrorXfer,
                 MsgCode::Warning if self.protocol() < 30 => MsgCode::Info,

@@ -49,7 +49,7 @@ mod events;
 mod io;
 mod protect;
 mod receiver;
-mod sender;
+pub(crate) mod sender;
 #[cfg(test)]
 mod tests;
 mod types;

@@ -442,6 +442,8 @@ impl Sender {
         }
         self.core.write_ndx(NDX_DONE);
         if self.core.opts.server {
+            // main.c do_server_sender: io_flush(FULL_FLUSH) before handle_stats.
+            self.core.flush_data();
             let s = self.stats();
             let p = self.core.protocol();
             let mut fields = vec![s.total_read, s.total_written, s.total_size];
@@ -460,11 +462,12 @@ impl Sender {
         self.state = State::Goodbye { echoed: false };
     }
 
+    /// rsync's `total_read`/`total_written` count what went through the socket after the
+    /// handshake, frame headers included.
     fn stats(&self) -> Stats {
-        let o = &self.core.opts;
         Stats {
-            total_read: (self.core.bytes_in + o.pre_read) as i64,
-            total_written: (self.core.written_total() + o.pre_written) as i64,
+            total_read: self.core.bytes_in as i64,
+            total_written: self.core.written_total() as i64,
             ..self.stats
         }
     }

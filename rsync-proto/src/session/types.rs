@@ -129,20 +129,24 @@ pub struct SessionOptions {
     pub limits: Limits,
     /// Largest `MSG_DATA` frame written.
     pub max_data_frame: usize,
-    /// Bytes the driver read from the peer before the session (the handshake): rsync's
-    /// `total_read` counts them too.
-    pub pre_read: u64,
-    /// Bytes the driver wrote before the session (`total_written`).
-    pub pre_written: u64,
+    /// A server writes its error and warning lines to its own stderr (rsync 3.5.0's default
+    /// `--stderr=errors`), which reaches the client through the remote shell: they come
+    /// out as [`Event::Log`](super::Event::Log) for the driver to print there. `false`
+    /// (`--no-msgs2stderr`/`--stderr=client`), and always at protocol ≤ 28: they travel as
+    /// `MSG_*` frames. Info lines always travel as `MSG_INFO`.
+    pub msgs2stderr: bool,
 }
 
 impl SessionOptions {
     /// Options for the negotiated session `n`; `server` tells which side we are. The file
-    /// list options are plain ([`FlistOptions::new`]) with the varint flag of the handshake.
+    /// list options are plain ([`FlistOptions::new`]) with the varint, id-0-names and safe
+    /// file list flags of the handshake; the driver adds what the command line preserves.
     pub fn new(n: &Negotiated, server: bool) -> Self {
         let protocol = n.protocol.min(32);
         let mut flist = FlistOptions::new(u32::from(protocol));
         flist.varint_flags = n.varint_flist_flags();
+        flist.id0_names = n.compat_flags.contains(crate::handshake::CF_ID0_NAMES);
+        flist.safe_flist |= n.compat_flags.contains(crate::handshake::CF_SAFE_FLIST);
         let strong = StrongSum::new(n.checksum, n.seed).with_seed_fix(n.seed_fix);
         Self::with_parts(protocol, strong, flist, server)
     }
@@ -172,8 +176,7 @@ impl SessionOptions {
             inplace: false,
             limits: Limits::default(),
             max_data_frame: RSYNC_DATA_FRAME,
-            pre_read: 0,
-            pre_written: 0,
+            msgs2stderr: true,
         }
     }
 

@@ -297,10 +297,9 @@ impl Receiver {
         if self.failures {
             code = code.max(RERR_PARTIAL);
         }
-        let o = &self.core.opts;
         let mut stats = Stats {
-            total_read: (self.core.bytes_in + o.pre_read) as i64,
-            total_written: (self.core.written_total() + o.pre_written) as i64,
+            total_read: self.core.bytes_in as i64,
+            total_written: self.core.written_total() as i64,
             ..self.stats
         };
         if let Some(w) = self.wire_stats {

@@ -1,6 +1,9 @@
 //! Session tests: the in-memory `Pair`, golden captures, hostile inputs.
 
+mod captured;
+mod fakefs;
 mod golden;
+mod golden_session;
 mod hostile;
 mod pair;
 mod scenarios;
