@@ -144,7 +144,7 @@ pub(crate) fn session_captures() -> Vec<SessionCapture> {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     names.sort();
-    names.iter().map(|p| load(p)).collect()
+    names.iter().map(load).collect()
 }
 
 fn load(p: &PathBuf) -> SessionCapture {

@@ -13,6 +13,15 @@ use crate::flist::{mode, FileEntry, HardLink, IdList, WirePath};
 use crate::session::{BasisMeta, FsAnswer, FsRequest, ListedName, Session, SessionError};
 use crate::session::{Receiver, Sender, SessionOptions};
 
+/// A tree to compare: path → (kind, mode, mtime, uid, gid), and the hard-link groups.
+pub(crate) type Snapshot = (
+    BTreeMap<Vec<u8>, (Kind, u32, i64, u32, u32)>,
+    BTreeSet<Vec<Vec<u8>>>,
+);
+
+/// (sender id, local id) pairs.
+pub(crate) type IdPairs = Vec<(u32, u32)>;
+
 /// The "current time" of the fake file system.
 pub(crate) const NOW: i64 = 2_000_000_000;
 
@@ -224,6 +233,99 @@ impl Fs {
         }
     }
 
+    /// Adds a regular file (0644, root).
+    pub(crate) fn file(mut self, path: &str, data: &[u8], mtime: i64) -> Self {
+        self.put(
+            path.as_bytes(),
+            Inode::new(Kind::File(data.to_vec()), 0o644, mtime),
+        );
+        self.fix_times();
+        self
+    }
+
+    /// Adds a directory (0755).
+    pub(crate) fn dir(mut self, path: &str) -> Self {
+        if path == "."
+            || self
+                .get(path.as_bytes())
+                .is_some_and(|(_, i)| i.kind == Kind::Dir)
+        {
+            return self;
+        }
+        self.put(path.as_bytes(), Inode::new(Kind::Dir, 0o755, 1_700_000_000));
+        self.fix_times();
+        self
+    }
+
+    /// Adds a symlink.
+    pub(crate) fn symlink(mut self, path: &str, target: &str) -> Self {
+        let i = Inode::new(
+            Kind::Symlink(target.as_bytes().to_vec()),
+            0o777,
+            1_700_000_000,
+        );
+        self.put(path.as_bytes(), i);
+        self.fix_times();
+        self
+    }
+
+    /// Adds a FIFO.
+    pub(crate) fn fifo(mut self, path: &str) -> Self {
+        self.put(
+            path.as_bytes(),
+            Inode::new(Kind::Special, 0o644, 1_700_000_000),
+        );
+        self.fix_times();
+        self
+    }
+
+    /// Adds a character device.
+    pub(crate) fn chardev(mut self, path: &str, major: u32, minor: u32) -> Self {
+        let i = Inode::new(Kind::Device(major, minor), 0o666, 1_700_000_000);
+        self.put(path.as_bytes(), i);
+        self.fix_times();
+        self
+    }
+
+    /// Adds a hard link to an existing name.
+    pub(crate) fn hardlink(mut self, path: &str, target: &str) -> Self {
+        self.link(path.as_bytes(), target.as_bytes());
+        self.fix_times();
+        self
+    }
+
+    /// Changes an item's permissions, owner and group.
+    pub(crate) fn attrs(mut self, path: &str, perm: u32, uid: u32, gid: u32) -> Self {
+        if let Some(i) = self.get_mut(path.as_bytes()) {
+            i.mode = (i.mode & mode::S_IFMT) | perm;
+            i.uid = uid;
+            i.gid = gid;
+        }
+        self
+    }
+
+    /// Directories built by hand have a fixed mtime (not [`NOW`]).
+    fn fix_times(&mut self) {
+        for i in self.inodes.values_mut() {
+            if i.kind == Kind::Dir && i.mtime == NOW {
+                i.mtime = 1_700_000_000;
+            }
+        }
+    }
+
+    /// Path → (kind, mode, mtime, uid, gid) and the hard-link groups, to compare trees.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let map = self
+            .paths
+            .iter()
+            .filter_map(|(p, ino)| {
+                let i = self.inodes.get(ino)?;
+                Some((p.clone(), (i.kind.clone(), i.mode, i.mtime, i.uid, i.gid)))
+            })
+            .collect();
+        (map, self.link_groups())
+    }
+
     /// Every hard-link group (paths sharing an inode), sorted.
     pub(crate) fn link_groups(&self) -> BTreeSet<Vec<Vec<u8>>> {
         let mut by: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
@@ -248,6 +350,8 @@ pub(crate) struct DstDriver {
     pub(crate) seen: Vec<FsRequest>,
     /// Paths whose first basis copy is corrupted (once).
     pub(crate) corrupt_once: BTreeSet<Vec<u8>>,
+    /// The answer to `MapIds`.
+    pub(crate) id_map: (IdPairs, IdPairs),
 }
 
 impl DstDriver {
@@ -258,6 +362,7 @@ impl DstDriver {
             temp: HashMap::new(),
             seen: Vec::new(),
             corrupt_once: BTreeSet::new(),
+            id_map: (Vec::new(), Vec::new()),
         }
     }
 
@@ -313,6 +418,24 @@ impl DstDriver {
             }
             FsRequest::BeginFile { ndx, path } => {
                 self.temp.insert(ndx, (path.into_bytes(), Vec::new()));
+                None
+            }
+            FsRequest::Write { ndx, data } if o.inplace => {
+                // --inplace: the data lands in the destination file at once.
+                let (path, written) = self.temp.get_mut(&ndx)?;
+                let at = written.len();
+                written.extend_from_slice(&data);
+                let ino = *self.fs.paths.get(path.as_slice())?;
+                if let Some(Inode {
+                    kind: Kind::File(d),
+                    ..
+                }) = self.fs.inodes.get_mut(&ino)
+                {
+                    if d.len() < at + data.len() {
+                        d.resize(at + data.len(), 0);
+                    }
+                    d[at..at + data.len()].copy_from_slice(&data);
+                }
                 None
             }
             FsRequest::Write { ndx, data } => {
@@ -397,8 +520,8 @@ impl DstDriver {
                 None
             }
             FsRequest::MapIds { .. } => Some(FsAnswer::IdMap {
-                uids: Vec::new(),
-                gids: Vec::new(),
+                uids: self.id_map.0.clone(),
+                gids: self.id_map.1.clone(),
             }),
             other => panic!("receiver asked {other:?}"),
         }

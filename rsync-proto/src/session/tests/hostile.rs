@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 
-use super::pair::{file, prng, Dir, Pair, Tree};
+use super::fakefs::Fs;
+use super::pair::{prng, Dir, Pair};
 use crate::flist::{mode, FileEntry, IdList, WirePath};
 use crate::session::SessionOptions;
 use crate::session::{Event, FsAnswer, FsRequest, Receiver, Sender, Session, SessionError};
@@ -131,8 +132,8 @@ fn peer_error_exit_is_echoed() {
 #[test]
 fn truncated_streams_end_in_eof_errors() {
     for p in [27, 29, 30, 31] {
-        let src = Tree::from([(b"f".to_vec(), file(&prng(3000, 1), 1))]);
-        let mut pair = Pair::new(p, Dir::Pull, src, Tree::new());
+        let src = Fs::new().file("f", &prng(3000, 1), 1);
+        let mut pair = Pair::new(p, Dir::Pull, src, Fs::new());
         pair.drive_bounded(1000).expect("session");
         let full = pair.s2r_log.clone();
         for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 1] {

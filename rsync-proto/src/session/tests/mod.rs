@@ -2,6 +2,7 @@
 
 mod captured;
 mod fakefs;
+mod features;
 mod golden;
 mod golden_session;
 mod hostile;
