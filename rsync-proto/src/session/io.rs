@@ -135,14 +135,26 @@ impl Core {
             MsgCode::IoError => self.peer_io_error |= int()?,
             MsgCode::NoSend => self.no_send.push_back(int()?),
             MsgCode::ErrorExit => {
-                let val = if payload.is_empty() { 0 } else { int()? };
-                // io.c: the generator/receiver echoes the code, the sender an empty message.
-                if self.opts.out_muxed() && (self.protocol() >= 31 || payload.is_empty()) {
-                    let echo = if self.am_sender || payload.is_empty() {
-                        Vec::new()
-                    } else {
-                        val.to_le_bytes().to_vec()
-                    };
+                let val = match payload.len() {
+                    0 => 0,
+                    4 => int()?,
+                    _ => {
+                        return Err(SessionError::UnexpectedMessage {
+                            code: MsgCode::ErrorExit,
+                        })
+                    }
+                };
+                // io.c read_a_msg: an empty message is echoed by the receiver only; a code
+                // (protocol ≥ 31) is echoed by the generator/receiver, and answered with an
+                // empty message by the sender.
+                let echo = match (payload.is_empty(), self.am_sender) {
+                    (true, false) => Some(Vec::new()),
+                    (true, true) => None,
+                    (false, _) if self.protocol() < 31 => None,
+                    (false, true) => Some(Vec::new()),
+                    (false, false) => Some(val.to_le_bytes().to_vec()),
+                };
+                if let Some(echo) = echo {
                     self.send_msg(MsgCode::ErrorExit, &echo);
                 }
                 self.failed = Some(SessionError::PeerExit { code: val });
@@ -345,7 +357,9 @@ impl Core {
             return self.failed.clone().unwrap_or(err);
         }
         let code = err.exit_code();
-        if self.protocol() >= 31 && !matches!(err, SessionError::PeerExit { .. }) {
+        // cleanup.c: not after the peer's own exit, nor when the stream itself broke.
+        let stream = code == super::error::RERR_STREAMIO;
+        if self.protocol() >= 31 && !stream && !matches!(err, SessionError::PeerExit { .. }) {
             self.send_msg(MsgCode::ErrorExit, &code.to_le_bytes());
         }
         self.failed = Some(err.clone());

@@ -541,6 +541,8 @@ pub(crate) struct SrcDriver {
     pub(crate) devino_all: bool,
     /// The user and group name lists.
     pub(crate) ids: (IdList, IdList),
+    /// The walk's I/O error bits.
+    pub(crate) io_error: i32,
 }
 
 impl SrcDriver {
@@ -554,6 +556,7 @@ impl SrcDriver {
             keep_checksums: false,
             devino_all: false,
             ids: (IdList::default(), IdList::default()),
+            io_error: 0,
         }
     }
 
@@ -627,7 +630,7 @@ impl SrcDriver {
                     }
                     s.handle_fs(FsAnswer::FileList {
                         entries,
-                        io_error: 0,
+                        io_error: self.io_error,
                         uids: self.ids.0.clone(),
                         gids: self.ids.1.clone(),
                     })?

@@ -544,3 +544,37 @@ fn directory_times_are_set_last() {
     assert_ne!(d.mtime, NOW);
     assert_eq!(pair.dst.fs.snapshot(), src.snapshot());
 }
+
+/// An I/O error of the sender's walk (at the end of the file list, or `MSG_IO_ERROR` at
+/// protocol 30) stops `--delete` and ends the run with exit 23 on both sides.
+#[test]
+fn sender_io_error_skips_deletions() {
+    for p in PROTOCOLS {
+        for d in DIRS {
+            let src = Fs::new().file("f", b"x", 1);
+            let dst = Fs::new().file("extra", b"y", 1);
+            let mut pair = Pair::with_options(p, d, src, dst, |o| {
+                o.delete = Some(DeleteTiming::During);
+            });
+            pair.src.io_error = 1;
+            run(&mut pair, 23);
+            assert!(pair.dst.fs.get(b"extra").is_some(), "p{p} {d:?}");
+            assert!(pair.dst.fs.get(b"f").is_some());
+            let said = |events: &[Event]| {
+                events.iter().any(|e| {
+                    matches!(e, Event::Log { text, .. }
+                        if text.starts_with(b"IO error encountered -- skipping file deletion"))
+                })
+            };
+            // A client says it; a server sends it to the client as MSG_INFO.
+            let heard = if d == Dir::Pull {
+                said(&pair.receiver_events)
+            } else {
+                said(&pair.sender_events)
+            };
+            assert!(heard, "p{p} {d:?}");
+            let (s, _) = Pair::done(&pair.sender_events).expect("done");
+            assert_eq!(s, 23, "p{p} {d:?}");
+        }
+    }
+}
