@@ -127,6 +127,11 @@ CASES += [
     ("p27-v-del-push", "push", 27, ["-a", "-v", "--delete"], DST_CHANGED, ""),
     ("p32-upd-aHi-pull", "pull", None, ["-aH", "-i", "--delete"], DST_CHANGED, ""),
     ("p32-upd-aHi-push", "push", None, ["-aH", "-i", "--delete"], DST_CHANGED, ""),
+    ("p31-vv-pull", "pull", 31, ["-aH", "-vv"], DST_CHANGED, ""),
+    ("p31-vv-push", "push", 31, ["-aH", "-vv"], DST_CHANGED, ""),
+    ("p29-vv-push", "push", 29, ["-aH", "-vv"], DST_CHANGED, ""),
+    ("p27-vv-push", "push", 27, ["-aH", "-vv"], DST_CHANGED, ""),
+    ("p30-iin-push", "push", 30, ["-aH", "-ii", "-n", "--delete-after"], DST_CHANGED, ""),
     ("p31-W-push", "push", 31, ["-a", "-W", "-i"], DST_CHANGED, ""),
     ("p31-inplace-push", "push", 31, ["-a", "--inplace", "-i"], DST_CHANGED, ""),
 ]

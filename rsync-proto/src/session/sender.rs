@@ -77,6 +77,8 @@ pub struct Sender {
     /// Indices sent once already (a second request is the redo).
     sent: HashSet<i32>,
     stats: Stats,
+    /// Block copies sent (`total_matches`).
+    matches: u64,
 }
 
 impl Sender {
@@ -116,6 +118,7 @@ impl Sender {
             flist_io_error: 0,
             sent: HashSet::new(),
             stats: Stats::default(),
+            matches: 0,
         };
         if matches!(s.state, State::AwaitList) {
             // exclude.c send_filter_list: toward a server receiver only with --delete.
@@ -440,6 +443,16 @@ impl Sender {
             self.core
                 .send_msg(MsgCode::IoError, &self.io_error.to_le_bytes());
         }
+        if self.core.opts.verbose >= 2 {
+            // match.c match_report (`DEBUG_GTE(DELTASUM, 1)`). Our matcher does not count
+            // weak-sum false alarms: every hash hit is reported as a match.
+            let m = self.matches;
+            let text = format!(
+                "total: matches={m}  hash_hits={m}  false_alarms=0 data={}\n",
+                self.stats.literal_data
+            );
+            self.core.log(MsgCode::Info, text.into_bytes());
+        }
         self.core.write_ndx(NDX_DONE);
         if self.core.opts.server {
             // main.c do_server_sender: io_flush(FULL_FLUSH) before handle_stats.
@@ -544,6 +557,7 @@ impl Sender {
             let _ = s.matcher.push(data, &mut |t| sink.token(t));
             s.literal += sink.literal;
             s.matched += sink.matched;
+            self.matches += sink.copies;
         }
         if !end {
             return Ok(());
@@ -556,6 +570,7 @@ impl Sender {
         let mut sink = TokenSink::new(s.head, &mut s.inplace, out);
         let _ = s.matcher.finish(&mut |t| sink.token(t));
         let (literal, matched) = (s.literal + sink.literal, s.matched + sink.matched);
+        self.matches += sink.copies;
         encode_end(s.hasher.finish().as_bytes(), out);
         self.stats.literal_data += literal;
         self.stats.matched_data += matched;
@@ -638,6 +653,7 @@ struct TokenSink<'a> {
     out: &'a mut Vec<u8>,
     literal: u64,
     matched: u64,
+    copies: u64,
 }
 
 impl<'a> TokenSink<'a> {
@@ -648,6 +664,7 @@ impl<'a> TokenSink<'a> {
             out,
             literal: 0,
             matched: 0,
+            copies: 0,
         }
     }
 
@@ -655,7 +672,10 @@ impl<'a> TokenSink<'a> {
         let Some(ip) = self.inplace.as_mut() else {
             match t {
                 Token::Literal(b) => self.literal += b.len() as u64,
-                Token::Copy(i) => self.matched += u64::from(self.head.block_len_of(i).unwrap_or(0)),
+                Token::Copy(i) => {
+                    self.copies += 1;
+                    self.matched += u64::from(self.head.block_len_of(i).unwrap_or(0));
+                }
             }
             encode_token(t, self.out);
             return Ok(());
@@ -680,6 +700,7 @@ impl<'a> TokenSink<'a> {
                     self.literal += n as u64;
                 } else {
                     encode_token(t, self.out);
+                    self.copies += 1;
                     self.matched += u64::from(len);
                 }
                 ip.pending.drain(..n);

@@ -367,12 +367,21 @@ impl Receiver {
         let Some(m) = job.meta.clone() else {
             return;
         };
-        if !self.core.opts.dry_run && attrs_differ(&self.core.opts, &job.e, &m, accurate) {
+        let differ = attrs_differ(&self.core.opts, &job.e, &m, accurate);
+        if !self.core.opts.dry_run && differ {
             self.core.fs.push_back(FsRequest::SetMeta {
                 ndx: job.ndx,
                 entry: job.e.clone(),
             });
         }
+        // rsync.c set_file_attrs with ATTRS_REPORT.
+        let name = String::from_utf8_lossy(job.e.name.as_bytes()).into_owned();
+        let text = if differ {
+            format!("{name}\n")
+        } else {
+            format!("{name} is uptodate\n")
+        };
+        self.report_name2(text);
         self.itemize(job.ndx, &job.e, Some(&m), 0, None);
         self.finish_if_linked(job.ndx, Some(m));
     }
@@ -558,6 +567,8 @@ impl Receiver {
                 let flags = iflags::LOCAL_CHANGE | iflags::XNAME_FOLLOWS;
                 let m = m.clone();
                 self.itemize(job.ndx, &job.e, Some(&m), flags, Some(b""));
+                let name = String::from_utf8_lossy(job.e.name.as_bytes()).into_owned();
+                self.report_name2(format!("{name} is uptodate\n"));
                 return Ok(true);
             }
             if m.is_dir() {

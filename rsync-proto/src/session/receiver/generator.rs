@@ -124,6 +124,21 @@ impl Receiver {
             Some(DeleteTiming::Before) => Stage::Before(0),
             _ => Stage::Initial(0),
         };
+        if self.gen.stage == Stage::Initial(0) {
+            self.delta_note();
+        }
+    }
+
+    /// generate_files at `-vv` (`DEBUG_GTE(FLIST, 1)`).
+    fn delta_note(&mut self) {
+        if self.core.opts.verbose >= 2 {
+            let text: &[u8] = if self.core.opts.whole_file {
+                b"delta-transmission disabled for local transfer or --whole-file\n"
+            } else {
+                b"delta-transmission enabled\n"
+            };
+            self.core.log(MsgCode::Info, text.to_vec());
+        }
     }
 
     /// The entry at `ndx`.
@@ -235,6 +250,9 @@ impl Receiver {
                     Some(j) => Stage::Before(j + 1),
                     None => Stage::Initial(0),
                 };
+                if self.gen.stage == Stage::Initial(0) {
+                    self.delta_note();
+                }
                 Ok(true)
             }
             Stage::Initial(i) if i >= self.list.len() => {
@@ -406,6 +424,16 @@ impl Receiver {
         if o.protocol < 29 && o.verbose > 0 && (o.server || o.itemize == 0) {
             let t = text();
             self.core.log(MsgCode::Info, t.into_bytes());
+        }
+    }
+
+    /// `-vv` name lines of `set_file_attrs`/`maybe_hard_link` (`INFO_GTE(NAME, 2)` with
+    /// `maybe_ATTRS_REPORT`: not when itemizing, except for a server below protocol 29).
+    pub(super) fn report_name2(&mut self, text: String) {
+        let o = &self.core.opts;
+        let report = o.itemize == 0 || (o.server && o.protocol < 29);
+        if o.verbose >= 2 && report {
+            self.core.log(MsgCode::Info, text.into_bytes());
         }
     }
 
