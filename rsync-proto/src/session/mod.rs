@@ -47,11 +47,13 @@
 mod error;
 mod events;
 mod io;
+mod item;
 mod protect;
 mod receiver;
-pub(crate) mod sender;
+mod sender;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod types;
 
 pub use error::SessionError;

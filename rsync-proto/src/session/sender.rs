@@ -8,17 +8,19 @@
 use std::collections::{HashMap, HashSet};
 
 use rsync_core::checksum::FileHasher;
-use rsync_core::{Matcher, SumHead, Token};
+use rsync_core::{Matcher, SumHead};
 
 use super::error::{io_error_exit, SessionError, IOERR_GENERAL, IOERR_VANISHED};
 use super::events::{Event, FileCounts, FileOutcome, Stats};
 use super::io::{incomplete_ok, Core, NDX_DEL_STATS};
+use super::item::{read_attrs, Attrs};
+use super::tokens::{InPlace, TokenSink};
 use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, SessionOptions};
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FlistEncoder, HardLink, IdList, MAX_NAME_LEN};
 use crate::mux::MsgCode;
 use crate::sums::{decode_block_sums, decode_sum_head, encode_sum_head};
-use crate::token::{encode_end, encode_token, CHUNK_SIZE};
+use crate::token::encode_end;
 use crate::wire::{WireReader, WireWrite, NDX_DONE};
 
 /// Longest filter rule accepted (rsync: `BIGPATHBUFLEN`).
@@ -51,12 +53,6 @@ struct Sending {
     matched: u64,
     /// `--inplace`: input bytes not yet covered by a token, and the output position.
     inplace: Option<InPlace>,
-}
-
-#[derive(Debug, Default)]
-struct InPlace {
-    pending: Vec<u8>,
-    pos: u64,
 }
 
 /// The sending role: a server sender (pull) or a client sender (push).
@@ -552,7 +548,7 @@ impl Sender {
         {
             let mut sink = TokenSink::new(s.head, &mut s.inplace, out);
             if let Some(ip) = sink.inplace.as_mut() {
-                ip.pending.extend_from_slice(data);
+                ip.feed(data);
             }
             let _ = s.matcher.push(data, &mut |t| sink.token(t));
             s.literal += sink.literal;
@@ -645,72 +641,6 @@ fn number_hard_links(entries: &mut [FileEntry], ndx_start: i32) {
     }
 }
 
-/// Writes tokens and counts them; with `--inplace` a copy of a block that lies before the
-/// output position (already overwritten at the receiver) is sent as literal data.
-struct TokenSink<'a> {
-    head: SumHead,
-    inplace: &'a mut Option<InPlace>,
-    out: &'a mut Vec<u8>,
-    literal: u64,
-    matched: u64,
-    copies: u64,
-}
-
-impl<'a> TokenSink<'a> {
-    fn new(head: SumHead, inplace: &'a mut Option<InPlace>, out: &'a mut Vec<u8>) -> Self {
-        Self {
-            head,
-            inplace,
-            out,
-            literal: 0,
-            matched: 0,
-            copies: 0,
-        }
-    }
-
-    fn token(&mut self, t: Token<'_>) -> Result<(), std::convert::Infallible> {
-        let Some(ip) = self.inplace.as_mut() else {
-            match t {
-                Token::Literal(b) => self.literal += b.len() as u64,
-                Token::Copy(i) => {
-                    self.copies += 1;
-                    self.matched += u64::from(self.head.block_len_of(i).unwrap_or(0));
-                }
-            }
-            encode_token(t, self.out);
-            return Ok(());
-        };
-        match t {
-            Token::Literal(b) => {
-                let n = b.len().min(ip.pending.len());
-                ip.pending.drain(..n);
-                ip.pos += b.len() as u64;
-                self.literal += b.len() as u64;
-                encode_token(t, self.out);
-            }
-            Token::Copy(i) => {
-                let len = self.head.block_len_of(i).unwrap_or(0);
-                let offset = u64::from(i) * u64::from(self.head.block_len);
-                let n = (len as usize).min(ip.pending.len());
-                if offset < ip.pos {
-                    // match.c updating_basis_file: that block is gone at the receiver.
-                    for c in ip.pending[..n].chunks(CHUNK_SIZE) {
-                        encode_token(Token::Literal(c), self.out);
-                    }
-                    self.literal += n as u64;
-                } else {
-                    encode_token(t, self.out);
-                    self.copies += 1;
-                    self.matched += u64::from(len);
-                }
-                ip.pending.drain(..n);
-                ip.pos += u64::from(len);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A parsed generator record.
 enum Request {
     Done,
@@ -736,54 +666,6 @@ enum Request {
 enum Goodbye {
     Ndx(i32),
     DelStats(FileCounts),
-}
-
-/// The item flags of a record and what follows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Attrs {
-    /// The flags (`TRANSFER` below protocol 29).
-    pub(crate) iflags: u16,
-    /// The xname, when `ITEM_XNAME_FOLLOWS`.
-    pub(crate) xname: Option<Vec<u8>>,
-    /// The exact bytes after the index, for the echo.
-    pub(crate) bytes: Vec<u8>,
-}
-
-/// Reads `iflags` [+ basis type] [+ xname] (protocol ≥ 29). Below 29 the flags are
-/// `ITEM_TRANSFER` and nothing is read.
-///
-/// Wire: `[iflags]`, `[basis-type]`, `[xname]`.
-pub(crate) fn read_attrs(r: &mut WireReader<'_>, p: u8) -> Result<Attrs, SessionError> {
-    if p < 29 {
-        return Ok(Attrs {
-            iflags: iflags::TRANSFER,
-            xname: None,
-            bytes: Vec::new(),
-        });
-    }
-    let start = r.position();
-    let all = r.remaining();
-    let flags = r.shortint()?;
-    if flags & iflags::UNASSIGNED != 0 {
-        return Err(SessionError::UnknownIflags { iflags: flags });
-    }
-    if flags & iflags::BASIS_TYPE_FOLLOWS != 0 {
-        let kind = r.byte()?;
-        if kind != iflags::FNAMECMP_FNAME {
-            return Err(SessionError::UnsupportedBasisType { kind });
-        }
-    }
-    let xname = if flags & iflags::XNAME_FOLLOWS != 0 {
-        Some(r.vstring()?.to_vec())
-    } else {
-        None
-    };
-    let used = r.position() - start;
-    Ok(Attrs {
-        iflags: flags,
-        xname,
-        bytes: all[..used].to_vec(),
-    })
 }
 
 impl Session for Sender {

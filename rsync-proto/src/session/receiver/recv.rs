@@ -9,7 +9,7 @@ use rsync_core::{Applier, ApplyError, SumHead};
 use super::super::error::SessionError;
 use super::super::events::{Event, FileOutcome, Stats};
 use super::super::io::{incomplete_ok, Core, NDX_DEL_STATS};
-use super::super::sender::{read_attrs, Attrs};
+use super::super::item::{read_attrs, Attrs};
 use super::super::types::{iflags, FsRequest};
 use super::{Incoming, Receiver, Recv};
 use crate::mux::MsgCode;

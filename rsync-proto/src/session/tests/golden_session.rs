@@ -416,7 +416,7 @@ fn sender_items(cap: &SessionCapture, data: &[u8], server: bool) -> Vec<String> 
                 items.push(format!("delstats {v:?}"));
             }
             ndx => {
-                let attrs = crate::session::sender::read_attrs(&mut r, p).expect("attrs");
+                let attrs = crate::session::item::read_attrs(&mut r, p).expect("attrs");
                 items.push(format!("rec {ndx} {}", hex(&attrs.bytes)));
                 if attrs.iflags & iflags::TRANSFER == 0 || o.dry_run {
                     continue;
