@@ -127,7 +127,8 @@ impl Core {
                     .iter()
                     .position(|&b| b == 0)
                     .unwrap_or(payload.len());
-                if let Ok(name) = WirePath::new(payload[..end].to_vec()) {
+                let name = payload.get(..end).unwrap_or_default().to_vec();
+                if let Ok(name) = WirePath::new(name) {
                     self.deferred
                         .push_back((self.appended, Event::Deleted { name, is_dir }));
                 }

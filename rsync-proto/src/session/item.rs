@@ -52,6 +52,6 @@ pub(crate) fn read_attrs(r: &mut WireReader<'_>, p: u8) -> Result<Attrs, Session
     Ok(Attrs {
         iflags: flags,
         xname,
-        bytes: all[..used].to_vec(),
+        bytes: all.get(..used).unwrap_or(all).to_vec(),
     })
 }

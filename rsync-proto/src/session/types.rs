@@ -446,7 +446,8 @@ pub enum FsRequest {
         /// Index.
         ndx: i32,
     },
-    /// Receiver: create a directory (metadata is set later with [`FsRequest::SetMeta`]).
+    /// Receiver: create a directory, writable by us (`mode | 0700`, as rsync's
+    /// `dir_tweaking`); its metadata is set at the end with [`FsRequest::SetMeta`].
     /// Whatever was at the path has been removed with [`FsRequest::Delete`] first.
     Mkdir {
         /// Index.
