@@ -378,6 +378,43 @@ impl Core {
     }
 }
 
+/// Longest filter rule accepted (rsync: `BIGPATHBUFLEN`-ish; generous).
+const MAX_FILTER_LEN: i32 = 8192;
+/// Most filter rules accepted.
+const MAX_FILTERS: usize = 100_000;
+/// Most bytes of filter rules accepted in all.
+const MAX_FILTER_BYTES: usize = 8 << 20;
+
+/// Wire: `[filter-list]` (`int len` + rule, …, `int 0`): reads one item into `filters`.
+/// `Some(true)` at the end of the list, `Some(false)` after a rule, `None` when more bytes
+/// are needed.
+pub(crate) fn read_filter_rule(
+    core: &mut Core,
+    filters: &mut Vec<Vec<u8>>,
+) -> Result<Option<bool>, SessionError> {
+    let mut r = core.reader();
+    let Some(len) = incomplete_ok(r.int().map_err(Into::into))? else {
+        return Ok(None);
+    };
+    if !(0..=MAX_FILTER_LEN).contains(&len) {
+        return Err(SessionError::FilterTooLong { len });
+    }
+    if len == 0 {
+        core.consume(r.position());
+        return Ok(Some(true));
+    }
+    let total: usize = filters.iter().map(Vec::len).sum();
+    if filters.len() >= MAX_FILTERS || total + len as usize > MAX_FILTER_BYTES {
+        return Err(SessionError::TooManyFilters { max: MAX_FILTERS });
+    }
+    let Some(rule) = incomplete_ok(r.bytes(len as usize).map_err(Into::into))? else {
+        return Ok(None);
+    };
+    filters.push(rule.to_vec());
+    core.consume(r.position());
+    Ok(Some(false))
+}
+
 /// Runs `f`; on `Incomplete` it is "wait for more" (`Ok(false)`), any other error is final.
 pub(crate) fn incomplete_ok<T>(r: Result<T, SessionError>) -> Result<Option<T>, SessionError> {
     match r {

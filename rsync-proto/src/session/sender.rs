@@ -12,7 +12,7 @@ use rsync_core::{Matcher, SumHead};
 
 use super::error::{io_error_exit, SessionError, IOERR_GENERAL, IOERR_VANISHED};
 use super::events::{Event, FileCounts, FileOutcome, Stats};
-use super::io::{incomplete_ok, Core, NDX_DEL_STATS};
+use super::io::{incomplete_ok, read_filter_rule, Core, NDX_DEL_STATS};
 use super::item::{read_attrs, Attrs};
 use super::tokens::{InPlace, TokenSink};
 use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, SessionOptions};
@@ -23,12 +23,10 @@ use crate::sums::{decode_block_sums, decode_sum_head, encode_sum_head};
 use crate::token::encode_end;
 use crate::wire::{WireReader, WireWrite, NDX_DONE};
 
-/// Longest filter rule accepted (rsync: `BIGPATHBUFLEN`).
-const MAX_FILTER_LEN: i32 = 8192;
-/// Most filter rules accepted.
-const MAX_FILTERS: usize = 100_000;
 /// Most `--files-from` names accepted.
 const MAX_FILES_FROM: usize = 1_000_000;
+/// Most bytes of `--files-from` names accepted in all.
+const MAX_FILES_FROM_BYTES: usize = 256 << 20;
 
 #[derive(Debug)]
 enum State {
@@ -64,6 +62,7 @@ pub struct Sender {
     state: State,
     filters: Vec<Vec<u8>>,
     names: Vec<Vec<u8>>,
+    names_bytes: usize,
     list: Vec<Option<FileEntry>>,
     phase: u8,
     io_error: i32,
@@ -108,6 +107,7 @@ impl Sender {
             state,
             filters: Vec::new(),
             names: Vec::new(),
+            names_bytes: 0,
             list: Vec::new(),
             phase: 0,
             io_error: 0,
@@ -178,31 +178,18 @@ impl Sender {
 
     /// Wire: `[filter-list]`: `int len` + rule, …, `int 0`.
     fn read_filter(&mut self) -> Result<bool, SessionError> {
-        let mut r = self.core.reader();
-        let Some(len) = incomplete_ok(r.int().map_err(Into::into))? else {
-            return Ok(false);
-        };
-        if !(0..=MAX_FILTER_LEN).contains(&len) {
-            return Err(SessionError::FilterTooLong { len });
-        }
-        if len == 0 {
-            self.core.consume(r.position());
-            if self.core.opts.files_from == FilesFrom::Receive {
-                self.state = State::FilesFrom;
-            } else {
-                self.ask_list();
+        match read_filter_rule(&mut self.core, &mut self.filters)? {
+            None => Ok(false),
+            Some(false) => Ok(true),
+            Some(true) => {
+                if self.core.opts.files_from == FilesFrom::Receive {
+                    self.state = State::FilesFrom;
+                } else {
+                    self.ask_list();
+                }
+                Ok(true)
             }
-            return Ok(true);
         }
-        if self.filters.len() >= MAX_FILTERS {
-            return Err(SessionError::TooManyFilters { max: MAX_FILTERS });
-        }
-        let Some(rule) = incomplete_ok(r.bytes(len as usize).map_err(Into::into))? else {
-            return Ok(false);
-        };
-        self.filters.push(rule.to_vec());
-        self.core.consume(r.position());
-        Ok(true)
     }
 
     /// Wire: `[files-from]`: NUL-terminated names, ending with an empty one.
@@ -220,9 +207,13 @@ impl Sender {
         if name.is_empty() {
             self.ask_list();
         } else {
-            if nul > MAX_NAME_LEN || self.names.len() >= MAX_FILES_FROM {
+            if nul > MAX_NAME_LEN
+                || self.names.len() >= MAX_FILES_FROM
+                || self.names_bytes + nul > MAX_FILES_FROM_BYTES
+            {
                 return Err(SessionError::BadFilesFrom);
             }
+            self.names_bytes += nul;
             self.names.push(name);
         }
         Ok(true)

@@ -8,7 +8,7 @@ use rsync_core::{Applier, ApplyError, SumHead};
 
 use super::super::error::SessionError;
 use super::super::events::{Event, FileOutcome, Stats};
-use super::super::io::{incomplete_ok, Core, NDX_DEL_STATS};
+use super::super::io::{incomplete_ok, read_filter_rule, Core, NDX_DEL_STATS};
 use super::super::item::{read_attrs, Attrs};
 use super::super::types::{iflags, FsRequest};
 use super::{Incoming, Receiver, Recv};
@@ -37,35 +37,17 @@ enum Record {
     },
 }
 
-/// Longest filter rule accepted.
-const MAX_FILTER_LEN: i32 = 8192;
-/// Most filter rules accepted.
-const MAX_FILTERS: usize = 100_000;
-
 impl Receiver {
     /// Wire: `[filter-list]` from a client sender (`--delete`).
     pub(super) fn read_filter(&mut self) -> Result<bool, SessionError> {
-        let mut r = self.core.reader();
-        let Some(len) = incomplete_ok(r.int().map_err(Into::into))? else {
-            return Ok(false);
-        };
-        if !(0..=MAX_FILTER_LEN).contains(&len) {
-            return Err(SessionError::FilterTooLong { len });
+        match read_filter_rule(&mut self.core, &mut self.filters)? {
+            None => Ok(false),
+            Some(false) => Ok(true),
+            Some(true) => {
+                self.recv = Recv::FileList(Box::new(self.new_decoder()?));
+                Ok(true)
+            }
         }
-        if len == 0 {
-            self.core.consume(r.position());
-            self.recv = Recv::FileList(Box::new(self.new_decoder()?));
-            return Ok(true);
-        }
-        if self.filters.len() >= MAX_FILTERS {
-            return Err(SessionError::TooManyFilters { max: MAX_FILTERS });
-        }
-        let Some(rule) = incomplete_ok(r.bytes(len as usize).map_err(Into::into))? else {
-            return Ok(false);
-        };
-        self.filters.push(rule.to_vec());
-        self.core.consume(r.position());
-        Ok(true)
     }
 
     /// One sender record: NDX_DONE, deletion statistics, an itemize echo, or a transfer.
