@@ -44,6 +44,26 @@
 //! `MSG_DELETED` from a server, `NDX_DEL_STATS` from protocol 31), dry runs (no write
 //! request at all; the wire carries what rsync's dry run carries).
 
+//! # The driver's side
+//!
+//! - **Sender** (`FileList`, `ReadFile`): walk in the order rsync sends (the role sorts).
+//!   With `-H` give [`HardLink::DevIno`](crate::flist::HardLink) for every non-directory
+//!   with more than one link (protocol ≥ 28), for every regular file below 28; the role
+//!   numbers groups itself from protocol 30. With `-c` fill each regular file's checksum.
+//!   A server sender's [`Sender::set_flist_times`] takes the measured list times.
+//! - **Receiver**: `Basis` is an `lstat` (asked again with `checksum` for `-c`, and for
+//!   hard-link leaders and followers); `ListDir` lists one directory (`ndx` −1 for one that
+//!   is not in the list; absent or not a directory lists as empty); `Delete` removes one
+//!   item (the role walks directories itself, so it reports each item as rsync does);
+//!   `Mkdir`/`Symlink`/`Mknod`/`HardLink` create; `SetMeta` applies what the options
+//!   preserve; `MapIds` maps names to local ids. A dry run issues only `Basis`, `ListDir`
+//!   and `MapIds`.
+//! - **Events**: `Log` lines go to stdout (`MsgCode::Info`) or stderr (the others) — on a
+//!   server too (`msgs2stderr`); `Itemize` and `Deleted` feed `-i`/`-v` output; `Done`
+//!   carries the exit code and the statistics.
+//! - **Keepalive**: call [`Session::keepalive`] after `--timeout`/2 without traffic.
+//! - **Filters**: the `--delete` protection hook is `session/protect.rs`.
+
 mod error;
 mod events;
 mod io;
