@@ -441,7 +441,8 @@ pub enum FsRequest {
         /// The entry.
         entry: FileEntry,
     },
-    /// Receiver: the whole-file checksum failed; delete the temporary file.
+    /// Receiver: the whole-file checksum failed; delete the temporary file (with
+    /// `--inplace` there is none: keep what was written, the redo rewrites it).
     Discard {
         /// Index.
         ndx: i32,
