@@ -3,9 +3,17 @@
 
 use std::collections::VecDeque;
 
-use super::types::{Event, FsRequest, SessionError, SessionOptions, Stats};
+use super::error::SessionError;
+use super::events::{Event, FileCounts, Stats};
+use super::types::{FsRequest, SessionOptions};
+use crate::flist::WirePath;
 use crate::mux::{Frame, MsgCode, MuxDecoder, MuxEncoder, MuxLimits};
 use crate::wire::{DecodeError, NdxDecoder, NdxEncoder, WireReader, WireWrite};
+
+/// `NDX_DEL_STATS`: deletion statistics follow (protocol ≥ 31).
+pub(crate) const NDX_DEL_STATS: i32 = -3;
+/// `MAX_WIRE_DEL_STAT`: the largest count of one `NDX_DEL_STATS` field rsync accepts.
+const MAX_WIRE_DEL_STAT: i32 = 1 << 28;
 
 /// State common to the sender and the receiver.
 #[derive(Debug)]
@@ -23,6 +31,13 @@ pub(crate) struct Core {
     pub(crate) bytes_out: u64,
     pub(crate) fs: VecDeque<FsRequest>,
     pub(crate) events: VecDeque<Event>,
+    /// Events of out-of-band messages, released once the logical input before them has
+    /// been parsed (so that they keep their place among the records): (input offset,
+    /// event).
+    deferred: VecDeque<(u64, Event)>,
+    /// Logical input bytes appended / consumed since the start.
+    appended: u64,
+    consumed: u64,
     pub(crate) failed: Option<SessionError>,
     pub(crate) done: bool,
     pub(crate) eof: bool,
@@ -50,6 +65,9 @@ impl Core {
             bytes_out: 0,
             fs: VecDeque::new(),
             events: VecDeque::new(),
+            deferred: VecDeque::new(),
+            appended: 0,
+            consumed: 0,
             failed: None,
             done: false,
             eof: false,
@@ -70,12 +88,16 @@ impl Core {
         self.bytes_in += bytes.len() as u64;
         if !self.in_muxed {
             self.input.extend_from_slice(bytes);
+            self.appended += bytes.len() as u64;
             return Ok(());
         }
         self.demux.push(bytes);
         while let Some(frame) = self.demux.poll_frame()? {
             match frame {
-                Frame::Data(d) => self.input.extend_from_slice(&d),
+                Frame::Data(d) => {
+                    self.input.extend_from_slice(&d);
+                    self.appended += d.len() as u64;
+                }
                 Frame::Message { code, payload } => self.message(code, &payload)?,
             }
             if self.done {
@@ -92,28 +114,54 @@ impl Core {
         };
         match code {
             MsgCode::ErrorXfer | MsgCode::Info | MsgCode::Error | MsgCode::Warning => {
-                self.events.push_back(Event::Log {
+                let ev = Event::Log {
                     code,
                     text: payload.to_vec(),
-                })
+                };
+                self.deferred.push_back((self.appended, ev));
+            }
+            MsgCode::Deleted => {
+                // log.c log_delete: a directory's name carries its terminating NUL.
+                let is_dir = payload.last() == Some(&0);
+                let end = payload
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(payload.len());
+                let name = payload.get(..end).unwrap_or_default().to_vec();
+                if let Ok(name) = WirePath::new(name) {
+                    self.deferred
+                        .push_back((self.appended, Event::Deleted { name, is_dir }));
+                }
             }
             MsgCode::IoError => self.peer_io_error |= int()?,
             MsgCode::NoSend => self.no_send.push_back(int()?),
             MsgCode::ErrorExit => {
-                let val = if payload.is_empty() { 0 } else { int()? };
-                // io.c: the generator/receiver echoes the code, the sender an empty message.
-                if self.opts.out_muxed() && (self.protocol() >= 31 || payload.is_empty()) {
-                    let echo = if self.am_sender || payload.is_empty() {
-                        Vec::new()
-                    } else {
-                        val.to_le_bytes().to_vec()
-                    };
+                let val = match payload.len() {
+                    0 => 0,
+                    4 => int()?,
+                    _ => {
+                        return Err(SessionError::UnexpectedMessage {
+                            code: MsgCode::ErrorExit,
+                        })
+                    }
+                };
+                // io.c read_a_msg: an empty message is echoed by the receiver only; a code
+                // (protocol ≥ 31) is echoed by the generator/receiver, and answered with an
+                // empty message by the sender.
+                let echo = match (payload.is_empty(), self.am_sender) {
+                    (true, false) => Some(Vec::new()),
+                    (true, true) => None,
+                    (false, _) if self.protocol() < 31 => None,
+                    (false, true) => Some(Vec::new()),
+                    (false, false) => Some(val.to_le_bytes().to_vec()),
+                };
+                if let Some(echo) = echo {
                     self.send_msg(MsgCode::ErrorExit, &echo);
                 }
                 self.failed = Some(SessionError::PeerExit { code: val });
                 self.finish(val, None);
             }
-            MsgCode::Noop | MsgCode::Deleted | MsgCode::Success | MsgCode::IoTimeout => {}
+            MsgCode::Noop | MsgCode::Success | MsgCode::IoTimeout => {}
             other => return Err(SessionError::UnexpectedMessage { code: other }),
         }
         Ok(())
@@ -138,8 +186,21 @@ impl Core {
         self.pos
     }
 
+    /// Releases the events of messages that arrived before the unparsed input.
+    pub(crate) fn flush_deferred(&mut self) {
+        while let Some((at, _)) = self.deferred.front() {
+            if *at > self.consumed {
+                break;
+            }
+            if let Some((_, ev)) = self.deferred.pop_front() {
+                self.events.push_back(ev);
+            }
+        }
+    }
+
     /// Marks `n` bytes of the logical input as consumed.
     pub(crate) fn consume(&mut self, n: usize) {
+        self.consumed += n as u64;
         self.pos += n;
         if self.pos >= self.input.len() {
             self.input.clear();
@@ -155,7 +216,7 @@ impl Core {
         &mut self.out_data
     }
 
-    fn flush_data(&mut self) {
+    pub(crate) fn flush_data(&mut self) {
         if self.out_data.is_empty() {
             return;
         }
@@ -176,6 +237,35 @@ impl Core {
         self.flush_data();
         // Payloads here are at most a few bytes: this cannot fail.
         let _ = self.enc.encode_message(code, payload, &mut self.framed);
+    }
+
+    /// A line rsync prints with `rprintf` at this point: a server sends info lines to the
+    /// client, and errors too with `--no-msgs2stderr` (below protocol 30 errors travel as
+    /// `MSG_ERROR_XFER` and warnings as `MSG_INFO`; rwrite in log.c); a client shows it,
+    /// and so does a server on its stderr.
+    pub(crate) fn log(&mut self, code: MsgCode, text: Vec<u8>) {
+        // compat.c: at protocol ≤ 28 a server sends everything to the client.
+        let stderr = self.opts.msgs2stderr && self.protocol() > 28;
+        let to_peer = code == MsgCode::Info || !stderr;
+        if self.opts.server && to_peer {
+            let code = match code {
+                MsgCode::Error if self.protocol() < 30 => MsgCode::ErrorXfer,
+                MsgCode::Warning if self.protocol() < 30 => MsgCode::Info,
+                c => c,
+            };
+            self.send_msg(code, &text);
+        } else {
+            self.events.push_back(Event::Log { code, text });
+        }
+    }
+
+    /// Queues a keepalive when nothing else is pending (io.c `maybe_send_keepalive`: an
+    /// empty `MSG_DATA`, which rsync ≥ 3.1 sends at every protocol and every rsync reads;
+    /// nothing on a direction that is not multiplexed).
+    pub(crate) fn keepalive(&mut self) {
+        if self.opts.out_muxed() && self.out_data.is_empty() && self.framed.is_empty() {
+            self.enc.encode_keepalive(&mut self.framed);
+        }
     }
 
     pub(crate) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
@@ -220,10 +310,44 @@ impl Core {
         }
     }
 
+    /// Reads the five deletion counts after `NDX_DEL_STATS` (main.c `read_del_stats`).
+    pub(crate) fn read_del_stats(r: &mut WireReader<'_>) -> Result<FileCounts, SessionError> {
+        let mut v = [0u64; 5];
+        for slot in &mut v {
+            let x = r.varint()?;
+            if !(0..=MAX_WIRE_DEL_STAT).contains(&x) {
+                return Err(SessionError::OutOfRange {
+                    what: "deleted files",
+                    value: i64::from(x),
+                    max: i64::from(MAX_WIRE_DEL_STAT),
+                });
+            }
+            *slot = x as u64;
+        }
+        Ok(FileCounts {
+            regular: v[0],
+            dirs: v[1],
+            symlinks: v[2],
+            devices: v[3],
+            specials: v[4],
+        })
+    }
+
+    /// Writes `NDX_DEL_STATS` and the five counts (main.c `write_del_stats`).
+    pub(crate) fn write_del_stats(&mut self, d: &FileCounts) {
+        self.write_ndx(NDX_DEL_STATS);
+        for v in [d.regular, d.dirs, d.symlinks, d.devices, d.specials] {
+            self.out_data
+                .put_varint(i32::try_from(v).unwrap_or(MAX_WIRE_DEL_STAT));
+        }
+    }
+
     /// Ends the session normally.
     pub(crate) fn finish(&mut self, exit_code: i32, stats: Option<Stats>) {
         if !self.done {
             self.done = true;
+            let rest: Vec<Event> = self.deferred.drain(..).map(|(_, e)| e).collect();
+            self.events.extend(rest);
             self.events.push_back(Event::Done { exit_code, stats });
         }
     }
@@ -234,7 +358,9 @@ impl Core {
             return self.failed.clone().unwrap_or(err);
         }
         let code = err.exit_code();
-        if self.protocol() >= 31 && !matches!(err, SessionError::PeerExit { .. }) {
+        // cleanup.c: not after the peer's own exit, nor when the stream itself broke.
+        let stream = code == super::error::RERR_STREAMIO;
+        if self.protocol() >= 31 && !stream && !matches!(err, SessionError::PeerExit { .. }) {
             self.send_msg(MsgCode::ErrorExit, &code.to_le_bytes());
         }
         self.failed = Some(err.clone());
@@ -250,6 +376,43 @@ impl Core {
             (None, false) => Ok(true),
         }
     }
+}
+
+/// Longest filter rule accepted (rsync: `BIGPATHBUFLEN`-ish; generous).
+const MAX_FILTER_LEN: i32 = 8192;
+/// Most filter rules accepted.
+const MAX_FILTERS: usize = 100_000;
+/// Most bytes of filter rules accepted in all.
+const MAX_FILTER_BYTES: usize = 8 << 20;
+
+/// Wire: `[filter-list]` (`int len` + rule, …, `int 0`): reads one item into `filters`.
+/// `Some(true)` at the end of the list, `Some(false)` after a rule, `None` when more bytes
+/// are needed.
+pub(crate) fn read_filter_rule(
+    core: &mut Core,
+    filters: &mut Vec<Vec<u8>>,
+) -> Result<Option<bool>, SessionError> {
+    let mut r = core.reader();
+    let Some(len) = incomplete_ok(r.int().map_err(Into::into))? else {
+        return Ok(None);
+    };
+    if !(0..=MAX_FILTER_LEN).contains(&len) {
+        return Err(SessionError::FilterTooLong { len });
+    }
+    if len == 0 {
+        core.consume(r.position());
+        return Ok(Some(true));
+    }
+    let total: usize = filters.iter().map(Vec::len).sum();
+    if filters.len() >= MAX_FILTERS || total + len as usize > MAX_FILTER_BYTES {
+        return Err(SessionError::TooManyFilters { max: MAX_FILTERS });
+    }
+    let Some(rule) = incomplete_ok(r.bytes(len as usize).map_err(Into::into))? else {
+        return Ok(None);
+    };
+    filters.push(rule.to_vec());
+    core.consume(r.position());
+    Ok(Some(false))
 }
 
 /// Runs `f`; on `Incomplete` it is "wait for more" (`Ok(false)`), any other error is final.

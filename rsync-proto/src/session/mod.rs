@@ -27,25 +27,61 @@
 //! requests strictly in order. Errors are final: once a `handle_*` call has failed, the role
 //! queues `MSG_ERROR_EXIT` (protocol ≥ 31) and [`Event::Done`] and ignores further input.
 //!
-//! # Lean profile
+//! # Profile
 //!
-//! No incremental recursion, compression, ACLs, xattrs, hard links, `--delete`,
-//! `--inplace`, alternate basis directories or `--delay-updates`. Protocols 27, 29, 30 and
-//! 31 (32 is 31 on the wire). `--files-from` forwarding is supported at 31 (inside
-//! `MSG_DATA`) and below 30 (raw stream); protocol 30's mid-stream switch is refused.
+//! Protocols 27, 29, 30 and 31 (32 is 31 on the wire), without incremental recursion,
+//! compression, ACLs, xattrs, alternate basis directories, `--delay-updates`,
+//! `--delete-delay` or `--remove-source-files`. Supported: `-rlptgoD`, `-H`, `-c`, `-I`,
+//! `-W`, `--inplace`, `-n`, `--delete` (before, during, after), itemizing at every level,
+//! `--files-from` forwarding at 31 (inside `MSG_DATA`) and below 30 (raw stream; protocol
+//! 30's mid-stream switch is refused), keepalives ([`Session::keepalive`]).
+//!
+//! The receiving role follows rsync's `recv_generator` entry by entry: quick check (size
+//! and mtime seconds, or `-c` sums), type changes (what is in the way is deleted first,
+//! a directory's content item by item), attribute-only updates, symlinks, devices,
+//! specials, hard-link groups (the leader is transferred, then the followers are linked
+//! and itemized with `ITEM_XNAME_FOLLOWS`), deletions (reported as [`Event::Deleted`],
+//! `MSG_DELETED` from a server, `NDX_DEL_STATS` from protocol 31), dry runs (no write
+//! request at all; the wire carries what rsync's dry run carries).
 
+//! # The driver's side
+//!
+//! - **Sender** (`FileList`, `ReadFile`): walk in the order rsync sends (the role sorts).
+//!   With `-H` give [`HardLink::DevIno`](crate::flist::HardLink) for every non-directory
+//!   with more than one link (protocol ≥ 28), for every regular file below 28; the role
+//!   numbers groups itself from protocol 30. With `-c` fill each regular file's checksum.
+//!   A server sender's [`Sender::set_flist_times`] takes the measured list times.
+//! - **Receiver**: `Basis` is an `lstat` (asked again with `checksum` for `-c`, and for
+//!   hard-link leaders and followers); `ListDir` lists one directory (`ndx` −1 for one that
+//!   is not in the list; absent or not a directory lists as empty); `Delete` removes one
+//!   item (the role walks directories itself, so it reports each item as rsync does);
+//!   `Mkdir`/`Symlink`/`Mknod`/`HardLink` create; `SetMeta` applies what the options
+//!   preserve; `MapIds` maps names to local ids. A dry run issues only `Basis`, `ListDir`
+//!   and `MapIds`.
+//! - **Events**: `Log` lines go to stdout (`MsgCode::Info`) or stderr (the others) — on a
+//!   server too (`msgs2stderr`); `Itemize` and `Deleted` feed `-i`/`-v` output; `Done`
+//!   carries the exit code and the statistics.
+//! - **Keepalive**: call [`Session::keepalive`] after `--timeout`/2 without traffic.
+//! - **Filters**: the `--delete` protection hook is `session/protect.rs`.
+
+mod error;
+mod events;
 mod io;
+mod item;
+mod protect;
 mod receiver;
 mod sender;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod types;
 
+pub use error::SessionError;
+pub use events::{Event, FileCounts, FileOutcome, Stats};
 pub use receiver::Receiver;
 pub use sender::Sender;
 pub use types::{
-    iflags, BasisMeta, DeleteTiming, Event, FileOutcome, FilesFrom, FsAnswer, FsRequest,
-    ListedName, SessionError, SessionOptions, Stats,
+    iflags, BasisMeta, DeleteTiming, FilesFrom, FsAnswer, FsRequest, ListedName, SessionOptions,
 };
 
 /// The common interface of the two roles; see the module documentation for the call order.
@@ -80,6 +116,12 @@ pub trait Session {
     /// The next event for the application.
     #[must_use]
     fn poll_event(&mut self) -> Option<Event>;
+
+    /// The driver saw no traffic in either direction for half of `--timeout`: queue what
+    /// rsync sends then (an empty `MSG_DATA` frame when our output is multiplexed and
+    /// nothing else is pending; nothing on a plain stream, where no keepalive is safe).
+    /// Poll [`Session::poll_transmit`] afterwards.
+    fn keepalive(&mut self);
 
     /// Whether the session has ended ([`Event::Done`] has been queued).
     fn is_done(&self) -> bool;

@@ -1,25 +1,32 @@
-//! The sender: serves the generator's requests with tokens from the [`Matcher`].
+//! The sender: builds and sends the file list, then serves the generator's requests with
+//! tokens from the [`Matcher`].
 //!
-//! Spec: RFC.md §10–§12. Reference: rsync `send_files` (sender.c), `do_server_sender` and
-//! `read_final_goodbye` (main.c), `recv_filter_list` (exclude.c).
+//! Spec: RFC.md §9–§12. Reference: rsync `send_files` (sender.c), `read_ndx_and_attrs`
+//! (rsync.c), `send_file_entry` hard-link numbering (flist.c), `do_server_sender` and
+//! `read_final_goodbye` (main.c), `recv_filter_list`/`send_filter_list` (exclude.c).
+
+use std::collections::{HashMap, HashSet};
 
 use rsync_core::checksum::FileHasher;
-use rsync_core::{Matcher, Token};
+use rsync_core::{Matcher, SumHead};
 
-use super::io::{incomplete_ok, Core};
-use super::types::{iflags, io_error_exit, FilesFrom, FsAnswer, FsRequest, SessionError};
-use super::types::{Event, FileOutcome, SessionOptions, Stats, IOERR_GENERAL, IOERR_VANISHED};
+use super::error::{io_error_exit, SessionError, IOERR_GENERAL, IOERR_VANISHED};
+use super::events::{Event, FileCounts, FileOutcome, Stats};
+use super::io::{incomplete_ok, read_filter_rule, Core, NDX_DEL_STATS};
+use super::item::{read_attrs, Attrs};
+use super::tokens::{InPlace, TokenSink};
+use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, SessionOptions};
 use super::Session;
-use crate::flist::{sort_file_list, FileEntry, FlistEncoder, WirePath, MAX_NAME_LEN};
+use crate::flist::{sort_file_list, FileEntry, FlistEncoder, HardLink, IdList, MAX_NAME_LEN};
 use crate::mux::MsgCode;
 use crate::sums::{decode_block_sums, decode_sum_head, encode_sum_head};
-use crate::token::{encode_end, encode_token};
+use crate::token::encode_end;
 use crate::wire::{WireReader, WireWrite, NDX_DONE};
 
-/// Longest filter rule accepted (rsync: `MAXPATHLEN + 2`-ish; generous).
-const MAX_FILTER_LEN: i32 = 8192;
 /// Most `--files-from` names accepted.
 const MAX_FILES_FROM: usize = 1_000_000;
+/// Most bytes of `--files-from` names accepted in all.
+const MAX_FILES_FROM_BYTES: usize = 256 << 20;
 
 #[derive(Debug)]
 enum State {
@@ -36,12 +43,14 @@ enum State {
 struct Sending {
     ndx: i32,
     echo: Vec<u8>,
-    head: rsync_core::SumHead,
+    head: SumHead,
     matcher: Matcher,
     hasher: FileHasher,
     started: bool,
     literal: u64,
     matched: u64,
+    /// `--inplace`: input bytes not yet covered by a token, and the output position.
+    inplace: Option<InPlace>,
 }
 
 /// The sending role: a server sender (pull) or a client sender (push).
@@ -53,19 +62,29 @@ pub struct Sender {
     state: State,
     filters: Vec<Vec<u8>>,
     names: Vec<Vec<u8>>,
+    names_bytes: usize,
     list: Vec<Option<FileEntry>>,
     phase: u8,
     io_error: i32,
-    total_size: i64,
+    /// The io_error sent with the file list (sender.c: `MSG_IO_ERROR` at the end only
+    /// when it changed).
+    flist_io_error: i32,
+    /// Indices sent once already (a second request is the redo).
+    sent: HashSet<i32>,
+    stats: Stats,
+    /// Block copies sent (`total_matches`).
+    matches: u64,
 }
 
 impl Sender {
     /// A sender for `opts` (`opts.server` tells whether it is the server sender of a pull).
+    /// A client sender with `--delete` writes its filter list at once.
     ///
     /// # Errors
     /// [`SessionError::Unsupported`] for protocol 30 with `--files-from` forwarding, or a file
     /// list configuration [`crate::flist::FlistOptions::validate`] rejects.
-    pub fn new(opts: SessionOptions) -> Result<Self, SessionError> {
+    pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
+        opts.flist.checksum_len = opts.flist_csum_len();
         opts.flist.validate()?;
         if opts.flist.inc_recurse {
             return Err(SessionError::Unsupported {
@@ -88,24 +107,52 @@ impl Sender {
             state,
             filters: Vec::new(),
             names: Vec::new(),
+            names_bytes: 0,
             list: Vec::new(),
             phase: 0,
             io_error: 0,
-            total_size: 0,
+            flist_io_error: 0,
+            sent: HashSet::new(),
+            stats: Stats::default(),
+            matches: 0,
         };
         if matches!(s.state, State::AwaitList) {
+            // exclude.c send_filter_list: toward a server receiver only with --delete.
+            if s.core.opts.filter_list_on_wire(true) {
+                let rules = s.core.opts.filter_rules.clone();
+                let out = s.core.out();
+                for rule in &rules {
+                    out.put_int(rule.len() as i32);
+                    out.put_bytes(rule);
+                }
+                out.put_int(0);
+            }
             s.ask_list();
         }
         Ok(s)
     }
 
+    /// The file-list build and transfer times (ms) the driver measured, written in the
+    /// statistics of a server sender (protocol ≥ 29). Call before the end of the run.
+    pub fn set_flist_times(&mut self, build_ms: i64, xfer_ms: i64) {
+        self.stats.flist_buildtime = build_ms;
+        self.stats.flist_xfertime = xfer_ms;
+    }
+
     fn ask_list(&mut self) {
         let files_from = (self.core.opts.files_from == FilesFrom::Receive)
             .then(|| std::mem::take(&mut self.names));
+        let opts = &self.core.opts;
+        let checksum = opts.checksum.then(|| opts.file_checksum());
+        let filter_rules = if opts.server {
+            std::mem::take(&mut self.filters)
+        } else {
+            opts.filter_rules.clone()
+        };
         self.core.fs.push_back(FsRequest::FileList {
-            filter_rules: std::mem::take(&mut self.filters),
+            filter_rules,
             files_from,
-            checksum: None,
+            checksum,
         });
         self.state = State::AwaitList;
     }
@@ -113,6 +160,7 @@ impl Sender {
     /// Processes buffered input until it needs more bytes or an answer.
     fn run(&mut self) -> Result<(), SessionError> {
         while !self.core.done {
+            self.core.flush_deferred();
             let progressed = match self.state {
                 State::Filters => self.read_filter()?,
                 State::FilesFrom => self.read_name()?,
@@ -124,33 +172,24 @@ impl Sender {
                 break;
             }
         }
+        self.core.flush_deferred();
         Ok(())
     }
 
     /// Wire: `[filter-list]`: `int len` + rule, …, `int 0`.
     fn read_filter(&mut self) -> Result<bool, SessionError> {
-        let mut r = self.core.reader();
-        let Some(len) = incomplete_ok(r.int().map_err(Into::into))? else {
-            return Ok(false);
-        };
-        if !(0..=MAX_FILTER_LEN).contains(&len) {
-            return Err(SessionError::FilterTooLong { len });
-        }
-        if len == 0 {
-            self.core.consume(r.position());
-            if self.core.opts.files_from == FilesFrom::Receive {
-                self.state = State::FilesFrom;
-            } else {
-                self.ask_list();
+        match read_filter_rule(&mut self.core, &mut self.filters)? {
+            None => Ok(false),
+            Some(false) => Ok(true),
+            Some(true) => {
+                if self.core.opts.files_from == FilesFrom::Receive {
+                    self.state = State::FilesFrom;
+                } else {
+                    self.ask_list();
+                }
+                Ok(true)
             }
-            return Ok(true);
         }
-        let Some(rule) = incomplete_ok(r.bytes(len as usize).map_err(Into::into))? else {
-            return Ok(false);
-        };
-        self.filters.push(rule.to_vec());
-        self.core.consume(r.position());
-        Ok(true)
     }
 
     /// Wire: `[files-from]`: NUL-terminated names, ending with an empty one.
@@ -168,9 +207,13 @@ impl Sender {
         if name.is_empty() {
             self.ask_list();
         } else {
-            if nul > MAX_NAME_LEN || self.names.len() >= MAX_FILES_FROM {
+            if nul > MAX_NAME_LEN
+                || self.names.len() >= MAX_FILES_FROM
+                || self.names_bytes + nul > MAX_FILES_FROM_BYTES
+            {
                 return Err(SessionError::BadFilesFrom);
             }
+            self.names_bytes += nul;
             self.names.push(name);
         }
         Ok(true)
@@ -178,38 +221,45 @@ impl Sender {
 
     fn send_list(
         &mut self,
-        entries: Vec<FileEntry>,
+        mut entries: Vec<FileEntry>,
         io_error: i32,
-        uids: &crate::flist::IdList,
-        gids: &crate::flist::IdList,
+        uids: &IdList,
+        gids: &IdList,
     ) -> Result<(), SessionError> {
+        let p = self.core.protocol();
         let opts = self.core.opts.flist.clone();
+        if opts.preserve_hard_links && p >= 30 {
+            number_hard_links(&mut entries, opts.ndx_start);
+        }
         let mut enc = FlistEncoder::new(opts)?;
         let mut buf = Vec::new();
         for e in &entries {
             enc.encode_entry(e, &mut buf)?;
         }
         // At 30 the io_error travels as MSG_IO_ERROR unless the list is safe (flist.c).
-        let p = self.core.protocol();
         let in_list =
             p < 30 || self.core.opts.flist.safe_flist || self.core.opts.flist.varint_flags;
         enc.finish(if in_list { io_error } else { 0 }, uids, gids, &mut buf)?;
+        self.stats.flist_size = buf.len() as u64;
         self.core.out().extend_from_slice(&buf);
         if !in_list && io_error != 0 {
             self.core
                 .send_msg(MsgCode::IoError, &io_error.to_le_bytes());
         }
         self.io_error |= io_error;
-        self.total_size = entries
+        self.flist_io_error = self.io_error;
+        self.stats.num_files = FileCounts::of(&entries);
+        self.stats.total_size = entries
             .iter()
-            .filter(|e| e.is_regular())
+            .filter(|e| e.is_regular() || e.is_symlink())
             .map(|e| e.size as i64)
             .sum();
         self.list = sort_file_list(entries, u32::from(p));
         if self.list.is_empty() && self.core.opts.server {
             // main.c do_server_sender: an empty list ends the server sender at once.
             self.state = State::Finished;
-            self.core.finish(0, None);
+            let stats = self.stats();
+            self.core.finish(0, Some(stats));
         } else {
             self.state = State::Requests;
         }
@@ -243,16 +293,26 @@ impl Sender {
         if ndx == NDX_DONE {
             return Ok(Request::Done);
         }
+        if ndx == NDX_DEL_STATS {
+            return Ok(Request::DelStats(Core::read_del_stats(r)?));
+        }
         let p = self.core.protocol();
         let count = self.list.len();
-        let Some(slot) = usize::try_from(ndx).ok().filter(|&i| i < count) else {
+        let Some(slot) = usize::try_from(ndx).ok() else {
             return Err(SessionError::InvalidIndex { ndx, count });
         };
-        let (flags, attrs) = read_attrs(r, p)?;
-        let entry = self.list[slot]
+        let attrs = read_attrs(r, p)?;
+        if p < 30 && slot == count && attrs.iflags == iflags::IS_NEW {
+            // rsync.c: the protocol-29 keepalive.
+            return Ok(Request::Keepalive);
+        }
+        let entry = self
+            .list
+            .get(slot)
+            .ok_or(SessionError::InvalidIndex { ndx, count })?
             .as_ref()
             .ok_or(SessionError::ClearedIndex { ndx })?;
-        if flags & iflags::TRANSFER == 0 {
+        if attrs.iflags & iflags::TRANSFER == 0 {
             return Ok(Request::Itemize { ndx, attrs });
         }
         if !entry.is_regular() {
@@ -261,12 +321,14 @@ impl Sender {
         if self.phase >= 2 {
             return Err(SessionError::TransferInPhase2 { ndx });
         }
+        if self.core.opts.dry_run {
+            return Ok(Request::DryTransfer { ndx, attrs });
+        }
         let strong = self.core.opts.strong;
         let head = decode_sum_head(r, strong.digest_len(), &self.core.opts.limits)?;
         let sig = decode_block_sums(r, head)?;
         Ok(Request::Transfer {
             ndx,
-            path: entry.name.clone(),
             attrs,
             head,
             sig: Box::new(sig),
@@ -283,46 +345,105 @@ impl Sender {
                     self.core.write_ndx(NDX_DONE);
                 }
             }
+            Request::DelStats(d) => self.del_stats(d),
+            Request::Keepalive => {}
             Request::Itemize { ndx, attrs } => {
+                self.itemized(ndx, &attrs, false);
                 self.core.write_ndx(ndx);
-                self.core.out().extend_from_slice(&attrs);
-                let iflags = iflags_of(&attrs);
-                self.core.events.push_back(Event::Itemize { ndx, iflags });
+                self.core.out().extend_from_slice(&attrs.bytes);
+            }
+            Request::DryTransfer { ndx, attrs } => {
+                self.itemized(ndx, &attrs, true);
+                self.core.write_ndx(ndx);
+                self.core.out().extend_from_slice(&attrs.bytes);
             }
             Request::Transfer {
                 ndx,
-                path,
                 attrs,
                 head,
                 sig,
             } => {
-                let strong = self.core.opts.strong;
-                let matcher = Matcher::with_limits(*sig, strong, &self.core.opts.limits);
+                self.itemized(ndx, &attrs, true);
+                let opts = &self.core.opts;
+                let strong = opts.strong;
+                let matcher = Matcher::with_limits(*sig, strong, &opts.limits);
+                let inplace = opts.inplace.then(InPlace::default);
+                let path = self.entry(ndx)?.name.clone();
                 self.core.fs.push_back(FsRequest::ReadFile { ndx, path });
                 self.state = State::Sending(Box::new(Sending {
                     ndx,
-                    echo: attrs,
+                    echo: attrs.bytes,
                     head,
                     matcher,
                     hasher: strong.file_hasher(),
                     started: false,
                     literal: 0,
                     matched: 0,
+                    inplace,
                 }));
             }
         }
         Ok(())
     }
 
-    /// After the last phase: MSG_IO_ERROR (≥ 30), the final NDX_DONE, the statistics of a
-    /// server sender, then the goodbye.
+    fn entry(&self, ndx: i32) -> Result<&FileEntry, SessionError> {
+        let count = self.list.len();
+        usize::try_from(ndx)
+            .ok()
+            .and_then(|i| self.list.get(i))
+            .and_then(Option::as_ref)
+            .ok_or(SessionError::InvalidIndex { ndx, count })
+    }
+
+    /// sender.c: log the record and count it (created items, transfers).
+    fn itemized(&mut self, ndx: i32, attrs: &Attrs, transfer: bool) {
+        let mode = self.entry(ndx).map(|e| e.mode).unwrap_or(0);
+        let redo = transfer && !self.sent.insert(ndx);
+        if attrs.iflags & iflags::IS_NEW != 0 && !redo {
+            self.stats.created.add(mode);
+        }
+        if transfer {
+            self.stats.xferred_files += 1;
+            let size = self.entry(ndx).map(|e| e.size).unwrap_or(0);
+            self.stats.total_transferred_size += size;
+        }
+        self.core.events.push_back(Event::Itemize {
+            ndx,
+            iflags: attrs.iflags,
+            xname: attrs.xname.clone(),
+        });
+    }
+
+    /// rsync.c `read_ndx_and_attrs`: deletion statistics from the generator; a server
+    /// sender passes them on to the client receiver.
+    fn del_stats(&mut self, d: FileCounts) {
+        self.stats.deleted = d;
+        if self.core.opts.server {
+            self.core.write_del_stats(&d);
+        }
+    }
+
+    /// After the last phase: MSG_IO_ERROR (≥ 30) if it changed since the file list, the
+    /// final NDX_DONE, the statistics of a server sender, then the goodbye.
     fn end_transfers(&mut self) {
-        if self.core.protocol() >= 30 && self.io_error != 0 {
+        if self.core.protocol() >= 30 && self.io_error != self.flist_io_error {
             self.core
                 .send_msg(MsgCode::IoError, &self.io_error.to_le_bytes());
         }
+        if self.core.opts.verbose >= 2 {
+            // match.c match_report (`DEBUG_GTE(DELTASUM, 1)`). Our matcher does not count
+            // weak-sum false alarms: every hash hit is reported as a match.
+            let m = self.matches;
+            let text = format!(
+                "total: matches={m}  hash_hits={m}  false_alarms=0 data={}\n",
+                self.stats.literal_data
+            );
+            self.core.log(MsgCode::Info, text.into_bytes());
+        }
         self.core.write_ndx(NDX_DONE);
         if self.core.opts.server {
+            // main.c do_server_sender: io_flush(FULL_FLUSH) before handle_stats.
+            self.core.flush_data();
             let s = self.stats();
             let p = self.core.protocol();
             let mut fields = vec![s.total_read, s.total_written, s.total_size];
@@ -341,34 +462,32 @@ impl Sender {
         self.state = State::Goodbye { echoed: false };
     }
 
+    /// rsync's `total_read`/`total_written` count what went through the socket after the
+    /// handshake, frame headers included.
     fn stats(&self) -> Stats {
         Stats {
             total_read: self.core.bytes_in as i64,
             total_written: self.core.written_total() as i64,
-            total_size: self.total_size,
-            flist_buildtime: 0,
-            flist_xfertime: 0,
+            ..self.stats
         }
     }
 
-    /// Wire: `[goodbye]`.
+    /// Wire: `[goodbye]` (main.c `read_final_goodbye`).
     fn read_goodbye(&mut self, echoed: bool) -> Result<bool, SessionError> {
         let p = self.core.protocol();
         let saved = self.core.ndx_state();
         let buf = self.core.take_input();
         let mut r = WireReader::new(buf.get(self.core.input_pos()..).unwrap_or(&[]));
         let res = if p < 29 {
-            r.int().map_err(Into::into)
+            r.int().map(Goodbye::Ndx).map_err(Into::into)
         } else {
             self.core
                 .read_ndx(&mut r)
                 .map_err(SessionError::from)
-                .and_then(|n| {
-                    if n == NDX_DONE {
-                        Ok(n)
-                    } else {
-                        read_attrs(&mut r, p).map(|_| n)
-                    }
+                .and_then(|n| match n {
+                    NDX_DONE => Ok(Goodbye::Ndx(n)),
+                    NDX_DEL_STATS => Core::read_del_stats(&mut r).map(Goodbye::DelStats),
+                    _ => read_attrs(&mut r, p).map(|_| Goodbye::Ndx(n)),
                 })
         };
         let used = r.position();
@@ -378,6 +497,13 @@ impl Sender {
             return Ok(false);
         };
         self.core.consume(used);
+        let v = match v {
+            Goodbye::DelStats(d) => {
+                self.del_stats(d);
+                return Ok(true);
+            }
+            Goodbye::Ndx(v) => v,
+        };
         if v != NDX_DONE {
             return Err(SessionError::BadGoodbye { value: v });
         }
@@ -386,8 +512,8 @@ impl Sender {
             self.state = State::Goodbye { echoed: true };
         } else {
             self.state = State::Finished;
-            let stats = self.core.opts.server.then(|| self.stats());
-            self.core.finish(io_error_exit(self.io_error), stats);
+            let stats = self.stats();
+            self.core.finish(io_error_exit(self.io_error), Some(stats));
         }
         Ok(true)
     }
@@ -404,48 +530,40 @@ impl Sender {
         if !s.started {
             s.started = true;
             // Echo: ndx + attrs + the same sum header (sender.c write_ndx_and_attrs).
-            write_echo(&mut self.core, s.ndx, &s.echo, &s.head);
+            self.core.write_ndx(s.ndx);
+            self.core.out().extend_from_slice(&s.echo);
+            encode_sum_head(&s.head, self.core.out());
         }
-        let out = self.core.out();
-        let (mut lit, mut mat) = (0u64, 0u64);
-        let head = s.head;
-        let mut sink = |t: Token<'_>| -> Result<(), std::convert::Infallible> {
-            match t {
-                Token::Literal(b) => lit += b.len() as u64,
-                Token::Copy(i) => mat += u64::from(head.block_len_of(i).unwrap_or(0)),
-            }
-            encode_token(t, out);
-            Ok(())
-        };
         s.hasher.update(data);
-        let _ = s.matcher.push(data, &mut sink);
-        s.literal += lit;
-        s.matched += mat;
+        let out = self.core.out();
+        {
+            let mut sink = TokenSink::new(s.head, &mut s.inplace, out);
+            if let Some(ip) = sink.inplace.as_mut() {
+                ip.feed(data);
+            }
+            let _ = s.matcher.push(data, &mut |t| sink.token(t));
+            s.literal += sink.literal;
+            s.matched += sink.matched;
+            self.matches += sink.copies;
+        }
         if !end {
             return Ok(());
         }
         let State::Sending(s) = std::mem::replace(&mut self.state, State::Requests) else {
             return Ok(());
         };
-        let s = *s;
+        let mut s = *s;
         let out = self.core.out();
-        let (mut lit, mut mat) = (0u64, 0u64);
-        let mut sink = |t: Token<'_>| -> Result<(), std::convert::Infallible> {
-            match t {
-                Token::Literal(b) => lit += b.len() as u64,
-                Token::Copy(i) => mat += u64::from(head.block_len_of(i).unwrap_or(0)),
-            }
-            encode_token(t, out);
-            Ok(())
-        };
-        let _ = s.matcher.finish(&mut sink);
+        let mut sink = TokenSink::new(s.head, &mut s.inplace, out);
+        let _ = s.matcher.finish(&mut |t| sink.token(t));
+        let (literal, matched) = (s.literal + sink.literal, s.matched + sink.matched);
+        self.matches += sink.copies;
         encode_end(s.hasher.finish().as_bytes(), out);
+        self.stats.literal_data += literal;
+        self.stats.matched_data += matched;
         self.core.events.push_back(Event::File {
             ndx,
-            outcome: FileOutcome::Sent {
-                literal: s.literal + lit,
-                matched: s.matched + mat,
-            },
+            outcome: FileOutcome::Sent { literal, matched },
         });
         Ok(())
     }
@@ -491,60 +609,54 @@ impl Sender {
     }
 }
 
+/// flist.c `send_file_entry` (protocol ≥ 30): the first entry of each (dev, ino) group in
+/// send order becomes `HardLink::First`, the others `Follower` of its index.
+fn number_hard_links(entries: &mut [FileEntry], ndx_start: i32) {
+    let mut firsts: HashMap<(i64, i64), i32> = HashMap::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        let Some(HardLink::DevIno { dev, ino }) = e.hardlink else {
+            continue;
+        };
+        if e.is_dir() {
+            e.hardlink = None;
+            continue;
+        }
+        let ndx = ndx_start.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
+        e.hardlink = Some(match firsts.get(&(dev, ino)) {
+            Some(&first) => HardLink::Follower { first },
+            None => {
+                firsts.insert((dev, ino), ndx);
+                HardLink::First
+            }
+        });
+    }
+}
+
 /// A parsed generator record.
 enum Request {
     Done,
+    DelStats(FileCounts),
+    Keepalive,
     Itemize {
         ndx: i32,
-        attrs: Vec<u8>,
+        attrs: Attrs,
+    },
+    DryTransfer {
+        ndx: i32,
+        attrs: Attrs,
     },
     Transfer {
         ndx: i32,
-        path: WirePath,
-        attrs: Vec<u8>,
-        head: rsync_core::SumHead,
+        attrs: Attrs,
+        head: SumHead,
         sig: Box<rsync_core::Signature>,
     },
 }
 
-/// Reads `iflags` [+ basis type] [+ xname] (protocol ≥ 29) and returns the flags and the
-/// exact bytes, for the echo. Below 29 the flags are `ITEM_TRANSFER` and nothing is read.
-///
-/// Wire: `[iflags]`, `[basis-type]`, `[xname]`.
-pub(crate) fn read_attrs(r: &mut WireReader<'_>, p: u8) -> Result<(u16, Vec<u8>), SessionError> {
-    if p < 29 {
-        return Ok((iflags::TRANSFER, Vec::new()));
-    }
-    let start = r.position();
-    let all = r.remaining();
-    let flags = r.shortint()?;
-    if flags & iflags::UNASSIGNED != 0 {
-        return Err(SessionError::UnknownIflags { iflags: flags });
-    }
-    if flags & iflags::BASIS_TYPE_FOLLOWS != 0 {
-        let kind = r.byte()?;
-        if kind != iflags::FNAMECMP_FNAME {
-            return Err(SessionError::UnsupportedBasisType { kind });
-        }
-    }
-    if flags & iflags::XNAME_FOLLOWS != 0 {
-        r.vstring()?;
-    }
-    let used = r.position() - start;
-    Ok((flags, all[..used].to_vec()))
-}
-
-fn iflags_of(attrs: &[u8]) -> u16 {
-    match attrs {
-        [a, b, ..] => u16::from_le_bytes([*a, *b]),
-        _ => iflags::TRANSFER,
-    }
-}
-
-fn write_echo(core: &mut Core, ndx: i32, attrs: &[u8], head: &rsync_core::SumHead) {
-    core.write_ndx(ndx);
-    core.out().extend_from_slice(attrs);
-    encode_sum_head(head, core.out());
+/// What the goodbye reader found.
+enum Goodbye {
+    Ndx(i32),
+    DelStats(FileCounts),
 }
 
 impl Session for Sender {
@@ -588,6 +700,10 @@ impl Session for Sender {
 
     fn poll_event(&mut self) -> Option<Event> {
         self.core.events.pop_front()
+    }
+
+    fn keepalive(&mut self) {
+        self.core.keepalive();
     }
 
     fn file_list(&self) -> &[Option<FileEntry>] {

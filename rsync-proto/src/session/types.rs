@@ -1,15 +1,12 @@
 //! The values exchanged between a role and its driver: options, file system requests and
-//! answers, events and errors.
+//! answers.
 
 use rsync_core::checksum::{ChecksumKind, StrongSum};
-use rsync_core::{ApplyError, Limits, Signature, SumHead, SumHeadError};
+use rsync_core::{Limits, Signature, SumHead};
 
-use crate::flist::{FileEntry, FlistError, FlistOptions, IdList, WirePath};
+use crate::flist::{FileEntry, FlistOptions, IdList, WirePath};
 use crate::handshake::Negotiated;
-use crate::mux::{MsgCode, MuxError, RSYNC_DATA_FRAME};
-use crate::sums::SumsError;
-use crate::token::TokenError;
-use crate::wire::DecodeError;
+use crate::mux::RSYNC_DATA_FRAME;
 
 /// Item flags (`iflags`) of a generator request and of the sender's echo (protocol ≥ 29).
 ///
@@ -52,19 +49,6 @@ pub mod iflags {
     pub const FNAMECMP_FNAME: u8 = 0x80;
 }
 
-/// `IOERR_GENERAL`.
-pub(crate) const IOERR_GENERAL: i32 = 1;
-/// `IOERR_VANISHED`.
-pub(crate) const IOERR_VANISHED: i32 = 2;
-/// `RERR_PARTIAL`.
-pub(crate) const RERR_PARTIAL: i32 = 23;
-/// `RERR_VANISHED`.
-pub(crate) const RERR_VANISHED: i32 = 24;
-/// `RERR_PROTOCOL`.
-pub(crate) const RERR_PROTOCOL: i32 = 2;
-/// `RERR_STREAMIO`.
-pub(crate) const RERR_STREAMIO: i32 = 12;
-
 /// `--files-from` handling.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -79,6 +63,12 @@ pub enum FilesFrom {
 }
 
 /// Settings of one role, derived from the handshake and the command line.
+///
+/// Both ends of a session must agree on the fields that shape the wire (`protocol`,
+/// `flist`, `checksum`, `dry_run`, `delete`, `whole_file` has no wire effect); the
+/// others are local policy. A server derives them from the argv the client sent
+/// (`-n`, `--delete*`, `-i` arrives as `--log-format=%i`, `-ii` as `--log-format=%i%I`,
+/// `-v` as `v` letters, `--inplace`, `-c`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionOptions {
@@ -86,16 +76,23 @@ pub struct SessionOptions {
     pub protocol: u8,
     /// Strong checksum, seed and seed order from the handshake.
     pub strong: StrongSum,
-    /// File-list settings (must match the peer's).
+    /// File-list settings (must match the peer's). `flist.checksum_len` is set from
+    /// [`Self::checksum`] by the roles.
     pub flist: FlistOptions,
     /// We are the server (started with `--server`).
     pub server: bool,
     /// `--files-from` forwarding.
     pub files_from: FilesFrom,
-    /// Filter rules a client receiver sends (`int len` + bytes each); empty sends `int 0`.
+    /// Filter rules a client writes to a server (`int len` + bytes each, then `int 0`): a
+    /// client receiver always writes them, a client sender only when the server receiver
+    /// wants them (`--delete`). A server reads them into the same list; a receiver uses
+    /// them to protect names from `--delete` (the hook in `session/protect.rs`).
     pub filter_rules: Vec<Vec<u8>>,
     /// `-I`: transfer files even when size and mtime match.
     pub ignore_times: bool,
+    /// `-c`: compare whole-file checksums instead of mtimes (the sender sends them in the
+    /// file list, [`FsRequest::FileList::checksum`] / [`FsRequest::Basis::checksum`]).
+    pub checksum: bool,
     /// `-W`: send whole files (null sum header).
     pub whole_file: bool,
     /// `-B`: fixed block size (0 = rsync's rule).
@@ -104,30 +101,52 @@ pub struct SessionOptions {
     pub preserve_perms: bool,
     /// `-t`: preserve modification times.
     pub preserve_times: bool,
-    /// `-n`: report what would change, change nothing.
+    /// `-n`: report what would change, change nothing (no write request is issued).
     pub dry_run: bool,
     /// `--delete` and its timing; `None` deletes nothing.
     pub delete: Option<DeleteTiming>,
     /// `-r`: the transfer is recursive (directories' content is in the list).
     pub recursive: bool,
-    /// Itemize level: 0 none, 1 changed items (`-i`), 2 every item (`-ii`); a server
-    /// receiver gets it from the client's `-i`.
+    /// Itemize level (`stdout_format_has_i`): 0 none, 1 changed items (`-i`), 2 every item
+    /// (`-ii`). A server receiver: 1 for `--log-format=%i`, 2 for `--log-format=%i%I`. From
+    /// protocol 29 a generator sends unchanged items only at level 2 (or `verbose` ≥ 2).
     pub itemize: u8,
-    /// `--inplace`: the basis is the file being written.
+    /// Verbosity (`-v` count; rsync's `INFO_NAME` level). Level 2 makes a generator send
+    /// unchanged items too; below protocol 29 a server generator and receiver report names
+    /// as `MSG_INFO` lines at level 1.
+    pub verbose: u8,
+    /// We run as root (`am_root`): devices are created, owners are compared and set.
+    pub am_root: bool,
+    /// The groups we belong to when not root: a gid outside them is neither compared nor
+    /// set (`FLAG_SKIP_GROUP`). `None` compares every gid.
+    pub our_groups: Option<Vec<u32>>,
+    /// `--inplace`: the basis is the file being written. A sender then never copies a
+    /// basis block that lies before the current position (rsync `updating_basis_file`);
+    /// a receiver's driver writes into the destination itself (see
+    /// [`FsRequest::BeginFile`]).
     pub inplace: bool,
     /// Decoding bounds.
     pub limits: Limits,
     /// Largest `MSG_DATA` frame written.
     pub max_data_frame: usize,
+    /// A server writes its error and warning lines to its own stderr (rsync 3.5.0's default
+    /// `--stderr=errors`), which reaches the client through the remote shell: they come
+    /// out as [`Event::Log`](super::Event::Log) for the driver to print there. `false`
+    /// (`--no-msgs2stderr`/`--stderr=client`), and always at protocol ≤ 28: they travel as
+    /// `MSG_*` frames. Info lines always travel as `MSG_INFO`.
+    pub msgs2stderr: bool,
 }
 
 impl SessionOptions {
     /// Options for the negotiated session `n`; `server` tells which side we are. The file
-    /// list options are plain ([`FlistOptions::new`]) with the varint flag of the handshake.
+    /// list options are plain ([`FlistOptions::new`]) with the varint, id-0-names and safe
+    /// file list flags of the handshake; the driver adds what the command line preserves.
     pub fn new(n: &Negotiated, server: bool) -> Self {
         let protocol = n.protocol.min(32);
         let mut flist = FlistOptions::new(u32::from(protocol));
         flist.varint_flags = n.varint_flist_flags();
+        flist.id0_names = n.compat_flags.contains(crate::handshake::CF_ID0_NAMES);
+        flist.safe_flist |= n.compat_flags.contains(crate::handshake::CF_SAFE_FLIST);
         let strong = StrongSum::new(n.checksum, n.seed).with_seed_fix(n.seed_fix);
         Self::with_parts(protocol, strong, flist, server)
     }
@@ -142,6 +161,7 @@ impl SessionOptions {
             files_from: FilesFrom::None,
             filter_rules: Vec::new(),
             ignore_times: false,
+            checksum: false,
             whole_file: false,
             block_size: 0,
             preserve_perms: false,
@@ -150,9 +170,13 @@ impl SessionOptions {
             delete: None,
             recursive: false,
             itemize: 0,
+            verbose: 0,
+            am_root: false,
+            our_groups: None,
             inplace: false,
             limits: Limits::default(),
             max_data_frame: RSYNC_DATA_FRAME,
+            msgs2stderr: true,
         }
     }
 
@@ -166,6 +190,19 @@ impl SessionOptions {
         };
         let flist = FlistOptions::new(u32::from(protocol));
         Self::with_parts(protocol, StrongSum::new(kind, seed), flist, server)
+    }
+
+    /// The checksum settings of `-c` (rsync `file_checksum`, `file_sum_nni`): the
+    /// negotiated algorithm without a seed. Its [`StrongSum::file_hasher`] digest is what
+    /// the file list carries.
+    ///
+    /// Known gap: below protocol 30 rsync's `-c` sum is plain MD4 of the content, but
+    /// `rsync_core`'s MD4 `file_hasher()` always hashes the 4-byte seed first (the
+    /// transfer sum's rule). Until `rsync_core` can build an unseeded MD4 file hasher,
+    /// `-c` at protocols 27–29 compares sums stock rsync never matches: every file of
+    /// equal size is transferred (correct result, no savings).
+    pub fn file_checksum(&self) -> StrongSum {
+        StrongSum::new(self.strong.kind(), 0)
     }
 
     /// Whether what we write is multiplexed: always from a server, from a client at ≥ 30.
@@ -186,23 +223,43 @@ impl SessionOptions {
             1
         }
     }
-}
 
-/// Transfer statistics as a server sender writes them (`handle_stats`).
-///
-/// Wire: `[stats]` (RFC.md §12): `varlong30(3)` × 3, × 5 from protocol 29.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Bytes the sender read.
-    pub total_read: i64,
-    /// Bytes the sender wrote.
-    pub total_written: i64,
-    /// Sum of the file sizes in the list.
-    pub total_size: i64,
-    /// File-list build time in ms (protocol ≥ 29; 0 from this crate, which has no clock).
-    pub flist_buildtime: i64,
-    /// File-list transfer time in ms (protocol ≥ 29).
-    pub flist_xfertime: i64,
+    /// The delete timing in effect: plain `--delete` is `--delete-before` below protocol 30
+    /// and `--delete-during` from 30 (compat.c).
+    pub(crate) fn delete_timing(&self) -> Option<DeleteTiming> {
+        self.delete.map(|t| match t {
+            DeleteTiming::Auto if self.protocol < 30 => DeleteTiming::Before,
+            DeleteTiming::Auto => DeleteTiming::During,
+            t => t,
+        })
+    }
+
+    /// Whether a client sends its filter list / a server reads one in this role
+    /// (`send_filter_list`/`recv_filter_list`): always toward a sender, toward a receiver
+    /// only with `--delete`.
+    pub(crate) fn filter_list_on_wire(&self, receiver_is_peer: bool) -> bool {
+        !receiver_is_peer || self.delete.is_some()
+    }
+
+    /// Whether a gid is compared and set (`FLAG_SKIP_GROUP`).
+    pub(crate) fn group_applies(&self, gid: u32) -> bool {
+        self.am_root || self.our_groups.as_ref().is_none_or(|g| g.contains(&gid))
+    }
+
+    /// The `-c` sum length in the file list (`flist_csum_len`), 0 without `-c`.
+    pub(crate) fn flist_csum_len(&self) -> usize {
+        if self.checksum {
+            self.strong.digest_len()
+        } else {
+            0
+        }
+    }
+
+    /// Whether a generator sends an itemize record for an item whose flags are not
+    /// significant (`INFO_GTE(NAME, 2) || stdout_format_has_i > 1`).
+    pub(crate) fn itemize_all(&self) -> bool {
+        self.itemize >= 2 || self.verbose >= 2
+    }
 }
 
 /// What the driver knows about an existing destination entry (`lstat`: a symlink is
@@ -293,8 +350,10 @@ impl ListedName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeleteTiming {
-    /// `--delete-during` (rsync's default for `--delete` from protocol 30): each directory
-    /// is cleaned when the generator reaches it.
+    /// Plain `--delete`: [`Self::Before`] below protocol 30, [`Self::During`] from 30, as
+    /// rsync decides after the handshake (compat.c).
+    Auto,
+    /// `--delete-during`: each directory is cleaned when the generator reaches it.
     During,
     /// `--delete-after`: after the transfer.
     After,
@@ -313,7 +372,8 @@ pub enum FsRequest {
         /// Names received with `--files-from`, if any.
         files_from: Option<Vec<Vec<u8>>>,
         /// `-c`: fill [`FileEntry::checksum`] of every regular file with the digest of
-        /// `file_hasher()` of this [`StrongSum`] over its content.
+        /// `file_hasher()` of this [`StrongSum`] over its content (see
+        /// [`SessionOptions::file_checksum`]).
         checksum: Option<StrongSum>,
     },
     /// Sender: read a file. Answer: [`FsAnswer::FileData`]… then [`FsAnswer::FileEnd`], or
@@ -325,8 +385,11 @@ pub enum FsRequest {
         path: WirePath,
     },
     /// Receiver: `lstat` the destination entry. Answer: [`FsAnswer::Basis`].
+    ///
+    /// Also used for a hard-link group's leader and followers (their own `ndx`). `-c` asks a second time with `checksum` set, only when a regular file of the same
+    /// size is there (rsync computes the sum only then).
     Basis {
-        /// Index.
+        /// Index of the entry at `path`.
         ndx: i32,
         /// Path.
         path: WirePath,
@@ -344,7 +407,10 @@ pub enum FsRequest {
         /// Block layout to use.
         head: SumHead,
     },
-    /// Receiver: open a temporary file for `path`.
+    /// Receiver: open a temporary file for `path` (with [`SessionOptions::inplace`]: open
+    /// `path` itself for writing from offset 0; the basis copies then read the same file,
+    /// only at or after the write position, and [`FsRequest::Commit`] truncates it to the
+    /// written length).
     BeginFile {
         /// Index.
         ndx: i32,
@@ -375,19 +441,24 @@ pub enum FsRequest {
         /// The entry.
         entry: FileEntry,
     },
-    /// Receiver: the whole-file checksum failed; delete the temporary file.
+    /// Receiver: the whole-file checksum failed; delete the temporary file (with
+    /// `--inplace` there is none: keep what was written, the redo rewrites it).
     Discard {
         /// Index.
         ndx: i32,
     },
-    /// Receiver: create a directory (metadata is set later with [`FsRequest::SetMeta`]).
+    /// Receiver: create a directory, writable by us (`mode | 0700`, as rsync's
+    /// `dir_tweaking`); its metadata is set at the end with [`FsRequest::SetMeta`].
+    /// Whatever was at the path has been removed with [`FsRequest::Delete`] first.
     Mkdir {
         /// Index.
         ndx: i32,
         /// The entry.
         entry: FileEntry,
     },
-    /// Receiver: create or replace a symlink.
+    /// Receiver: create or replace (atomically, through a temporary name) a symlink; a
+    /// directory in the way has been removed with [`FsRequest::Delete`] first. Its
+    /// metadata follows with [`FsRequest::SetMeta`].
     Symlink {
         /// Index.
         ndx: i32,
@@ -395,16 +466,19 @@ pub enum FsRequest {
         entry: FileEntry,
     },
     /// Receiver: set the metadata of an existing entry to the entry's (what the options
-    /// preserve): a directory's at the end of the run, an up-to-date file's when only its
-    /// attributes differ. Never follows a symlink.
+    /// preserve: mode with `-p`, mtime with `-t`, owner when root with `-o`, group with
+    /// `-g`): every directory at the end of the run (rsync `touch_up_dirs`), an up-to-date
+    /// item when one of its attributes differs, a new symlink, device or special right
+    /// after its creation. Never follows a symlink.
     SetMeta {
         /// Index.
         ndx: i32,
         /// The entry.
         entry: FileEntry,
     },
-    /// Receiver: create (or replace) a device, FIFO or socket as `entry` describes (its
-    /// mode and `rdev`).
+    /// Receiver: create (or replace, atomically) a device, FIFO or socket as `entry`
+    /// describes (its mode and `rdev`); a directory in the way has been removed first.
+    /// Its metadata follows with [`FsRequest::SetMeta`].
     Mknod {
         /// Index.
         ndx: i32,
@@ -412,7 +486,8 @@ pub enum FsRequest {
         entry: FileEntry,
     },
     /// Receiver (`-H`): make `entry.name` a hard link to `target`, an entry of the same
-    /// group already in place, replacing what is at `entry.name`.
+    /// group already in place, replacing (atomically) what is at `entry.name` (a
+    /// directory in the way has been removed first).
     HardLink {
         /// Index.
         ndx: i32,
@@ -421,21 +496,36 @@ pub enum FsRequest {
         /// The path to link to (already received).
         target: WirePath,
     },
-    /// Receiver (`--delete`): list a destination directory (`.` for the top). Answer:
+    /// Receiver (`--delete`, or a directory in the way of another type): list a
+    /// destination directory (`.` for the top), without following a symlink. Answer:
     /// [`FsAnswer::DirList`].
     ListDir {
-        /// Index of the directory's entry.
+        /// Index of the directory's entry; −1 for a directory that is not in the file list
+        /// (an extraneous one being deleted with its content).
         ndx: i32,
         /// The directory.
         path: WirePath,
     },
-    /// Receiver (`--delete`): remove an extraneous entry, a directory with its content.
-    /// Never follows a symlink.
+    /// Receiver: remove an entry (`--delete`, or to make room for an entry of another
+    /// type). Never follows a symlink. The role deletes a directory's content first, item
+    /// by item in rsync's order (each one is reported), so `is_dir` normally names an
+    /// empty directory; a driver may remove what is left recursively. No answer: a failure
+    /// is the driver's to report.
     Delete {
         /// The entry to remove.
         path: WirePath,
         /// Whether it is a directory.
         is_dir: bool,
+    },
+    /// Receiver (`-o`/`-g` without `--numeric-ids`): map the sender's ids to local ones
+    /// by name (rsync `match_uid`/`match_gid`: `getpwnam`/`getgrnam`, keeping the number
+    /// when the name is unknown here). Sent once, after the file list, only when the list
+    /// came with names. Answer: [`FsAnswer::IdMap`].
+    MapIds {
+        /// The sender's user names.
+        uids: IdList,
+        /// The sender's group names.
+        gids: IdList,
     },
 }
 
@@ -488,7 +578,7 @@ pub enum FsAnswer {
         signature: Signature,
     },
     /// The names in a directory listed for [`FsRequest::ListDir`] (not `.` nor `..`); an
-    /// absent directory lists as empty.
+    /// absent path, or one that is not a directory, lists as empty.
     DirList {
         /// Index.
         ndx: i32,
@@ -502,217 +592,12 @@ pub enum FsAnswer {
         /// Bytes (a short read is an error).
         data: Vec<u8>,
     },
-}
-
-/// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FileOutcome {
-    /// Sender: sent with this many literal and matched bytes.
-    Sent {
-        /// Literal bytes.
-        literal: u64,
-        /// Bytes covered by block copies.
-        matched: u64,
+    /// The answer to [`FsRequest::MapIds`]: (sender id, local id) pairs; an id that is not
+    /// listed keeps its number.
+    IdMap {
+        /// Users.
+        uids: Vec<(u32, u32)>,
+        /// Groups.
+        gids: Vec<(u32, u32)>,
     },
-    /// Receiver: received, verified and committed.
-    Updated {
-        /// Literal bytes received.
-        literal: u64,
-        /// Bytes copied from the basis.
-        matched: u64,
-    },
-    /// Receiver: up to date (quick check).
-    UpToDate,
-    /// Receiver: whole-file checksum mismatch; requested again in the redo phase.
-    Redo,
-    /// Checksum mismatch in the redo phase, or the sender could not send it.
-    Failed,
-}
-
-/// Something the application may want to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A log line from the peer (`MSG_INFO`, `MSG_ERROR`, …).
-    Log {
-        /// Its message code.
-        code: MsgCode,
-        /// Its text.
-        text: Vec<u8>,
-    },
-    /// An itemize record (echoed by the sender, or received by it).
-    Itemize {
-        /// Index.
-        ndx: i32,
-        /// Flags.
-        iflags: u16,
-    },
-    /// The receiver removed an extraneous entry (`--delete`), or the peer's receiver
-    /// reported one (`MSG_DELETED`).
-    Deleted {
-        /// Its path.
-        name: WirePath,
-        /// Whether it was a directory.
-        is_dir: bool,
-    },
-    /// A file's outcome.
-    File {
-        /// Index.
-        ndx: i32,
-        /// Outcome.
-        outcome: FileOutcome,
-    },
-    /// The session has ended.
-    Done {
-        /// rsync exit code (0 success, 23 partial, 24 vanished, 2 protocol, 12 stream).
-        exit_code: i32,
-        /// Statistics (read by a client receiver; written by a server sender).
-        stats: Option<Stats>,
-    },
-}
-
-/// Why a session failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// A primitive could not be decoded.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-    /// Bad multiplex frame.
-    #[error(transparent)]
-    Mux(#[from] MuxError),
-    /// Bad file list.
-    #[error(transparent)]
-    Flist(#[from] FlistError),
-    /// Bad sum header or block sums.
-    #[error(transparent)]
-    Sums(#[from] SumsError),
-    /// Bad token.
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    /// A token the applier rejected.
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    /// A sum header we could not use.
-    #[error(transparent)]
-    SumHead(#[from] SumHeadError),
-    /// A file index outside the list.
-    #[error("Invalid file index: {ndx} (list has {count})")]
-    InvalidIndex {
-        /// Index received.
-        ndx: i32,
-        /// Entries in the list.
-        count: usize,
-    },
-    /// An index of a duplicate that the sort cleared.
-    #[error("refusing transfer of cleared file index {ndx}")]
-    ClearedIndex {
-        /// Index.
-        ndx: i32,
-    },
-    /// `ITEM_TRANSFER` for something that is not a regular file.
-    #[error("received request to transfer non-regular file: {ndx}")]
-    NotRegular {
-        /// Index.
-        ndx: i32,
-    },
-    /// A transfer request after the redo phase.
-    #[error("got transfer request in phase 2")]
-    TransferInPhase2 {
-        /// Index.
-        ndx: i32,
-    },
-    /// Item flags with an unassigned bit.
-    #[error("unknown item flags {iflags:#06x}")]
-    UnknownIflags {
-        /// Flags received.
-        iflags: u16,
-    },
-    /// A basis type other than the file itself.
-    #[error("unsupported basis type {kind:#04x}")]
-    UnsupportedBasisType {
-        /// The byte received.
-        kind: u8,
-    },
-    /// The sender echoed a different index or sum header than requested.
-    #[error("sender echo for index {ndx} does not match the request")]
-    EchoMismatch {
-        /// Index.
-        ndx: i32,
-    },
-    /// A file the receiver did not ask for, or asked for while another was in progress.
-    #[error("unrequested transfer of index {ndx}")]
-    Unrequested {
-        /// Index.
-        ndx: i32,
-    },
-    /// A filter rule longer than the limit.
-    #[error("filter rule of {len} bytes")]
-    FilterTooLong {
-        /// Length received.
-        len: i32,
-    },
-    /// A `--files-from` name that is not a valid relative path, or too many names.
-    #[error("bad --files-from name")]
-    BadFilesFrom,
-    /// Something at the end of the run other than NDX_DONE.
-    #[error("Invalid packet at end of run ({value})")]
-    BadGoodbye {
-        /// The value read.
-        value: i32,
-    },
-    /// A message code not allowed here.
-    #[error("unexpected message {code:?}")]
-    UnexpectedMessage {
-        /// The code.
-        code: MsgCode,
-    },
-    /// An answer that does not fit the outstanding request.
-    #[error("unexpected file system answer: {what}")]
-    UnexpectedAnswer {
-        /// What was received.
-        what: &'static str,
-    },
-    /// The peer closed the connection early.
-    #[error("connection unexpectedly closed ({state})")]
-    UnexpectedEof {
-        /// What we were doing.
-        state: &'static str,
-    },
-    /// The peer ended the session with `MSG_ERROR_EXIT`.
-    #[error("peer exited with code {code}")]
-    PeerExit {
-        /// Its exit code.
-        code: i32,
-    },
-    /// A combination this implementation does not support.
-    #[error("unsupported: {what}")]
-    Unsupported {
-        /// What.
-        what: &'static str,
-    },
-}
-
-impl SessionError {
-    /// The rsync exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Self::UnexpectedEof { .. } => RERR_STREAMIO,
-            Self::PeerExit { code } => *code,
-            Self::Unsupported { .. } => 4,
-            _ => RERR_PROTOCOL,
-        }
-    }
-}
-
-/// The exit code for the sender's io_error bits (`log_exit`/`exit_cleanup`).
-pub(crate) fn io_error_exit(io_error: i32) -> i32 {
-    if io_error & !IOERR_VANISHED != 0 {
-        RERR_PARTIAL
-    } else if io_error & IOERR_VANISHED != 0 {
-        RERR_VANISHED
-    } else {
-        0
-    }
 }

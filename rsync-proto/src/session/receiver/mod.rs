@@ -1,30 +1,36 @@
-//! The receiving role: rsync's generator (which asks for files) and receiver (which
-//! rebuilds them) in one state machine, for a client receiver (pull) or a server receiver
+//! The receiving role: rsync's generator (which decides and asks) and receiver (which
+//! rebuilds files) in one state machine, for a client receiver (pull) or a server receiver
 //! (push).
 //!
-//! Spec: RFC.md §10–§12. Reference: rsync `generate_files`/`recv_generator` (generator.c),
+//! Spec: RFC.md §9–§12. Reference: rsync `generate_files`/`recv_generator` (generator.c),
 //! `recv_files`/`receive_data` (receiver.c), `do_recv`/`handle_stats`/`read_final_goodbye`
-//! (main.c), `send_filter_list` (exclude.c).
+//! (main.c), `send_filter_list`/`recv_filter_list` (exclude.c), hlink.c, delete.c.
 
+mod attrs;
+mod delete;
+mod entry;
 mod generator;
+mod hlink;
+mod recv;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use rsync_core::{Applier, ApplyError, SumHead};
+use rsync_core::{Applier, SumHead};
 
-use super::io::{incomplete_ok, Core};
-use super::sender::read_attrs;
-use super::types::{iflags, io_error_exit, FilesFrom, FsAnswer, FsRequest, SessionError};
-use super::types::{Event, FileOutcome, SessionOptions, Stats, RERR_PARTIAL};
+use super::error::{io_error_exit, SessionError, RERR_PARTIAL};
+use super::events::{Event, FileCounts, Stats};
+use super::io::Core;
+use super::types::{FilesFrom, FsAnswer, FsRequest, SessionOptions};
 use super::Session;
-use crate::flist::{sort_file_list, FileEntry, FlistDecoder};
-use crate::sums::decode_sum_head;
-use crate::token::{decode_token, TokenEvent};
-use crate::wire::{WireReader, WireWrite, NDX_DONE};
-use generator::Generator;
+use crate::flist::{sort_file_list, FileEntry, FileList, FlistDecoder, IdList};
+use crate::wire::WireWrite;
+use generator::{Generator, Stage};
+use hlink::Hlinks;
 
 #[derive(Debug)]
 enum Recv {
+    /// A server receiver with `--delete`: reading the client's filter list.
+    Filters,
     /// Decoding the file list.
     FileList(Box<FlistDecoder>),
     /// Reading the sender's records.
@@ -35,9 +41,9 @@ enum Recv {
     AwaitCopy(Box<Incoming>),
     /// Reading the server sender's statistics.
     Stats,
-    /// Protocol 31: waiting for the sender's echo of our early NDX_DONE.
+    /// Protocol 31: waiting for the sender's echo of our late NDX_DONE.
     GoodbyeEcho,
-    /// Finished.
+    /// Nothing more to read.
     Finished,
 }
 
@@ -56,14 +62,25 @@ pub struct Receiver {
     recv: Recv,
     gen: Generator,
     list: Vec<Option<FileEntry>>,
+    /// Filter rules: ours (client) or the client's (server, `--delete`).
+    filters: Vec<Vec<u8>>,
     /// Outstanding transfer requests: index → the sum header we sent.
     requested: HashMap<i32, SumHead>,
+    /// Indices received once (a second transfer is the redo).
+    received: HashSet<i32>,
     /// Files to request again in the redo phase.
     redo: VecDeque<i32>,
     /// Sender NDX_DONE markers read.
     recv_phase: u8,
+    /// What rsync's receiver process would have told its generator (`msgdone_cnt`).
+    msgdone: u8,
     failures: bool,
-    stats: Option<Stats>,
+    /// Local counts.
+    stats: Stats,
+    /// The server sender's statistics (client receiver).
+    wire_stats: Option<Stats>,
+    /// Logical bytes the file list took.
+    flist_bytes: u64,
 }
 
 impl Receiver {
@@ -73,8 +90,9 @@ impl Receiver {
     /// # Errors
     /// [`SessionError::Unsupported`] for incremental recursion or `--files-from` forwarding
     /// at protocol 30; a file-list configuration error.
-    pub fn new(opts: SessionOptions) -> Result<Self, SessionError> {
-        let dec = FlistDecoder::new(opts.flist.clone())?;
+    pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
+        opts.flist.checksum_len = opts.flist_csum_len();
+        opts.flist.validate()?;
         if opts.flist.inc_recurse {
             return Err(SessionError::Unsupported {
                 what: "incremental recursion",
@@ -91,6 +109,7 @@ impl Receiver {
         }
         let server = opts.server;
         let rules = opts.filter_rules.clone();
+        let reads_filters = server && opts.filter_list_on_wire(true);
         let mut core = Core::new(opts, false);
         if !server {
             // exclude.c send_filter_list: a client whose peer sends always writes the list.
@@ -108,33 +127,39 @@ impl Receiver {
                 out.push(0);
             }
         }
-        Ok(Self {
+        let mut r = Self {
             core,
-            recv: Recv::FileList(Box::new(dec)),
+            recv: Recv::Finished,
             gen: Generator::default(),
             list: Vec::new(),
+            filters: if server { Vec::new() } else { rules },
             requested: HashMap::new(),
+            received: HashSet::new(),
             redo: VecDeque::new(),
             recv_phase: 0,
+            msgdone: 0,
             failures: false,
-            stats: None,
-        })
+            stats: Stats::default(),
+            wire_stats: None,
+            flist_bytes: 0,
+        };
+        r.recv = if reads_filters {
+            Recv::Filters
+        } else {
+            Recv::FileList(Box::new(r.new_decoder()?))
+        };
+        Ok(r)
     }
 
-    /// The sorted file list (empty until it has been received).
-    pub fn file_list(&self) -> &[Option<FileEntry>] {
-        &self.list
+    fn new_decoder(&self) -> Result<FlistDecoder, SessionError> {
+        Ok(FlistDecoder::new(self.core.opts.flist.clone())?)
     }
 
     fn run(&mut self) -> Result<(), SessionError> {
         while !self.core.done {
+            self.core.flush_deferred();
             while let Some(ndx) = self.core.no_send.pop_front() {
-                self.requested.remove(&ndx);
-                self.failures = true;
-                self.core.events.push_back(Event::File {
-                    ndx,
-                    outcome: FileOutcome::Failed,
-                });
+                self.no_send(ndx);
             }
             let g = self.gen_step()?;
             let r = self.recv_step()?;
@@ -142,284 +167,159 @@ impl Receiver {
                 break;
             }
         }
+        self.core.flush_deferred();
         Ok(())
     }
 
     fn recv_step(&mut self) -> Result<bool, SessionError> {
         match std::mem::replace(&mut self.recv, Recv::Finished) {
+            Recv::Filters => {
+                self.recv = Recv::Filters;
+                self.read_filter()
+            }
             Recv::FileList(mut dec) => {
                 let n = {
                     let r = self.core.reader();
                     dec.feed(r.remaining())?
                 };
                 self.core.consume(n);
+                self.flist_bytes += n as u64;
                 if !dec.is_done() {
                     self.recv = Recv::FileList(dec);
                     return Ok(false);
                 }
-                let list = dec.into_list();
-                self.core.peer_io_error |= list.io_error;
-                self.list = sort_file_list(list.entries, u32::from(self.core.protocol()));
-                if self.list.is_empty() && !self.core.opts.server {
-                    // main.c client_run: nothing to do, no statistics are read (a server
-                    // receiver runs do_recv anyway, and the client sender send_files).
-                    self.core
-                        .finish(io_error_exit(self.core.peer_io_error), None);
-                    return Ok(false);
-                }
-                self.gen.start();
                 self.recv = Recv::Records;
+                self.list_received(dec.into_list());
                 Ok(true)
             }
-            Recv::Records => self.read_record(),
+            Recv::Records => {
+                self.recv = Recv::Records;
+                self.read_record()
+            }
             Recv::Tokens(inc) => self.read_token(inc),
             s @ Recv::AwaitCopy(_) => {
                 self.recv = s;
                 Ok(false)
             }
-            Recv::Stats => self.read_stats(),
-            Recv::GoodbyeEcho => self.read_goodbye_echo(),
+            Recv::Stats => {
+                self.recv = Recv::Stats;
+                self.read_stats()
+            }
+            Recv::GoodbyeEcho => {
+                self.recv = Recv::GoodbyeEcho;
+                self.read_goodbye_echo()
+            }
             Recv::Finished => Ok(false),
         }
     }
 
-    /// One sender record: NDX_DONE, an itemize echo, or a transfer header.
-    fn read_record(&mut self) -> Result<bool, SessionError> {
-        self.recv = Recv::Records;
+    /// The file list is in: sort it, group hard links, find the content directories,
+    /// then map the ids (if named) and start the generator.
+    fn list_received(&mut self, list: FileList) {
         let p = self.core.protocol();
-        let saved = self.core.ndx_state();
-        let buf = self.core.take_input();
-        let mut r = WireReader::new(buf.get(self.core.input_pos()..).unwrap_or(&[]));
-        let parsed = incomplete_ok(self.parse_record(&mut r, p));
-        let used = r.position();
-        self.core.restore_input(buf);
-        let rec = match parsed {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                self.core.restore_ndx(saved);
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
-        self.core.consume(used);
-        match rec {
-            Record::Done => self.phase_done(),
-            Record::Itemize { ndx, iflags } => {
-                self.core.events.push_back(Event::Itemize { ndx, iflags });
-            }
-            Record::Transfer { ndx, head } => {
-                let sent = self.requested.remove(&ndx);
-                if sent != Some(head) {
-                    return Err(if sent.is_none() {
-                        SessionError::Unrequested { ndx }
-                    } else {
-                        SessionError::EchoMismatch { ndx }
-                    });
-                }
-                let opts = &self.core.opts;
-                let applier = Applier::new(head, opts.strong, opts.limits)?;
-                let path = self.entry(ndx)?.name.clone();
-                self.core.fs.push_back(FsRequest::BeginFile { ndx, path });
-                self.recv = Recv::Tokens(Box::new(Incoming {
-                    ndx,
-                    applier,
-                    literal: 0,
-                    matched: 0,
-                }));
-            }
-        }
-        Ok(true)
-    }
-
-    fn parse_record(&mut self, r: &mut WireReader<'_>, p: u8) -> Result<Record, SessionError> {
-        let ndx = self.core.read_ndx(r)?;
-        if ndx == NDX_DONE {
-            return Ok(Record::Done);
-        }
-        let (flags, _) = read_attrs(r, p)?;
-        let entry = self.entry(ndx)?;
-        if flags & iflags::TRANSFER == 0 {
-            return Ok(Record::Itemize { ndx, iflags: flags });
-        }
-        if !entry.is_regular() {
-            return Err(SessionError::NotRegular { ndx });
-        }
-        if self.recv_phase >= 2 {
-            return Err(SessionError::TransferInPhase2 { ndx });
-        }
-        let opts = &self.core.opts;
-        let head = decode_sum_head(r, opts.strong.digest_len(), &opts.limits)?;
-        Ok(Record::Transfer { ndx, head })
-    }
-
-    fn entry(&self, ndx: i32) -> Result<&FileEntry, SessionError> {
-        let count = self.list.len();
-        let slot = usize::try_from(ndx)
-            .ok()
-            .and_then(|i| self.list.get(i))
-            .ok_or(SessionError::InvalidIndex { ndx, count })?;
-        slot.as_ref().ok_or(SessionError::ClearedIndex { ndx })
-    }
-
-    /// The sender's NDX_DONE: phase bookkeeping (receiver.c recv_files, main.c do_recv).
-    fn phase_done(&mut self) {
-        self.recv_phase += 1;
-        if self.recv_phase == 1 {
-            // Every phase-0 file has arrived: the redo queue is final.
-            let redo: Vec<i32> = self.redo.drain(..).collect();
-            self.gen.start_redo(redo);
-        }
-        if self.recv_phase > self.core.opts.max_phase() {
-            if self.core.opts.server {
-                self.after_stats();
-            } else {
-                self.recv = Recv::Stats;
-            }
-        }
-    }
-
-    /// Wire: `[stats]`, read by a client receiver with the first two swapped.
-    fn read_stats(&mut self) -> Result<bool, SessionError> {
-        self.recv = Recv::Stats;
-        let p = self.core.protocol();
-        let n = if p >= 29 { 5 } else { 3 };
-        let mut r = self.core.reader();
-        let mut v = [0i64; 5];
-        for slot in v.iter_mut().take(n) {
-            let x = if p >= 30 { r.varlong(3) } else { r.longint() };
-            match incomplete_ok(x.map_err(SessionError::from))? {
-                Some(x) => *slot = x,
-                None => return Ok(false),
-            }
-        }
-        self.core.consume(r.position());
-        self.stats = Some(Stats {
-            total_written: v[0],
-            total_read: v[1],
-            total_size: v[2],
-            flist_buildtime: v[3],
-            flist_xfertime: v[4],
-        });
-        self.after_stats();
-        Ok(true)
-    }
-
-    fn after_stats(&mut self) {
-        if self.core.protocol() >= 31 {
-            self.recv = Recv::GoodbyeEcho;
+        let FileList {
+            entries,
+            io_error,
+            uids,
+            gids,
+        } = list;
+        self.core.peer_io_error |= io_error;
+        self.stats.num_files = FileCounts::of(&entries);
+        self.stats.total_size = entries
+            .iter()
+            .filter(|e| e.is_regular() || e.is_symlink())
+            .map(|e| e.size as i64)
+            .sum();
+        self.stats.flist_size = self.flist_bytes;
+        let o = &self.core.opts;
+        let gnums = if o.flist.preserve_hard_links {
+            hlink::group_numbers(&entries, o.flist.ndx_start)
         } else {
-            self.goodbye();
-        }
-    }
-
-    /// Wire: `[goodbye]` (protocol 31): the sender echoes our early NDX_DONE.
-    fn read_goodbye_echo(&mut self) -> Result<bool, SessionError> {
-        self.recv = Recv::GoodbyeEcho;
-        let saved = self.core.ndx_state();
-        let buf = self.core.take_input();
-        let mut r = WireReader::new(buf.get(self.core.input_pos()..).unwrap_or(&[]));
-        let res = incomplete_ok(self.core.read_ndx(&mut r).map_err(SessionError::from));
-        let used = r.position();
-        self.core.restore_input(buf);
-        let Some(v) = res? else {
-            self.core.restore_ndx(saved);
-            return Ok(false);
+            HashMap::new()
         };
-        self.core.consume(used);
-        if v != NDX_DONE {
-            return Err(SessionError::BadGoodbye { value: v });
-        }
-        self.goodbye();
-        Ok(true)
-    }
-
-    /// The generator's final NDX_DONE, directory metadata, and the end.
-    fn goodbye(&mut self) {
-        self.core.write_ndx(NDX_DONE);
+        self.list = sort_file_list(entries, u32::from(p));
+        self.gen.hl = Hlinks::new(&self.list, &gnums);
+        let recursive = o.recursive;
         for (i, e) in self.list.iter().enumerate() {
+            // flist.c recv_file_entry: FLAG_CONTENT_DIR (protocol < 30: a top directory
+            // and, with -r, everything below it).
             if let Some(e) = e.as_ref().filter(|e| e.is_dir()) {
-                self.core.fs.push_back(FsRequest::SetMeta {
-                    ndx: i as i32,
-                    entry: e.clone(),
-                });
+                let content = if p >= 30 {
+                    !e.no_content_dir
+                } else {
+                    e.top_dir || recursive
+                };
+                if content {
+                    self.gen.content.insert(i as i32);
+                }
             }
         }
-        self.recv = Recv::Finished;
+        if self.list.is_empty() && !self.core.opts.server {
+            // main.c client_run: nothing to do, no statistics are read.
+            self.recv = Recv::Finished;
+            self.end();
+            return;
+        }
+        let o = &self.core.opts;
+        let named = |l: &IdList| !l.names.is_empty() || l.id0_name.is_some();
+        let wants_map = !o.flist.numeric_ids
+            && ((o.flist.preserve_uid && named(&uids)) || (o.flist.preserve_gid && named(&gids)));
+        if wants_map {
+            self.core.fs.push_back(FsRequest::MapIds { uids, gids });
+            self.gen.stage = Stage::AwaitIds;
+        } else {
+            self.gen_start();
+        }
+    }
+
+    /// The driver's id map: rewrite the list's ids (uidlist.c `match_uid`/`match_gid`).
+    fn id_map(&mut self, uids: &[(u32, u32)], gids: &[(u32, u32)]) -> Result<(), SessionError> {
+        if self.gen.stage != Stage::AwaitIds {
+            return Err(SessionError::UnexpectedAnswer { what: "id map" });
+        }
+        let u: HashMap<u32, u32> = uids.iter().copied().collect();
+        let g: HashMap<u32, u32> = gids.iter().copied().collect();
+        for e in self.list.iter_mut().flatten() {
+            if let Some(&x) = u.get(&e.uid) {
+                e.uid = x;
+            }
+            if let Some(&x) = g.get(&e.gid) {
+                e.gid = x;
+            }
+        }
+        self.gen_start();
+        Ok(())
+    }
+
+    /// The end of the run: the exit code and the statistics.
+    fn end(&mut self) {
         let mut code = io_error_exit(self.core.peer_io_error);
         if self.failures {
             code = code.max(RERR_PARTIAL);
         }
-        self.core.finish(code, self.stats);
+        let mut stats = Stats {
+            total_read: self.core.bytes_in as i64,
+            total_written: self.core.written_total() as i64,
+            ..self.stats
+        };
+        if let Some(w) = self.wire_stats {
+            stats.total_read = w.total_read;
+            stats.total_written = w.total_written;
+            stats.total_size = w.total_size;
+            stats.flist_buildtime = w.flist_buildtime;
+            stats.flist_xfertime = w.flist_xfertime;
+        }
+        self.core.finish(code, Some(stats));
     }
 
-    fn read_token(&mut self, mut inc: Box<Incoming>) -> Result<bool, SessionError> {
-        let opts = &self.core.opts;
-        let (sum_len, limits) = (opts.strong.digest_len(), opts.limits);
-        let mut r = self.core.reader();
-        let ev = match incomplete_ok(decode_token(&mut r, sum_len, &limits).map_err(Into::into))? {
-            Some(ev) => ev,
-            None => {
-                self.recv = Recv::Tokens(inc);
-                return Ok(false);
-            }
-        };
-        let ndx = inc.ndx;
-        let used = r.position();
-        match ev {
-            TokenEvent::Token(rsync_core::Token::Literal(data)) => {
-                inc.applier.literal(data)?;
-                inc.literal += data.len() as u64;
-                let data = data.to_vec();
-                self.core.consume(used);
-                self.core.fs.push_back(FsRequest::Write { ndx, data });
-                self.recv = Recv::Tokens(inc);
-            }
-            TokenEvent::Token(rsync_core::Token::Copy(i)) => {
-                self.core.consume(used);
-                let range = inc.applier.copy(u64::from(i))?;
-                inc.matched += u64::from(range.len);
-                self.core.fs.push_back(FsRequest::CopyFromBasis {
-                    ndx,
-                    offset: range.offset,
-                    len: range.len,
-                });
-                self.recv = Recv::AwaitCopy(inc);
-            }
-            TokenEvent::End { file_sum } => {
-                let sum = file_sum.to_vec();
-                self.core.consume(used);
-                self.recv = Recv::Records;
-                let Incoming {
-                    applier,
-                    literal,
-                    matched,
-                    ..
-                } = *inc;
-                match applier.finish(&sum) {
-                    Ok(_) => {
-                        let entry = self.entry(ndx)?.clone();
-                        self.core.fs.push_back(FsRequest::Commit { ndx, entry });
-                        self.core.events.push_back(Event::File {
-                            ndx,
-                            outcome: FileOutcome::Updated { literal, matched },
-                        });
-                    }
-                    Err(ApplyError::ChecksumMismatch) => {
-                        self.core.fs.push_back(FsRequest::Discard { ndx });
-                        let outcome = if self.recv_phase == 0 {
-                            self.redo.push_back(ndx);
-                            FileOutcome::Redo
-                        } else {
-                            self.failures = true;
-                            FileOutcome::Failed
-                        };
-                        self.core.events.push_back(Event::File { ndx, outcome });
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+    /// The receiver's share of `finish_hard_link`: once a transferred file is committed.
+    fn finish_if_linked_later(&mut self, ndx: i32) {
+        if self.core.opts.flist.preserve_hard_links && self.gen.hl.linked(ndx) {
+            self.gen.tasks.push_back(generator::Task::Finish {
+                leader: ndx,
+                stp: None,
+            });
         }
-        Ok(true)
     }
 
     fn copied(&mut self, ndx: i32, data: Vec<u8>) -> Result<(), SessionError> {
@@ -438,13 +338,23 @@ impl Receiver {
         self.recv = Recv::Tokens(inc);
         Ok(())
     }
-}
 
-/// A parsed sender record.
-enum Record {
-    Done,
-    Itemize { ndx: i32, iflags: u16 },
-    Transfer { ndx: i32, head: SumHead },
+    fn answer(&mut self, answer: FsAnswer) -> Result<(), SessionError> {
+        match answer {
+            FsAnswer::Copied { ndx, data } => self.copied(ndx, data),
+            FsAnswer::IdMap { uids, gids } => self.id_map(&uids, &gids),
+            a
+            @ (FsAnswer::Basis { .. } | FsAnswer::Signature { .. } | FsAnswer::DirList { .. })
+                if self.gen.active.is_some() && self.gen.answer.is_none() =>
+            {
+                self.gen.answer = Some(a);
+                Ok(())
+            }
+            _ => Err(SessionError::UnexpectedAnswer {
+                what: "not a receiver answer",
+            }),
+        }
+    }
 }
 
 impl Session for Receiver {
@@ -460,11 +370,7 @@ impl Session for Receiver {
         if !self.core.check()? {
             return Ok(());
         }
-        let r = match answer {
-            FsAnswer::Copied { ndx, data } => self.copied(ndx, data),
-            other => self.gen_answer(other),
-        };
-        let r = r.and_then(|()| self.run());
+        let r = self.answer(answer).and_then(|()| self.run());
         r.map_err(|e| self.core.fail(e))
     }
 
@@ -474,6 +380,7 @@ impl Session for Receiver {
         }
         self.core.eof = true;
         let state = match self.recv {
+            Recv::Filters => "reading the filter list",
             Recv::FileList(_) => "reading the file list",
             Recv::Stats => "reading the statistics",
             Recv::GoodbyeEcho => "reading the goodbye",
@@ -492,6 +399,10 @@ impl Session for Receiver {
 
     fn poll_event(&mut self) -> Option<Event> {
         self.core.events.pop_front()
+    }
+
+    fn keepalive(&mut self) {
+        self.core.keepalive();
     }
 
     fn file_list(&self) -> &[Option<FileEntry>] {

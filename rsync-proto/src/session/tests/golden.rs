@@ -1,6 +1,6 @@
 //! Golden tests against stock rsync 3.5.0 captures (`tests/data/vectors/captured/raw`).
 
-use super::pair::{DstFs, Node, Tree};
+use super::fakefs::{DstDriver, Fs, Inode, Kind};
 use crate::flist::FlistDecoder;
 use crate::handshake::{ClientConfig, ClientInfo, CompatFlags, Handshake, Negotiated};
 use crate::mux::{unmux, MuxLimits};
@@ -93,22 +93,15 @@ fn receiver_replays_captured_pulls() {
     for (cap, n, hs_len, rest) in pulls() {
         let mut opts = SessionOptions::new(&n, false);
         opts.ignore_times = true;
-        let strong = opts.strong;
-        let mut r = Receiver::new(opts).expect("receiver");
+        let mut r = Receiver::new(opts.clone()).expect("receiver");
         let basis = spec(cap.key("basis"));
         let new = spec(cap.key("new"));
-        let mut fs = DstFs::new(Tree::from([(
-            b"file".to_vec(),
-            Node::File {
-                data: basis,
-                mtime: 1,
-            },
-        )]));
+        let mut fs = DstDriver::new(Fs::new().file("file", &basis, 1), opts);
         let mut out = Vec::new();
         for chunk in rest.chunks(7) {
             r.handle_input(chunk)
                 .unwrap_or_else(|e| panic!("{}: {e}", cap.name));
-            while fs.serve(&mut r, strong).expect("fs") {}
+            while fs.serve(&mut r).expect("fs") {}
             let _ = r.poll_transmit(&mut out);
         }
         let _ = r.poll_transmit(&mut out);
@@ -119,15 +112,8 @@ fn receiver_replays_captured_pulls() {
         assert_eq!(*exit_code, 0, "{}", cap.name);
         let stats = stats.expect("statistics");
         assert_eq!(stats.total_size, new.len() as i64, "{}", cap.name);
-        assert_eq!(
-            fs.tree.get(&b"file"[..]),
-            Some(&Node::File {
-                data: new,
-                mtime: match fs.tree.get(&b"file"[..]) {
-                    Some(Node::File { mtime, .. }) => *mtime,
-                    _ => 0,
-                }
-            }),
+        assert!(
+            matches!(fs.fs.get(b"file"), Some((_, Inode { kind: Kind::File(d), .. })) if *d == new),
             "{}",
             cap.name
         );
@@ -201,18 +187,11 @@ fn sender_replays_captured_pulls() {
         // Our own receiver accepts our sender's complete stream.
         let mut opts = SessionOptions::new(&n, false);
         opts.ignore_times = true;
-        let strong = opts.strong;
-        let mut r = Receiver::new(opts).expect("receiver");
-        let mut fs = DstFs::new(Tree::from([(
-            b"file".to_vec(),
-            Node::File {
-                data: spec(cap.key("basis")),
-                mtime: 1,
-            },
-        )]));
+        let mut r = Receiver::new(opts.clone()).expect("receiver");
+        let mut fs = DstDriver::new(Fs::new().file("file", &spec(cap.key("basis")), 1), opts);
         for b in &out {
             r.handle_input(&[*b]).expect("our stream");
-            while fs.serve(&mut r, strong).expect("fs") {}
+            while fs.serve(&mut r).expect("fs") {}
         }
         assert!(r.is_done(), "{}", cap.name);
         checked += 1;

@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 
-use super::pair::{file, prng, Dir, Pair, Tree};
+use super::fakefs::Fs;
+use super::pair::{prng, Dir, Pair};
 use crate::flist::{mode, FileEntry, IdList, WirePath};
 use crate::session::SessionOptions;
 use crate::session::{Event, FsAnswer, FsRequest, Receiver, Sender, Session, SessionError};
@@ -131,8 +132,8 @@ fn peer_error_exit_is_echoed() {
 #[test]
 fn truncated_streams_end_in_eof_errors() {
     for p in [27, 29, 30, 31] {
-        let src = Tree::from([(b"f".to_vec(), file(&prng(3000, 1), 1))]);
-        let mut pair = Pair::new(p, Dir::Pull, src, Tree::new());
+        let src = Fs::new().file("f", &prng(3000, 1), 1);
+        let mut pair = Pair::new(p, Dir::Pull, src, Fs::new());
         pair.drive_bounded(1000).expect("session");
         let full = pair.s2r_log.clone();
         for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 1] {
@@ -167,5 +168,137 @@ proptest! {
         // A sender fed after its list was sent.
         let mut s = sender31();
         let _ = s.handle_input(&frame(&bytes[..bytes.len().min(200)]));
+    }
+}
+
+#[test]
+fn deletion_statistics_are_bounded() {
+    let mut b = Vec::new();
+    let mut enc = NdxEncoder::default();
+    enc.encode(-3, &mut b);
+    for v in [1, 2, 3, 4] {
+        b.put_varint(v);
+    }
+    b.put_varint(1 << 29);
+    assert!(matches!(
+        fails_with(&b),
+        SessionError::OutOfRange {
+            value: 536_870_912,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn deletion_statistics_are_echoed_by_a_server_sender() {
+    let mut s = sender31();
+    let mut b = Vec::new();
+    NdxEncoder::default().encode(-3, &mut b);
+    for v in [5, 2, 1, 0, 0] {
+        b.put_varint(v);
+    }
+    s.handle_input(&frame(&b)).expect("del stats");
+    let mut out = Vec::new();
+    assert!(s.poll_transmit(&mut out));
+    assert_eq!(out, frame(&b), "passed on unchanged");
+}
+
+#[test]
+fn deleted_messages_from_the_peer() {
+    let mut s = sender31();
+    let msg = |payload: &[u8]| {
+        let mut v = vec![payload.len() as u8, 0, 0, 7 + 101];
+        v.extend_from_slice(payload);
+        v
+    };
+    for bad in [&b"/etc/passwd"[..], b"../up", b"a/../../b", b""] {
+        s.handle_input(&msg(bad)).expect("ignored");
+    }
+    s.handle_input(&msg(b"dir\0")).expect("a directory");
+    s.handle_input(&msg(b"sub/f")).expect("a file");
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    let names: Vec<(Vec<u8>, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deleted { name, is_dir } => Some((name.as_bytes().to_vec(), *is_dir)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, [(b"dir".to_vec(), true), (b"sub/f".to_vec(), false)]);
+}
+
+#[test]
+fn malformed_error_exit() {
+    let mut s = sender31();
+    let e = s
+        .handle_input(&[2, 0, 0, 7 + 86, 1, 0])
+        .expect_err("2-byte MSG_ERROR_EXIT");
+    assert!(matches!(e, SessionError::UnexpectedMessage { .. }));
+}
+
+/// A protocol-31 server receiver with `--delete` fed `bytes` after a valid filter list.
+fn server_receiver31() -> Receiver {
+    let mut o = SessionOptions::plain(31, 1, true);
+    o.delete = Some(crate::session::DeleteTiming::Auto);
+    Receiver::new(o).expect("receiver")
+}
+
+#[test]
+fn server_receiver_filter_list_bounds() {
+    let mut r = server_receiver31();
+    let mut b = Vec::new();
+    b.put_int(9000);
+    let e = r.handle_input(&frame(&b)).expect_err("too long");
+    assert!(matches!(e, SessionError::FilterTooLong { len: 9000 }));
+    let mut r = server_receiver31();
+    let mut b = Vec::new();
+    b.put_int(-1);
+    assert!(r.handle_input(&frame(&b)).is_err());
+}
+
+#[test]
+fn entry_without_its_parent_directory_is_refused() {
+    // A list of "a/b" alone: its parent is not in the list.
+    let mut o = SessionOptions::plain(31, 1, false);
+    o.flist = o.flist.archive();
+    let mut r = Receiver::new(o.clone()).expect("receiver");
+    let mut e = FileEntry::new(WirePath::try_from("a/b").expect("p"), mode::S_IFREG | 0o644);
+    e.size = 1;
+    let list = crate::flist::FileList {
+        entries: vec![e],
+        ..Default::default()
+    };
+    let bytes = crate::flist::encode_file_list(&o.flist, &list).expect("encode");
+    let err = r.handle_input(&frame(&bytes)).expect_err("refused");
+    assert!(matches!(err, SessionError::BadPath { .. }), "{err:?}");
+    assert!(r.is_done());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary records after a valid file list never panic a receiver, whatever it
+    /// preserves.
+    #[test]
+    fn arbitrary_records_never_panic_a_receiver(
+        p in prop::sample::select(vec![27u8, 29, 30, 31]),
+        dry in any::<bool>(),
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let src = Fs::new().file("f", b"data", 1).dir("d").symlink("d/l", "f");
+        let mut pair = Pair::with_options(p, Dir::Pull, src, Fs::new(), |o| {
+            o.dry_run = dry;
+            o.flist.preserve_hard_links = true;
+            o.delete = Some(crate::session::DeleteTiming::Auto);
+        });
+        for _ in 0..4 {
+            if pair.step().is_err() {
+                break;
+            }
+        }
+        let chunk = if p >= 30 { frame(&bytes[..bytes.len().min(250)]) } else { bytes.clone() };
+        let _ = pair.receiver.handle_input(&chunk);
+        let _ = pair.dst.serve(&mut pair.receiver);
+        let _ = pair.receiver.handle_eof();
     }
 }

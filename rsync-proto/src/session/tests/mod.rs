@@ -1,6 +1,10 @@
 //! Session tests: the in-memory `Pair`, golden captures, hostile inputs.
 
+mod captured;
+mod fakefs;
+mod features;
 mod golden;
+mod golden_session;
 mod hostile;
 mod pair;
 mod scenarios;

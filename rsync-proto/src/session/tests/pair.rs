@@ -1,241 +1,13 @@
 //! A `Pair` harness: our sender and our receiver connected in memory, each with a fake file
 //! system, driven step by step (quinn-proto's `Pair`, with `drive_bounded`).
 
-use std::collections::{BTreeMap, HashSet};
-
-use rsync_core::Signature;
-
-use crate::flist::{mode, FileEntry, IdList, WirePath};
-use crate::session::{BasisMeta, Event, FileOutcome, FsAnswer, FsRequest, Session};
-use crate::session::{Receiver, Sender, SessionError, SessionOptions, Stats};
-
-/// A node of the fake file system.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Node {
-    File { data: Vec<u8>, mtime: i64 },
-    Dir,
-    Symlink(Vec<u8>),
-}
-
-/// Path → node.
-pub(crate) type Tree = BTreeMap<Vec<u8>, Node>;
-
-pub(crate) fn file(data: &[u8], mtime: i64) -> Node {
-    Node::File {
-        data: data.to_vec(),
-        mtime,
-    }
-}
+use super::fakefs::{DstDriver, Fs, SrcDriver};
+use crate::session::{Event, FileOutcome, Receiver, Sender, Session, SessionError};
+use crate::session::{SessionOptions, Stats};
 
 /// Deterministic pseudo-random bytes.
 pub(crate) fn prng(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// The sender's file system driver.
-pub(crate) struct SrcFs {
-    pub(crate) tree: Tree,
-    /// Paths whose read fails.
-    pub(crate) unreadable: HashSet<Vec<u8>>,
-    /// Size of the `FileData` chunks.
-    pub(crate) chunk: usize,
-    /// Requests seen.
-    pub(crate) seen: Vec<FsRequest>,
-}
-
-impl SrcFs {
-    pub(crate) fn new(tree: Tree) -> Self {
-        Self {
-            tree,
-            unreadable: HashSet::new(),
-            chunk: 1000,
-            seen: Vec::new(),
-        }
-    }
-
-    fn entries(&self) -> Vec<FileEntry> {
-        // Walk order: reversed, so that the roles' sort matters.
-        self.tree
-            .iter()
-            .rev()
-            .map(|(name, node)| {
-                let path = WirePath::new(name.clone()).expect("valid test path");
-                let mut e = match node {
-                    Node::File { data, mtime } => {
-                        let mut e = FileEntry::new(path, mode::S_IFREG | 0o644);
-                        e.size = data.len() as u64;
-                        e.mtime = *mtime;
-                        e
-                    }
-                    Node::Dir => {
-                        let mut e = FileEntry::new(path, mode::S_IFDIR | 0o755);
-                        e.size = 4096;
-                        e.mtime = 1_700_000_000;
-                        e
-                    }
-                    Node::Symlink(t) => {
-                        let mut e = FileEntry::new(path, mode::S_IFLNK | 0o777);
-                        e.size = t.len() as u64;
-                        e.mtime = 1_700_000_000;
-                        e.symlink = Some(t.clone());
-                        e
-                    }
-                };
-                e.top_dir = name == b".";
-                e
-            })
-            .collect()
-    }
-
-    /// Executes every queued request of `s`.
-    pub(crate) fn serve(&mut self, s: &mut Sender) -> Result<bool, SessionError> {
-        let mut any = false;
-        while let Some(req) = s.poll_fs() {
-            any = true;
-            self.seen.push(req.clone());
-            match req {
-                FsRequest::FileList { .. } => s.handle_fs(FsAnswer::FileList {
-                    entries: self.entries(),
-                    io_error: 0,
-                    uids: IdList::default(),
-                    gids: IdList::default(),
-                })?,
-                FsRequest::ReadFile { ndx, path } => {
-                    let data = match self.tree.get(path.as_bytes()) {
-                        Some(Node::File { data, .. })
-                            if !self.unreadable.contains(path.as_bytes()) =>
-                        {
-                            data.clone()
-                        }
-                        _ => {
-                            s.handle_fs(FsAnswer::FileError {
-                                ndx,
-                                vanished: false,
-                            })?;
-                            continue;
-                        }
-                    };
-                    for c in data.chunks(self.chunk.max(1)) {
-                        s.handle_fs(FsAnswer::FileData {
-                            ndx,
-                            data: c.to_vec(),
-                        })?;
-                    }
-                    s.handle_fs(FsAnswer::FileEnd { ndx })?;
-                }
-                other => panic!("sender asked {other:?}"),
-            }
-        }
-        Ok(any)
-    }
-}
-
-/// The receiver's file system driver.
-pub(crate) struct DstFs {
-    pub(crate) tree: Tree,
-    temp: BTreeMap<i32, Vec<u8>>,
-    /// Paths whose first basis copy is corrupted (once).
-    pub(crate) corrupt_once: HashSet<Vec<u8>>,
-    paths: BTreeMap<i32, Vec<u8>>,
-    pub(crate) seen: Vec<FsRequest>,
-}
-
-impl DstFs {
-    pub(crate) fn new(tree: Tree) -> Self {
-        Self {
-            tree,
-            temp: BTreeMap::new(),
-            corrupt_once: HashSet::new(),
-            paths: BTreeMap::new(),
-            seen: Vec::new(),
-        }
-    }
-
-    pub(crate) fn serve(
-        &mut self,
-        r: &mut Receiver,
-        strong: rsync_core::checksum::StrongSum,
-    ) -> Result<bool, SessionError> {
-        let mut any = false;
-        while let Some(req) = r.poll_fs() {
-            any = true;
-            self.seen.push(req.clone());
-            match req {
-                FsRequest::Basis { ndx, path, .. } => {
-                    self.paths.insert(ndx, path.as_bytes().to_vec());
-                    let meta = match self.tree.get(path.as_bytes()) {
-                        Some(Node::File { data, mtime }) => {
-                            Some(BasisMeta::new(0o100_644, data.len() as u64, *mtime))
-                        }
-                        Some(_) => Some(BasisMeta::new(0o040_755, 0, 0)),
-                        None => None,
-                    };
-                    r.handle_fs(FsAnswer::Basis { ndx, meta })?;
-                }
-                FsRequest::Signature { ndx, path, head } => {
-                    let Some(Node::File { data, .. }) = self.tree.get(path.as_bytes()) else {
-                        panic!("signature of a missing basis");
-                    };
-                    let signature = Signature::compute(data, head, strong);
-                    r.handle_fs(FsAnswer::Signature { ndx, signature })?;
-                }
-                FsRequest::BeginFile { ndx, path } => {
-                    self.paths.insert(ndx, path.as_bytes().to_vec());
-                    self.temp.insert(ndx, Vec::new());
-                }
-                FsRequest::Write { ndx, data } => {
-                    self.temp
-                        .get_mut(&ndx)
-                        .expect("begun")
-                        .extend_from_slice(&data);
-                }
-                FsRequest::CopyFromBasis { ndx, offset, len } => {
-                    let path = self.paths[&ndx].clone();
-                    let Some(Node::File { data, .. }) = self.tree.get(&path) else {
-                        panic!("copy from a missing basis");
-                    };
-                    let (o, l) = (offset as usize, len as usize);
-                    let mut bytes = data[o..o + l].to_vec();
-                    if self.corrupt_once.remove(&path) {
-                        bytes[0] ^= 0xff;
-                    }
-                    r.handle_fs(FsAnswer::Copied { ndx, data: bytes })?;
-                }
-                FsRequest::Commit { ndx, entry } => {
-                    let data = self.temp.remove(&ndx).expect("temp");
-                    self.tree.insert(
-                        entry.name.as_bytes().to_vec(),
-                        Node::File {
-                            data,
-                            mtime: entry.mtime,
-                        },
-                    );
-                }
-                FsRequest::Discard { ndx } => {
-                    self.temp.remove(&ndx);
-                }
-                FsRequest::Mkdir { entry, .. } => {
-                    self.tree.insert(entry.name.as_bytes().to_vec(), Node::Dir);
-                }
-                FsRequest::Symlink { entry, .. } => {
-                    let t = entry.symlink.clone().unwrap_or_default();
-                    self.tree
-                        .insert(entry.name.as_bytes().to_vec(), Node::Symlink(t));
-                }
-                FsRequest::SetMeta { .. } => {}
-                other => panic!("receiver asked {other:?}"),
-            }
-        }
-        Ok(any)
-    }
+    rsync_tests::pseudo_random(len, seed)
 }
 
 /// Which side is the server.
@@ -247,13 +19,24 @@ pub(crate) enum Dir {
     Push,
 }
 
+/// The options of `-a` (as root, numeric ids) for `protocol`.
+pub(crate) fn archive(protocol: u8, server: bool) -> SessionOptions {
+    let mut o = SessionOptions::plain(protocol, 0x1234_5678, server);
+    o.flist = o.flist.archive();
+    o.flist.numeric_ids = true;
+    o.recursive = true;
+    o.preserve_perms = true;
+    o.preserve_times = true;
+    o.am_root = true;
+    o
+}
+
 /// Two roles connected in memory.
 pub(crate) struct Pair {
     pub(crate) sender: Sender,
     pub(crate) receiver: Receiver,
-    pub(crate) src: SrcFs,
-    pub(crate) dst: DstFs,
-    strong: rsync_core::checksum::StrongSum,
+    pub(crate) src: SrcDriver,
+    pub(crate) dst: DstDriver,
     /// Bytes in flight, sender → receiver and back.
     s2r: Vec<u8>,
     r2s: Vec<u8>,
@@ -268,34 +51,32 @@ pub(crate) struct Pair {
 }
 
 impl Pair {
-    pub(crate) fn new(protocol: u8, dir: Dir, src: Tree, dst: Tree) -> Self {
+    /// `-a` between `src` and `dst`.
+    pub(crate) fn new(protocol: u8, dir: Dir, src: Fs, dst: Fs) -> Self {
         Self::with_options(protocol, dir, src, dst, |_| {})
     }
 
+    /// `-a` plus what `tweak` changes (on both sides).
     pub(crate) fn with_options(
         protocol: u8,
         dir: Dir,
-        src: Tree,
-        dst: Tree,
+        src: Fs,
+        dst: Fs,
         tweak: impl Fn(&mut SessionOptions),
     ) -> Self {
-        let mut so = SessionOptions::plain(protocol, 0x1234_5678, dir == Dir::Pull);
-        let mut ro = SessionOptions::plain(protocol, 0x1234_5678, dir == Dir::Push);
-        so.flist = so.flist.archive();
-        ro.flist = ro.flist.archive();
-        so.flist.numeric_ids = true;
-        ro.flist.numeric_ids = true;
+        let mut so = archive(protocol, dir == Dir::Pull);
+        let mut ro = archive(protocol, dir == Dir::Push);
         tweak(&mut so);
         tweak(&mut ro);
         so.server = dir == Dir::Pull;
         ro.server = dir == Dir::Push;
-        let strong = ro.strong;
+        let mut src = SrcDriver::from_fs(&src);
+        src.devino_all = protocol < 28 && so.flist.preserve_hard_links;
         Self {
             sender: Sender::new(so).expect("sender"),
-            receiver: Receiver::new(ro).expect("receiver"),
-            src: SrcFs::new(src),
-            dst: DstFs::new(dst),
-            strong,
+            receiver: Receiver::new(ro.clone()).expect("receiver"),
+            src,
+            dst: DstDriver::new(dst, ro),
             s2r: Vec::new(),
             r2s: Vec::new(),
             s2r_log: Vec::new(),
@@ -337,7 +118,7 @@ impl Pair {
             any = true;
         }
         any |= self.src.serve(&mut self.sender)?;
-        any |= self.dst.serve(&mut self.receiver, self.strong)?;
+        any |= self.dst.serve(&mut self.receiver)?;
         while let Some(e) = self.sender.poll_event() {
             self.sender_events.push(e);
             any = true;
@@ -347,6 +128,19 @@ impl Pair {
             any = true;
         }
         Ok(any)
+    }
+
+    /// Moves what both sides have to send into the in-flight queues (not delivered yet);
+    /// returns the bytes of each side (sender, receiver).
+    pub(crate) fn flush(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let (mut s, mut r) = (Vec::new(), Vec::new());
+        let _ = self.sender.poll_transmit(&mut s);
+        let _ = self.receiver.poll_transmit(&mut r);
+        self.s2r_log.extend_from_slice(&s);
+        self.s2r.extend_from_slice(&s);
+        self.r2s_log.extend_from_slice(&r);
+        self.r2s.extend_from_slice(&r);
+        (s, r)
     }
 
     /// Runs until both sides are done; panics after `max` steps (livelock) or when nothing
