@@ -33,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod filter;
 pub mod flist;
 pub mod handshake;
 pub mod mux;
