@@ -68,6 +68,22 @@ use matcher::{rule_matches, Name};
 use parse::{Parser, Template};
 use rule::flag;
 
+/// `--filter` syntax.
+const FILTER: Template = Template {
+    flags: 0,
+    old: false,
+};
+/// `--exclude` syntax: old prefixes, exclude by default.
+const EXCLUDE: Template = Template {
+    flags: 0,
+    old: true,
+};
+/// `--include` syntax: old prefixes, include by default.
+const INCLUDE: Template = Template {
+    flags: flag::INCLUDE,
+    old: true,
+};
+
 /// Where merge files and the user's CVS ignore patterns come from: the library reads no
 /// file itself.
 pub trait FilterSource {
@@ -178,21 +194,34 @@ impl FilterList {
         self.delete_excluded
     }
 
-    fn parser<'a>(
-        &'a mut self,
-        source: Option<&'a mut dyn FilterSource>,
+    /// Parses with `f` into a fresh list, then commits: the list is unchanged on error. A
+    /// `!` met while parsing drops the rules that were already here.
+    fn run(
+        &mut self,
+        source: Option<&mut dyn FilterSource>,
         from_wire: bool,
-    ) -> (Parser<'a>, &'a mut Vec<Rule>) {
-        let parser = Parser {
+        f: impl FnOnce(&mut Parser<'_, '_>, &mut Vec<Rule>) -> Result<(), FilterError>,
+    ) -> Result<(), FilterError> {
+        let mut cvs = self.cvs.clone();
+        let mut added = Vec::new();
+        let mut p = Parser {
             source,
-            cvs: &mut self.cvs,
+            cvs: &mut cvs,
             from0: self.from0,
             protocol: self.protocol.unwrap_or(32),
             delete_excluded: self.delete_excluded,
             from_wire,
             depth: 0,
+            cleared: false,
+            in_cvs: false,
         };
-        (parser, &mut self.rules)
+        f(&mut p, &mut added)?;
+        if p.cleared {
+            self.rules.clear();
+        }
+        self.rules.extend(added);
+        self.cvs = cvs;
+        Ok(())
     }
 
     /// `--filter=RULE` / `-f RULE`: one rule in the full syntax. A `merge` rule fails with
@@ -200,17 +229,9 @@ impl FilterList {
     ///
     /// # Errors
     /// A syntax error, a pattern over 4095 bytes, or an unsupported rule (see
-    /// [`FilterError`]). On error the list may keep rules parsed before it; rsync exits.
+    /// [`FilterError`]). On error the list is unchanged (rsync exits).
     pub fn add_filter(&mut self, rule: &[u8]) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(None, false);
-        p.parse_str(
-            list,
-            rule,
-            Template {
-                flags: 0,
-                old: false,
-            },
-        )
+        self.run(None, false, |p, list| p.parse_str(list, rule, FILTER))
     }
 
     /// `--filter=RULE`, reading `merge` files (and the user's CVS patterns) from `source`.
@@ -223,48 +244,26 @@ impl FilterList {
         rule: &[u8],
         source: &mut dyn FilterSource,
     ) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(Some(source), false);
-        p.parse_str(
-            list,
-            rule,
-            Template {
-                flags: 0,
-                old: false,
-            },
-        )
+        self.run(Some(source), false, |p, list| {
+            p.parse_str(list, rule, FILTER)
+        })
     }
 
     /// `--exclude=PATTERN`: an exclude of the pattern as written, except that rsync also
     /// honours a leading `+ ` or `- ` and takes a lone `!` as "clear".
     ///
     /// # Errors
-    /// An empty pattern or a pattern over 4095 bytes.
+    /// An empty pattern or a pattern over 4095 bytes; the list is then unchanged.
     pub fn add_exclude(&mut self, pattern: &[u8]) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(None, false);
-        p.parse_str(
-            list,
-            pattern,
-            Template {
-                flags: 0,
-                old: true,
-            },
-        )
+        self.run(None, false, |p, list| p.parse_str(list, pattern, EXCLUDE))
     }
 
     /// `--include=PATTERN` (the same prefixes as [`FilterList::add_exclude`]).
     ///
     /// # Errors
-    /// An empty pattern or a pattern over 4095 bytes.
+    /// An empty pattern or a pattern over 4095 bytes; the list is then unchanged.
     pub fn add_include(&mut self, pattern: &[u8]) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(None, false);
-        p.parse_str(
-            list,
-            pattern,
-            Template {
-                flags: flag::INCLUDE,
-                old: true,
-            },
-        )
+        self.run(None, false, |p, list| p.parse_str(list, pattern, INCLUDE))
     }
 
     /// `--exclude-from=FILE`, given the file's contents: one pattern per line (per NUL with
@@ -273,16 +272,9 @@ impl FilterList {
     /// # Errors
     /// A line over [`MAX_RULE_LEN`] bytes, or as [`FilterList::add_exclude`].
     pub fn add_exclude_from(&mut self, contents: &[u8]) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(None, false);
-        p.parse_file(
-            list,
-            contents,
-            Template {
-                flags: 0,
-                old: true,
-            },
-            b"--exclude-from",
-        )
+        self.run(None, false, |p, list| {
+            p.parse_file(list, contents, EXCLUDE, b"--exclude-from")
+        })
     }
 
     /// `--include-from=FILE`, given the file's contents.
@@ -290,12 +282,9 @@ impl FilterList {
     /// # Errors
     /// As [`FilterList::add_exclude_from`].
     pub fn add_include_from(&mut self, contents: &[u8]) -> Result<(), FilterError> {
-        let (mut p, list) = self.parser(None, false);
-        let t = Template {
-            flags: flag::INCLUDE,
-            old: true,
-        };
-        p.parse_file(list, contents, t, b"--include-from")
+        self.run(None, false, |p, list| {
+            p.parse_file(list, contents, INCLUDE, b"--include-from")
+        })
     }
 
     /// A rule received from the peer (rsync `recv_filter_list`): the full syntax from
@@ -318,18 +307,11 @@ impl FilterList {
                 rule: Quoted::new(rule),
             });
         }
-        if self.protocol.is_none() {
-            self.protocol = Some(protocol);
-        }
-        let (mut p, list) = self.parser(None, true);
-        p.parse_str(
-            list,
-            rule,
-            Template {
-                flags: 0,
-                old: protocol < 29,
-            },
-        )
+        let t = if protocol < 29 { EXCLUDE } else { FILTER };
+        self.run(None, true, |p, list| {
+            p.protocol = p.protocol.min(protocol);
+            p.parse_str(list, rule, t)
+        })
     }
 
     /// The list a server builds from the rules it received (see [`wire`]).

@@ -299,8 +299,8 @@ pub(crate) fn file_rules(
 }
 
 /// Parsing state shared by nested merge files.
-pub(crate) struct Parser<'a> {
-    pub(crate) source: Option<&'a mut dyn FilterSource>,
+pub(crate) struct Parser<'a, 's> {
+    pub(crate) source: Option<&'a mut (dyn FilterSource + 's)>,
     /// The CVS excludes, read once at the first `-C` rule.
     pub(crate) cvs: &'a mut Option<Vec<Rule>>,
     pub(crate) from0: bool,
@@ -309,9 +309,13 @@ pub(crate) struct Parser<'a> {
     /// Rules from the peer: merge rules are refused.
     pub(crate) from_wire: bool,
     pub(crate) depth: usize,
+    /// A `!` cleared the list being added to (and so the rules it was added to).
+    pub(crate) cleared: bool,
+    /// Parsing the CVS excludes, whose `!` clears only them.
+    pub(crate) in_cvs: bool,
 }
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     /// rsync `parse_filter_str`: every rule of `text` into `list`.
     pub(crate) fn parse_str(
         &mut self,
@@ -337,6 +341,7 @@ impl Parser<'_> {
             }
             if flags & flag::CLEAR_LIST != 0 {
                 list.clear();
+                self.cleared |= !self.in_cvs;
                 continue;
             }
             if flags & flag::MERGE_FILE != 0 {
@@ -351,8 +356,12 @@ impl Parser<'_> {
                     });
                 }
                 if flags & flag::EXCLUDE_SELF != 0 {
+                    // rsync adds an empty rule for a name ending in "/": it never matches,
+                    // and its text ("- ") would not parse on the peer, so we skip it.
                     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-                    list.push(Rule::new(0, base));
+                    if !base.is_empty() {
+                        list.push(Rule::new(0, base));
+                    }
                     flags &= !flag::EXCLUDE_SELF;
                 }
                 self.merge(list, name, flags)?;
@@ -424,17 +433,23 @@ impl Parser<'_> {
             flags: flags | perishable,
             old: false,
         };
-        self.parse_str(&mut cvs, DEFAULT_CVSIGNORE, builtin)?;
         let (home, env) = match self.source.as_deref_mut() {
             Some(s) => (s.home_cvsignore(), s.cvsignore_env()),
             None => (None, None),
         };
-        if let Some(home) = home {
-            self.parse_file(&mut cvs, &home, t, b"~/.cvsignore")?;
-        }
-        if let Some(env) = env {
-            self.parse_str(&mut cvs, &env, t)?;
-        }
+        self.in_cvs = true;
+        let result = self
+            .parse_str(&mut cvs, DEFAULT_CVSIGNORE, builtin)
+            .and_then(|()| match home {
+                Some(home) => self.parse_file(&mut cvs, &home, t, b"~/.cvsignore"),
+                None => Ok(()),
+            })
+            .and_then(|()| match env {
+                Some(env) => self.parse_str(&mut cvs, &env, t),
+                None => Ok(()),
+            });
+        self.in_cvs = false;
+        result?;
         *self.cvs = Some(cvs);
         Ok(())
     }

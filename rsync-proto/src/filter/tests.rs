@@ -565,3 +565,37 @@ fn wire_rules_parse_by_protocol() {
     assert!(l.excluded(b"x/core", false, Side::Sender));
     assert!(l.cvs_rules().iter().all(Rule::perishable));
 }
+
+#[test]
+fn failed_adds_leave_the_list_unchanged() {
+    let mut l = list(&["- a", "+ b"]);
+    let before = l.clone();
+    // The "e" rule would be added before the merge fails; nothing of it may stay.
+    assert!(l.add_wire_rule(b".nse_x/y", 31).is_err());
+    assert!(l.add_filter_with(b".e missing", &mut files()).is_err());
+    assert!(l.add_exclude_from(b"x\n!\n+ \n").is_err());
+    assert!(l.add_filter_with(b"-C", &mut BadCvs).is_err());
+    assert_eq!(l, before);
+    // A clear inside a file clears what was there before, once the file parsed.
+    l.add_exclude_from(b"x\n!\ny\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(texts(&l), ["- y"]);
+    // An "e" merge of a name ending in "/" adds no empty rule.
+    let mut l = FilterList::new();
+    let mut empty = |_: &[u8]| -> std::io::Result<Vec<u8>> { Ok(Vec::new()) };
+    l.add_filter_with(b".e dir/", &mut empty)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(l.is_empty());
+}
+
+/// A source whose CVS patterns hold an over-long line.
+struct BadCvs;
+
+impl FilterSource for BadCvs {
+    fn merge_file(&mut self, _: &[u8]) -> std::io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    fn home_cvsignore(&mut self) -> Option<Vec<u8>> {
+        Some(vec![b'x'; MAX_RULE_LEN + 1])
+    }
+}
