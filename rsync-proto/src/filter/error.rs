@@ -6,7 +6,7 @@ use std::fmt;
 const QUOTE_MAX: usize = 120;
 
 /// Rule text quoted in an error message: bytes shown with `\xNN` escapes for anything that
-/// is not printable ASCII, cut after [`QUOTE_MAX`] bytes.
+/// is not printable ASCII, cut after 120 bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Quoted(Vec<u8>);
 

@@ -27,7 +27,7 @@
 //! let pull = WireContext { protocol: 31, client_is_sender: false, delete: true, prune_empty_dirs: false };
 //! let bytes = rules.encode(&pull)?;
 //! // The receiver-only rule stays home; the sender-only one is sent with its side.
-//! assert_eq!(bytes, b"\x09\x00\x00\x00-s *.tmp\x00\x00\x00\x00");
+//! assert_eq!(bytes, b"\x08\x00\x00\x00-s *.tmp\x00\x00\x00\x00");
 //! let (texts, used) = decode_filter_list(&bytes, &WireLimits::default())?;
 //! assert_eq!((texts, used), (vec![b"-s *.tmp".to_vec()], bytes.len()));
 //! # Ok::<(), rsync_proto::filter::FilterError>(())
