@@ -37,6 +37,7 @@
 
 #[cfg(feature = "tokio")]
 pub mod driver;
+pub mod filter;
 pub mod flist;
 pub mod handshake;
 pub mod mux;
