@@ -91,6 +91,9 @@ pub struct StrongSum {
     kind: ChecksumKind,
     seed: i32,
     seed_fix: bool,
+    /// Whether [`file_hasher`](Self::file_hasher) starts MD4 with the seed (the transfer
+    /// sum) or not (rsync's `-c` sum, `file_checksum`).
+    file_seed: bool,
 }
 
 impl StrongSum {
@@ -101,6 +104,19 @@ impl StrongSum {
             kind,
             seed,
             seed_fix: true,
+            file_seed: true,
+        }
+    }
+
+    /// The settings of rsync's `-c` checksum (`file_checksum`, sent in the file list):
+    /// [`file_hasher`](Self::file_hasher) hashes the content alone for every kind, MD4
+    /// included (whose transfer sum starts with the seed).
+    pub const fn file_checksum(kind: ChecksumKind) -> Self {
+        Self {
+            kind,
+            seed: 0,
+            seed_fix: true,
+            file_seed: false,
         }
     }
 
@@ -184,7 +200,9 @@ impl StrongSum {
         let inner = match self.kind {
             ChecksumKind::Md4 => {
                 let mut h = md4::Md4::new();
-                h.update(self.seed.to_le_bytes());
+                if self.file_seed {
+                    h.update(self.seed.to_le_bytes());
+                }
                 FileInner::Md4(h)
             }
             ChecksumKind::Md5 => FileInner::Md5(md5::Md5::new()),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rsync_core::checksum::StrongSum;
 use rsync_core::{Signature, SignatureBuilder};
 use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
-use rsync_proto::flist::{mode, FileEntry, WirePath};
+use rsync_proto::flist::{mode, FileEntry, IdList, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
 
 use super::{kind_bits, report, Failures, Role};
@@ -555,6 +555,7 @@ impl ReceiverFs {
                 | FsRequest::CopyFromBasis { .. }
                 | FsRequest::FileList { .. }
                 | FsRequest::ReadFile { .. }
+                | FsRequest::MapIds { .. }
         )
     }
 }
@@ -565,6 +566,18 @@ fn libc_eperm() -> i32 {
 
 fn name_str(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// rsync's `recv_id_list` mapping: each sender id whose name exists here maps to the
+/// local id of that name; the others keep their number.
+fn map_ids(list: &IdList, lookup: fn(&[u8]) -> Option<u32>) -> Vec<(u32, u32)> {
+    let id0 = list.id0_name.iter().map(|n| (0, n));
+    list.names
+        .iter()
+        .map(|(id, n)| (*id, n))
+        .chain(id0)
+        .filter_map(|(id, name)| lookup(name).map(|local| (id, local)))
+        .collect()
 }
 
 /// The whole-file checksum of `-c`.
@@ -644,6 +657,13 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::Delete { path, is_dir } => self.delete(&path, is_dir),
+            FsRequest::MapIds { uids, gids } => {
+                answer(FsAnswer::IdMap {
+                    uids: map_ids(&uids, super::user_id),
+                    gids: map_ids(&gids, super::group_id),
+                });
+                Ok(())
+            }
             other => Err(format!("unexpected request for a receiver: {other:?}")),
         };
         if let Err(msg) = result {

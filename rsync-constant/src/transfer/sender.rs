@@ -43,8 +43,11 @@ pub struct SenderOptions {
     pub devices: bool,
     /// `--specials`.
     pub specials: bool,
-    /// `-H`: give regular files with several links their device and inode.
+    /// `-H`: give every non-directory with several links its device and inode (as rsync
+    /// from protocol 28).
     pub hard_links: bool,
+    /// `-H` below protocol 28: every regular file carries its device and inode.
+    pub hlink_every_file: bool,
     /// `-o` without `--numeric-ids`: send user names.
     pub user_names: bool,
     /// `-g` without `--numeric-ids`: send group names.
@@ -150,7 +153,9 @@ impl SenderFs {
             e.rdev_minor = rustix::fs::minor(meta.rdev);
         }
         e.symlink = target;
-        if self.opts.hard_links && meta.kind == FileKind::File && meta.nlink > 1 {
+        let linked = meta.kind != FileKind::Dir
+            && (meta.nlink > 1 || (self.opts.hlink_every_file && meta.kind == FileKind::File));
+        if self.opts.hard_links && linked {
             e.hardlink = Some(HardLink::DevIno {
                 dev: meta.dev as i64,
                 ino: meta.ino as i64,

@@ -294,7 +294,7 @@ where
                 handshake.handle_input(&bytes)?;
             }
             Step::Eof => return Err(DriverError::EofInHandshake),
-            Step::Wrote | Step::Reply(_) => {}
+            Step::Wrote | Step::Keepalive | Step::Reply(_) => {}
         }
     };
     let (mut session, executor) = start(&negotiated)?;
@@ -408,6 +408,11 @@ where
                 }
             }
             Step::Wrote => {}
+            Step::Keepalive => {
+                if !session.is_done() {
+                    session.keepalive();
+                }
+            }
             Step::Reply(None) => return Err(DriverError::ExecutorDied),
             Step::Reply(Some(Reply::Completed(n))) => exec.outstanding -= n,
             Step::Reply(Some(Reply::Failed(e))) => return Err(e.into()),
@@ -427,6 +432,8 @@ enum Step {
     Input(Vec<u8>),
     Eof,
     Wrote,
+    /// Half the timeout passed without a write: time for a keepalive.
+    Keepalive,
     Reply(Option<Reply>),
 }
 
@@ -444,6 +451,8 @@ struct Io {
     max_pending: usize,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// When to send a keepalive (half the timeout after the last write).
+    keepalive_at: Option<Instant>,
 }
 
 impl Io {
@@ -459,6 +468,7 @@ impl Io {
             max_pending: config.max_pending_output.max(1),
             timeout: config.timeout,
             deadline: config.timeout.map(|t| Instant::now() + t),
+            keepalive_at: config.timeout.map(|t| Instant::now() + t / 2),
         }
     }
 
@@ -496,6 +506,7 @@ impl Io {
             });
         }
         let deadline = self.deadline;
+        let keepalive_at = self.keepalive_at;
         let (out, pos, rbuf) = (&self.out, self.pos, &mut self.rbuf);
         // Biased: input first (reading never waits behind anything), then executor
         // replies, then writing, so that output coalesces into larger writes while other
@@ -526,6 +537,7 @@ impl Io {
                     self.pos += n;
                     self.bytes_written += n as u64;
                     self.need_flush = true;
+                    self.keepalive_at = self.timeout.map(|t| Instant::now() + t / 2);
                     Ok(Step::Wrote)
                 }
                 Ok(None) => {
@@ -535,6 +547,10 @@ impl Io {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
                 Err(source) => Err(DriverError::Io { op: "write", source }),
             },
+            () = async { match keepalive_at { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } }, if !can_write => {
+                self.keepalive_at = self.timeout.map(|t| Instant::now() + t / 2);
+                return Ok(Step::Keepalive);
+            }
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 return Err(DriverError::Timeout {
                     secs: self.timeout.map_or(0, |t| t.as_secs()),
@@ -553,7 +569,9 @@ impl Io {
             self.out.drain(..self.pos);
             self.pos = 0;
         }
-        if step.is_ok() {
+        // The inactivity timeout counts from the last input (rsync `last_io_in`): our own
+        // writes, keepalives included, do not prove the peer alive.
+        if matches!(step, Ok(Step::Input(_) | Step::Eof)) {
             self.touch();
         }
         step

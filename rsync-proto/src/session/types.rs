@@ -194,15 +194,9 @@ impl SessionOptions {
 
     /// The checksum settings of `-c` (rsync `file_checksum`, `file_sum_nni`): the
     /// negotiated algorithm without a seed. Its [`StrongSum::file_hasher`] digest is what
-    /// the file list carries.
-    ///
-    /// Known gap: below protocol 30 rsync's `-c` sum is plain MD4 of the content, but
-    /// `rsync_core`'s MD4 `file_hasher()` always hashes the 4-byte seed first (the
-    /// transfer sum's rule). Until `rsync_core` can build an unseeded MD4 file hasher,
-    /// `-c` at protocols 27–29 compares sums stock rsync never matches: every file of
-    /// equal size is transferred (correct result, no savings).
+    /// the file list carries (below protocol 30: plain MD4 of the content, no seed).
     pub fn file_checksum(&self) -> StrongSum {
-        StrongSum::new(self.strong.kind(), 0)
+        StrongSum::file_checksum(self.strong.kind())
     }
 
     /// Whether what we write is multiplexed: always from a server, from a client at ≥ 30.

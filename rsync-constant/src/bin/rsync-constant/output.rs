@@ -193,7 +193,7 @@ impl Console {
     }
 
     /// An itemize record: counts it and shows it (`-i` line or `-v` name).
-    fn item(&mut self, ndx: i32, flags: u16, list: &[Option<FileEntry>]) {
+    fn item(&mut self, ndx: i32, flags: u16, xname: Option<&[u8]>, list: &[Option<FileEntry>]) {
         let entry = |ndx: i32| {
             usize::try_from(ndx)
                 .ok()
@@ -210,8 +210,9 @@ impl Console {
         if flags & iflags::IS_NEW != 0 {
             self.created.add(e);
         }
-        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, e.hardlink) {
-            (true, Some(HardLink::Follower { first })) => {
+        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, xname, e.hardlink) {
+            (true, Some(x), _) => Some(x.to_vec()),
+            (true, None, Some(HardLink::Follower { first })) => {
                 entry(first).map(|f| f.name.as_bytes().to_vec())
             }
             _ => None,
@@ -245,7 +246,11 @@ impl Console {
                 .and_then(Option::as_ref)
         };
         match event {
-            Event::Itemize { ndx, iflags: flags } => self.item(*ndx, *flags, p.file_list),
+            Event::Itemize {
+                ndx,
+                iflags: flags,
+                xname,
+            } => self.item(*ndx, *flags, xname.as_deref(), p.file_list),
             Event::Deleted { name, is_dir } => {
                 self.deleted_count += 1;
                 let mut n = name.as_bytes().to_vec();
@@ -281,7 +286,7 @@ impl Console {
                 if unseen {
                     // The transfer's own record was not reported as an event: show it as
                     // a plain transfer.
-                    self.item(*ndx, iflags::TRANSFER, p.file_list);
+                    self.item(*ndx, iflags::TRANSFER, None, p.file_list);
                 }
                 self.literal += lit;
                 self.matched += mat;

@@ -76,7 +76,20 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
     let start = setup::start(opts, true, false, work, failures.clone());
     let result = rt.block_on(async {
         let (reader, writer, saved) = crate::stdio::stdio();
-        let r = driver::run(reader, writer, hs, start, |_, _| {}, config).await;
+        // A server's own errors and warnings go to its stderr (rsync 3.5.0's
+        // `--stderr=errors`), which the remote shell carries to the client; its info
+        // lines travel as MSG_INFO inside the session.
+        let observe = |event: &rsync_proto::session::Event, _: driver::Progress<'_>| {
+            if let rsync_proto::session::Event::Log { code, text } = event {
+                if *code != rsync_proto::mux::MsgCode::Info {
+                    use std::io::Write as _;
+                    let mut e = std::io::stderr().lock();
+                    let _ = e.write_all(text.strip_suffix(b"\n").unwrap_or(text));
+                    let _ = e.write_all(b"\n");
+                }
+            }
+        };
+        let r = driver::run(reader, writer, hs, start, observe, config).await;
         crate::stdio::restore(&saved);
         r
     });

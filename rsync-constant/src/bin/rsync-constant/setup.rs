@@ -141,9 +141,7 @@ pub(crate) fn session_options(
     o.flist.numeric_ids = opts.numeric_ids;
     o.flist.id0_names = n.compat_flags.contains(CF_ID0_NAMES);
     o.flist.safe_flist = n.protocol >= 31 || n.compat_flags.contains(CF_SAFE_FLIST);
-    if opts.checksum {
-        o.flist.checksum_len = o.strong.digest_len();
-    }
+    o.checksum = opts.checksum;
     o.files_from = files_from;
     o.ignore_times = opts.ignore_times;
     o.whole_file = opts.whole_file.unwrap_or(local);
@@ -154,11 +152,22 @@ pub(crate) fn session_options(
     o.delete = opts.delete.map(|d| match d {
         DeleteMode::After => DeleteTiming::After,
         DeleteMode::Before => DeleteTiming::Before,
-        DeleteMode::Default | DeleteMode::During => DeleteTiming::During,
+        DeleteMode::During => DeleteTiming::During,
+        // rsync: before the transfer below protocol 30, during it from 30.
+        DeleteMode::Default => DeleteTiming::Auto,
     });
     o.recursive = opts.recursive;
     o.itemize = opts.itemize;
+    o.verbose = opts.verbose;
     o.inplace = opts.inplace;
+    o.am_root = rustix::process::geteuid().is_root();
+    if !o.am_root {
+        let mut groups: Vec<u32> = nix::unistd::getgroups()
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        groups.push(rustix::process::getegid().as_raw());
+        o.our_groups = Some(groups);
+    }
     o
 }
 
@@ -207,6 +216,7 @@ pub(crate) fn start<'a>(
                 s.devices = opts.devices;
                 s.specials = opts.specials;
                 s.hard_links = opts.hard_links;
+                s.hlink_every_file = opts.hard_links && n.protocol < 28;
                 s.user_names = opts.owner && !opts.numeric_ids;
                 s.group_names = opts.group && !opts.numeric_ids;
                 s.id0_names = id0;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rsync_core::checksum::{ChecksumKind, StrongSum};
+use rsync_core::checksum::StrongSum;
 use rsync_core::Signature;
 
 use crate::flist::{mode, FileEntry, HardLink, IdList, WirePath};
@@ -70,11 +70,6 @@ impl Inode {
 /// rsync's `file_checksum` of `data` (`-c`): the digest of `sum.file_hasher()`, except that
 /// MD4 (protocols < 30) is plain MD4 (no seed), which `rsync_core` only offers one-shot.
 pub(crate) fn file_sum(sum: StrongSum, data: &[u8]) -> Vec<u8> {
-    if sum.kind() == ChecksumKind::Md4 {
-        let mut out = [0u8; 16];
-        let n = StrongSum::new(ChecksumKind::Md4, 0).block_sum(data, &mut out);
-        return out[..n].to_vec();
-    }
     let mut h = sum.file_hasher();
     h.update(data);
     h.finish().as_bytes().to_vec()
