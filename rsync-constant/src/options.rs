@@ -101,6 +101,12 @@ pub struct Options {
     pub sender: bool,
     /// The capability letters after `-e.` on a server command line.
     pub client_info: Option<Vec<u8>>,
+    /// `-r`/`--recursive` was given explicitly (not only implied by `-a`): it survives
+    /// `--files-from`, which drops the recursion `-a` implies (rsync options.c).
+    pub recursive_explicit: bool,
+    /// `-R` (`Some(true)`) or `--no-relative` (`Some(false)`) given explicitly; without
+    /// either, `--files-from` implies `-R`.
+    pub relative_explicit: Option<bool>,
     /// `--log-format=FMT` received by a server: what the client's output format needs
     /// (`%i` itemizes, `%I` itemizes every item). Refused on a client command line.
     pub log_format: Option<Vec<u8>>,
@@ -310,6 +316,15 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
         }
         i += 1;
     }
+    if o.files_from.is_some() {
+        // rsync: --files-from drops the recursion -a implies (an explicit -r stays),
+        // transfers the listed directories themselves (-d) and implies -R.
+        if !o.recursive_explicit {
+            o.recursive = false;
+        }
+        o.dirs = true;
+        o.relative = o.relative_explicit.unwrap_or(true);
+    }
     Ok((o, operands))
 }
 
@@ -339,7 +354,10 @@ fn short_flag(o: &mut Options, c: u8) -> Result<(), OptionsError> {
             o.devices = true;
             o.specials = true;
         }
-        b'r' => o.recursive = true,
+        b'r' => {
+            o.recursive = true;
+            o.recursive_explicit = true;
+        }
         b'd' => o.dirs = true,
         b'l' => o.links = true,
         b'p' => o.perms = true,
@@ -388,7 +406,10 @@ fn long_option(
         "quiet" => flag(&mut o.quiet, on),
         "dry-run" => flag(&mut o.dry_run, on),
         "archive" if on => short_flag(o, b'a')?,
-        "recursive" | "r" => flag(&mut o.recursive, on),
+        "recursive" | "r" => {
+            o.recursive = on;
+            o.recursive_explicit = on;
+        }
         "dirs" | "d" => flag(&mut o.dirs, on),
         "links" | "l" => flag(&mut o.links, on),
         "perms" | "p" => flag(&mut o.perms, on),
@@ -408,7 +429,10 @@ fn long_option(
         "whole-file" | "W" => o.whole_file = Some(on),
         "inplace" => flag(&mut o.inplace, on),
         "partial" => flag(&mut o.partial, on),
-        "relative" | "R" => flag(&mut o.relative, on),
+        "relative" | "R" => {
+            o.relative = on;
+            o.relative_explicit = Some(on);
+        }
         "implied-dirs" if on => {}
         "delete" | "del" => o.delete = on.then_some(DeleteMode::Default),
         "delete-during" if on => o.delete = Some(DeleteMode::During),

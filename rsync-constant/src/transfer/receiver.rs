@@ -188,6 +188,11 @@ impl ReceiverFs {
                 return FsAnswer::Basis { ndx, meta: None };
             }
         };
+        if rel.is_none() && self.created_dest {
+            // rsync's FLAG_DIR_CREATED: the destination directory was made for this run,
+            // so the generator treats `.` as new (`cd+++++++++ ./`) and sets its metadata.
+            return FsAnswer::Basis { ndx, meta: None };
+        }
         let meta = match self.lstat(rel.as_ref()) {
             Ok(Some(m)) => m,
             Ok(None) => return FsAnswer::Basis { ndx, meta: None },

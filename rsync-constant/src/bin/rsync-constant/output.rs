@@ -64,6 +64,8 @@ impl Kinds {
 pub(crate) struct Console {
     verbose: u8,
     itemize: u8,
+    /// The locale's charset is UTF-8 (valid UTF-8 names are shown as they are).
+    utf8: bool,
     quiet: bool,
     stats: bool,
     progress: bool,
@@ -124,6 +126,7 @@ impl Console {
         Self {
             verbose: opts.verbose,
             itemize: opts.itemize,
+            utf8: itemize::locale_is_utf8(),
             quiet: opts.quiet,
             stats: opts.stats,
             progress: opts.progress,
@@ -161,7 +164,7 @@ impl Console {
             return;
         }
         let mut o = std::io::stdout().lock();
-        let _ = o.write_all(line);
+        let _ = o.write_all(&itemize::escape_line(line, self.utf8));
         let _ = o.write_all(b"\n");
     }
 

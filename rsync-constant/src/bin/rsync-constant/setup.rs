@@ -211,7 +211,7 @@ pub(crate) fn start<'a>(
             } => {
                 let mut s = SenderOptions::default();
                 s.recursive = opts.recursive;
-                s.dirs = opts.dirs || opts.files_from.is_some();
+                s.dirs = opts.dirs;
                 s.links = opts.links;
                 s.devices = opts.devices;
                 s.specials = opts.specials;
@@ -220,7 +220,7 @@ pub(crate) fn start<'a>(
                 s.user_names = opts.owner && !opts.numeric_ids;
                 s.group_names = opts.group && !opts.numeric_ids;
                 s.id0_names = id0;
-                s.relative = opts.relative || opts.files_from.is_some();
+                s.relative = opts.relative;
                 let fs = SenderFs::new(sources, s, failures);
                 AnyFs::Send(match files_from {
                     Some(names) => fs.with_files_from(names),
