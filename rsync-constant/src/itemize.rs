@@ -20,6 +20,9 @@ pub struct ItemizeContext {
     pub preserve_times: bool,
     /// The receiver can set symlink times (`CF_SYMLINK_TIMES`).
     pub symlink_times: bool,
+    /// Below protocol 29 a transfer record carries no item flags: rsync shows such an item
+    /// as `?????????` (`ITEM_MISSING_DATA`).
+    pub transfer_flags_unknown: bool,
 }
 
 /// The 11-character `%i` string for `flags` on `entry`.
@@ -83,7 +86,9 @@ pub fn item_string(flags: u16, entry: &FileEntry, ctx: ItemizeContext) -> String
     };
     c[9] = bit(iflags::REPORT_ACL, b'a');
     c[10] = bit(iflags::REPORT_XATTR, b'x');
-    if has(iflags::IS_NEW) {
+    if ctx.transfer_flags_unknown && has(iflags::TRANSFER) {
+        c[2..].fill(b'?');
+    } else if has(iflags::IS_NEW) {
         c[2..].fill(b'+');
     } else if matches!(c[0], b'.' | b'h' | b'c') && c[2..].iter().all(|&b| b == b'.') {
         c[2..].fill(b' ');
@@ -129,6 +134,7 @@ mod tests {
         sending_remote: false,
         preserve_times: true,
         symlink_times: true,
+        transfer_flags_unknown: false,
     };
 
     // Expected strings are the lines stock rsync 3.5.0 printed for the same changes

@@ -40,6 +40,9 @@ pub struct ReceiverOptions {
     pub umask: u32,
     /// Running as root (ownership can be set).
     pub am_root: bool,
+    /// `-c`: an up-to-date file's time is compared to the nanosecond before it is set
+    /// (rsync's `ATTRS_ACCURATE_TIME`).
+    pub checksum: bool,
 }
 
 /// A file being received.
@@ -425,11 +428,16 @@ impl ReceiverFs {
             return Ok(());
         };
         dest.symlink(&rel, &target).map_err(|e| fs_fail(&e))?;
-        self.set_link_meta(&rel, entry)
+        self.set_link_meta(&rel, entry, true)
     }
 
     /// Metadata of a symlink or special file: ownership and mtime, never following.
-    fn set_link_meta(&mut self, rel: &RelPath, entry: &FileEntry) -> Result<(), String> {
+    fn set_link_meta(
+        &mut self,
+        rel: &RelPath,
+        entry: &FileEntry,
+        set_time: bool,
+    ) -> Result<(), String> {
         let (uid, gid) = self.owner_of(entry);
         let Some(dest) = &self.dest else {
             return Ok(());
@@ -440,7 +448,7 @@ impl ReceiverFs {
                 r => r.map_err(|e| fs_fail(&e))?,
             }
         }
-        if self.opts.times {
+        if self.opts.times && set_time {
             let t = Mtime {
                 sec: entry.mtime,
                 nsec: entry.mtime_nsec,
@@ -468,7 +476,7 @@ impl ReceiverFs {
             return Ok(());
         };
         dest.mknod(&rel, special, perms).map_err(|e| fs_fail(&e))?;
-        self.set_link_meta(&rel, entry)
+        self.set_link_meta(&rel, entry, true)
     }
 
     fn hard_link(&mut self, entry: &FileEntry, target: &WirePath) -> Result<(), String> {
@@ -490,7 +498,15 @@ impl ReceiverFs {
         let Some(existing) = existing else {
             return Ok(());
         };
-        let attrs = self.attrs(entry, Some(&existing));
+        let mut attrs = self.attrs(entry, Some(&existing));
+        // rsync `set_file_attrs` without ATTRS_ACCURATE_TIME (`same_time` at modify-window
+        // 0): an existing entry whose mtime has the same seconds keeps its own.
+        let accurate = self.opts.checksum && existing.kind == FileKind::File;
+        let same_time = existing.mtime_sec == entry.mtime
+            && (!accurate || existing.mtime_nsec == entry.mtime_nsec);
+        if same_time {
+            attrs.mtime = None;
+        }
         let Some(dest) = &self.dest else {
             return Ok(());
         };
@@ -505,7 +521,7 @@ impl ReceiverFs {
             }
             _ => {
                 let rel = rel.ok_or("the transfer root is not a special file")?;
-                self.set_link_meta(&rel, entry)
+                self.set_link_meta(&rel, entry, !same_time)
             }
         }
     }

@@ -98,6 +98,9 @@ pub struct Progress<'a> {
     pub bytes_read: u64,
     /// Bytes written to the peer so far.
     pub bytes_written: u64,
+    /// What the handshake negotiated (protocol, compat flags: what the output depends
+    /// on, e.g. rsync's itemize strings).
+    pub negotiated: &'a Negotiated,
 }
 
 /// How a run ended without a transport failure.
@@ -310,6 +313,7 @@ where
         &mut exec,
         &mut observer,
         handshake.take_remaining(),
+        &negotiated,
     )
     .await;
     exec.close();
@@ -337,6 +341,7 @@ async fn drive<R, W, O>(
     exec: &mut ExecutorThread,
     observer: &mut O,
     early: Vec<u8>,
+    negotiated: &Negotiated,
 ) -> Result<(i32, Option<Stats>, Option<SessionError>), DriverError>
 where
     R: AsyncRead + Unpin,
@@ -377,6 +382,7 @@ where
                         file_list: session.file_list(),
                         bytes_read: io.bytes_read,
                         bytes_written: io.bytes_written,
+                        negotiated,
                     },
                 );
             }

@@ -8,6 +8,7 @@ use rsync_constant::itemize::{self, ItemizeContext, DELETING};
 use rsync_constant::options::Options;
 use rsync_proto::driver::{Outcome, Progress};
 use rsync_proto::flist::{FileEntry, HardLink};
+use rsync_proto::handshake::CF_SYMLINK_TIMES;
 use rsync_proto::mux::MsgCode;
 use rsync_proto::session::{iflags, Event, FileOutcome};
 
@@ -64,6 +65,8 @@ impl Kinds {
 pub(crate) struct Console {
     verbose: u8,
     itemize: u8,
+    /// Our side sends the files.
+    sending: bool,
     /// The locale's charset is UTF-8 (valid UTF-8 names are shown as they are).
     utf8: bool,
     quiet: bool,
@@ -127,6 +130,7 @@ impl Console {
             verbose: opts.verbose,
             itemize: opts.itemize,
             utf8: itemize::locale_is_utf8(),
+            sending,
             quiet: opts.quiet,
             stats: opts.stats,
             progress: opts.progress,
@@ -135,6 +139,7 @@ impl Console {
                 sending_remote: sending && remote,
                 preserve_times: opts.times,
                 symlink_times: true,
+                transfer_flags_unknown: false,
             },
             header: if sending {
                 "building file list ... done"
@@ -241,6 +246,12 @@ impl Console {
 
     /// The driver's observer.
     pub(crate) fn event(&mut self, event: &Event, p: Progress<'_>) {
+        // rsync compat.c: a sender knows the receiver sets symlink times only through
+        // CF_SYMLINK_TIMES (protocol >= 30); a receiver always can.
+        let n = p.negotiated;
+        self.ctx.symlink_times = !self.sending
+            || (n.protocol >= 30 && n.compat_flags.contains(CF_SYMLINK_TIMES));
+        self.ctx.transfer_flags_unknown = n.protocol < 29;
         self.list_known(p.file_list);
         let entry = |ndx: i32| {
             usize::try_from(ndx)

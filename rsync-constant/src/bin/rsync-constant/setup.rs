@@ -236,6 +236,7 @@ pub(crate) fn start<'a>(
                 r.numeric_ids = opts.numeric_ids;
                 r.dry_run = opts.dry_run;
                 r.partial = opts.partial;
+                r.checksum = opts.checksum;
                 r.umask = umask();
                 r.am_root = rustix::process::geteuid().is_root();
                 AnyFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
