@@ -191,9 +191,12 @@ impl ReceiverFs {
                 return FsAnswer::Basis { ndx, meta: None };
             }
         };
-        if rel.is_none() && self.created_dest {
+        if rel.is_none() && self.created_dest && ndx == 0 {
             // rsync's FLAG_DIR_CREATED: the destination directory was made for this run,
             // so the generator treats `.` as new (`cd+++++++++ ./`) and sets its metadata.
+            // rsync marks the first entry of the sorted list, which is `.` except when a
+            // name sorts before it (protocol < 29 sorts ` x` and `\nx` first): then `.`
+            // shows as existing, and so it does here.
             return FsAnswer::Basis { ndx, meta: None };
         }
         let meta = match self.lstat(rel.as_ref()) {

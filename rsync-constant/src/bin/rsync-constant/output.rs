@@ -246,11 +246,14 @@ impl Console {
 
     /// The driver's observer.
     pub(crate) fn event(&mut self, event: &Event, p: Progress<'_>) {
-        // rsync compat.c: a sender knows the receiver sets symlink times only through
-        // CF_SYMLINK_TIMES (protocol >= 30); a receiver always can.
+        // rsync compat.c (`receiver_symlink_times`): from protocol 30 a sender learns it
+        // from CF_SYMLINK_TIMES and a receiver can; at 29 only a receiver; below 29 nobody.
         let n = p.negotiated;
-        self.ctx.symlink_times = !self.sending
-            || (n.protocol >= 30 && n.compat_flags.contains(CF_SYMLINK_TIMES));
+        self.ctx.symlink_times = match n.protocol {
+            0..=28 => false,
+            29 => !self.sending,
+            _ => !self.sending || n.compat_flags.contains(CF_SYMLINK_TIMES),
+        };
         self.ctx.transfer_flags_unknown = n.protocol < 29;
         self.list_known(p.file_list);
         let entry = |ndx: i32| {
