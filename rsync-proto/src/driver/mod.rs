@@ -333,6 +333,7 @@ where
 }
 
 /// The session stage; returns the exit code, statistics and the first session error.
+#[allow(clippy::too_many_arguments)] // the driver's parts, borrowed separately
 async fn drive<R, W, O>(
     io: &mut Io,
     reader: &mut R,
