@@ -23,6 +23,23 @@ pub enum DeleteMode {
     Before,
 }
 
+/// One filter option, kept in command-line order (rsync applies them in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterArg {
+    /// `--filter=RULE` / `-f RULE`.
+    Filter(Vec<u8>),
+    /// `--include=PATTERN`.
+    Include(Vec<u8>),
+    /// `--exclude=PATTERN`.
+    Exclude(Vec<u8>),
+    /// `--include-from=FILE` (`-` for stdin).
+    IncludeFrom(OsString),
+    /// `--exclude-from=FILE` (`-` for stdin).
+    ExcludeFrom(OsString),
+    /// `--delete-excluded`, at its place among the rules (it changes the rules after it).
+    DeleteExcluded,
+}
+
 /// The options of one transfer, with rsync's meaning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -80,7 +97,9 @@ pub struct Options {
     pub from0: bool,
     /// `--include`, `--exclude` and `--filter` rules in order, as rsync's filter syntax
     /// (`+ PATTERN`, `- PATTERN`, or a `--filter` rule as given).
-    pub filters: Vec<Vec<u8>>,
+    pub filters: Vec<FilterArg>,
+    /// `--delete-excluded` (implies `--delete`).
+    pub delete_excluded: bool,
     /// `--protocol=N`.
     pub protocol: Option<u32>,
     /// `--timeout=SECONDS`.
@@ -220,7 +239,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "port",
     "sockopts",
     "list-only",
-    "delete-excluded",
     "delete-missing-args",
     "ignore-missing-args",
     "delete-delay",
@@ -232,8 +250,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "compress-choice",
     "compress-level",
     "skip-compress",
-    "exclude-from",
-    "include-from",
     "filter-from",
     "mkpath",
     "contimeout",
@@ -304,7 +320,8 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
                         break;
                     }
                     b'f' => {
-                        o.filters.push(value(&mut i, "-f", inline)?);
+                        o.filters
+                            .push(FilterArg::Filter(value(&mut i, "-f", inline)?));
                         break;
                     }
                     _ => short_flag(&mut o, c)?,
@@ -317,12 +334,12 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
         i += 1;
     }
     if o.files_from.is_some() {
-        // rsync: --files-from drops the recursion -a implies (an explicit -r stays),
-        // transfers the listed directories themselves (-d) and implies -R.
+        // rsync: --files-from drops the recursion -a implies (an explicit -r stays) and
+        // implies -R; it also transfers the listed directories themselves (an implied -d
+        // the sender applies, see `transfers_dirs`).
         if !o.recursive_explicit {
             o.recursive = false;
         }
-        o.dirs = true;
         o.relative = o.relative_explicit.unwrap_or(true);
     }
     Ok((o, operands))
@@ -454,13 +471,24 @@ fn long_option(
         }
         "from0" | "0" => flag(&mut o.from0, on),
         "files-from" if on => o.files_from = Some(OsString::from_vec(value(i, &opt, inline)?)),
-        "include" if on => o
+        "include" if on => o.filters.push(FilterArg::Include(value(i, &opt, inline)?)),
+        "exclude" if on => o.filters.push(FilterArg::Exclude(value(i, &opt, inline)?)),
+        "filter" if on => o.filters.push(FilterArg::Filter(value(i, &opt, inline)?)),
+        "include-from" if on => o
             .filters
-            .push([b"+ ".as_slice(), &value(i, &opt, inline)?].concat()),
-        "exclude" if on => o
+            .push(FilterArg::IncludeFrom(OsString::from_vec(value(
+                i, &opt, inline,
+            )?))),
+        "exclude-from" if on => o
             .filters
-            .push([b"- ".as_slice(), &value(i, &opt, inline)?].concat()),
-        "filter" if on => o.filters.push(value(i, &opt, inline)?),
+            .push(FilterArg::ExcludeFrom(OsString::from_vec(value(
+                i, &opt, inline,
+            )?))),
+        "delete-excluded" if on => {
+            o.delete_excluded = true;
+            o.delete.get_or_insert(DeleteMode::Default);
+            o.filters.push(FilterArg::DeleteExcluded);
+        }
         "protocol" if on => o.protocol = Some(number(&opt, &value(i, &opt, inline)?)?),
         "timeout" if on => o.timeout = Some(number(&opt, &value(i, &opt, inline)?)?),
         "block-size" | "B" if on => o.block_size = Some(number(&opt, &value(i, &opt, inline)?)?),
@@ -490,6 +518,12 @@ fn long_option(
 }
 
 impl Options {
+    /// Whether the sender transfers directories named on the command line or in
+    /// `--files-from` themselves (`-d`, implied by `--files-from`).
+    pub fn transfers_dirs(&self) -> bool {
+        self.dirs || self.files_from.is_some()
+    }
+
     /// The arguments a client passes to its remote end after the program name, as rsync's
     /// `server_options` builds them for the options we support. `client_is_sender` is true
     /// for a push. `letters` are the capability letters we offer (e.g. `b"LsfxCIvu"`);
@@ -513,7 +547,15 @@ impl Options {
         };
         put(self.dry_run, b'n');
         put(self.links, b'l');
-        put(self.dirs && !self.recursive, b'd');
+        // rsync sends an implied -d (from --files-from) only for a push with --delete.
+        put(
+            self.dirs && !self.recursive
+                || (self.files_from.is_some()
+                    && !self.recursive
+                    && self.delete.is_some()
+                    && client_is_sender),
+            b'd',
+        );
         put(self.whole_file == Some(true), b'W');
         put(self.hard_links, b'H');
         put(self.owner, b'o');
@@ -552,8 +594,13 @@ impl Options {
                 Some(DeleteMode::Before) => args.push("--delete-before".into()),
                 Some(DeleteMode::During) => args.push("--delete-during".into()),
                 Some(DeleteMode::After) => args.push("--delete-after".into()),
-                Some(DeleteMode::Default) => args.push("--delete".into()),
-                None => {}
+                Some(DeleteMode::Default) if !self.delete_excluded => {
+                    args.push("--delete".into());
+                }
+                Some(DeleteMode::Default) | None => {}
+            }
+            if self.delete_excluded {
+                args.push("--delete-excluded".into());
             }
             if self.stats {
                 args.push("--stats".into());
@@ -685,7 +732,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             o.filters,
-            vec![b"- *.o".to_vec(), b"+ keep.o".to_vec(), b"- tmp/".to_vec()]
+            vec![
+                FilterArg::Exclude(b"*.o".to_vec()),
+                FilterArg::Include(b"keep.o".to_vec()),
+                FilterArg::Filter(b"- tmp/".to_vec())
+            ]
         );
     }
 
@@ -741,7 +792,23 @@ mod tests {
                 "--checksum-seed=-99"
             ])
         );
+        // argv-p31-filesfrom.vec: stock sends `-logDtpR … --files-from=- --from0`.
         let (o, _) = parse(&os(&["-a", "--files-from=list", "--from0"]), false).unwrap();
+        assert_eq!(
+            o.server_args(false, 31, b""),
+            os(&[
+                "--server",
+                "--sender",
+                "-logDtpRe.",
+                "--files-from=-",
+                "--from0"
+            ])
+        );
+        let (o, _) = parse(
+            &os(&["-a", "--no-relative", "--files-from=list", "--from0"]),
+            false,
+        )
+        .unwrap();
         assert!(o.server_args(false, 31, b"").ends_with(&os(&[
             "--files-from=-",
             "--from0",

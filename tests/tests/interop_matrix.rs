@@ -260,6 +260,7 @@ matrix!(
     empty_files,
     empty_tree,
     files_from,
+    filters,
     hard_links,
     itemize,
     modes,

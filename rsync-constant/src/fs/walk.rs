@@ -58,6 +58,8 @@ pub struct Walk {
     recursive: bool,
     first: Option<Result<Entry, FsError>>,
     stack: Vec<Frame>,
+    /// The last entry yielded was a directory whose listing was pushed on the stack.
+    last_descended: bool,
 }
 
 /// Walks beneath `root`: if `start` is `Some`, yields `start` itself first;
@@ -73,6 +75,7 @@ pub fn walk(root: BorrowedFd<'_>, start: Option<&RelPath>, recursive: bool) -> W
         recursive,
         first: None,
         stack: Vec::new(),
+        last_descended: false,
     };
     match start {
         None => match root.try_clone_to_owned() {
@@ -85,6 +88,7 @@ pub fn walk(root: BorrowedFd<'_>, start: Option<&RelPath>, recursive: bool) -> W
                     // `start` is always descended into (one level when not
                     // recursive), like `rsync -d DIR/`.
                     visit(parent.as_fd(), name, rel.clone(), true).map(|(entry, frame)| {
+                        w.last_descended = frame.is_some();
                         w.stack.extend(frame);
                         entry
                     })
@@ -97,6 +101,14 @@ pub fn walk(root: BorrowedFd<'_>, start: Option<&RelPath>, recursive: bool) -> W
 }
 
 impl Walk {
+    /// Does not descend into the directory the walk has just yielded (an excluded
+    /// directory's content is never visited); nothing happens after any other entry.
+    pub fn prune(&mut self) {
+        if std::mem::take(&mut self.last_descended) {
+            self.stack.pop();
+        }
+    }
+
     fn push_dir(&mut self, dir: OwnedFd, prefix: Option<RelPath>) {
         match read_names(dir.as_fd()) {
             Ok(names) => self.stack.push(Frame {
@@ -165,6 +177,7 @@ impl Iterator for Walk {
         if let Some(first) = self.first.take() {
             return Some(first);
         }
+        self.last_descended = false;
         loop {
             let frame = self.stack.last_mut()?;
             let Some(name) = frame.names.next() else {
@@ -187,6 +200,7 @@ impl Iterator for Walk {
             };
             let visited = visit(frame.dir.as_fd(), &name, path, self.recursive);
             return Some(visited.map(|(entry, sub)| {
+                self.last_descended = sub.is_some();
                 self.stack.extend(sub);
                 entry
             }));

@@ -11,6 +11,9 @@ mod sender;
 #[cfg(test)]
 mod tests;
 
+use crate::options::{FilterArg, Options};
+use rsync_proto::filter::{FilterError, FilterList};
+use std::os::unix::ffi::OsStrExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -85,28 +88,73 @@ pub fn report(role: Role, message: &str) {
     eprintln!("rsync-constant: [{}] {message}", role.tag());
 }
 
-/// How a list of `--include`/`--exclude`/`--filter` rules is applied. Filters are not wired
-/// to the transfer yet: this is the single place that decides, so that connecting
-/// `rsync_proto::filter` later changes nothing else.
+/// Builds the client's filter list from its command line, in command-line order as rsync
+/// does (`--delete-excluded` changes the rules after it). `--include-from`/`--exclude-from`
+/// files (`-` = stdin) and `merge` rule files are read here, relative to the current
+/// directory.
 ///
 /// # Errors
-/// [`FilterUnsupported`] when any rule is given.
-pub fn check_filters(rules: &[Vec<u8>]) -> Result<(), FilterUnsupported> {
-    if rules.is_empty() {
-        Ok(())
+/// [`FilterSetupError`]: a rule rsync would refuse, a rule form not supported (per-directory
+/// merge files), or a rule file that cannot be read.
+pub fn build_filters(opts: &Options) -> Result<FilterList, FilterSetupError> {
+    let mut list = FilterList::new();
+    list.set_from0(opts.from0);
+    let mut source = |name: &[u8]| read_rule_file(name);
+    for arg in &opts.filters {
+        match arg {
+            FilterArg::Filter(rule) => list.add_filter_with(rule, &mut source),
+            FilterArg::Include(p) => list.add_include(p),
+            FilterArg::Exclude(p) => list.add_exclude(p),
+            FilterArg::IncludeFrom(f) => {
+                let contents = read_rule_file(f.as_bytes())
+                    .map_err(|e| FilterSetupError::Read(f.to_string_lossy().into_owned(), e))?;
+                list.add_include_from(&contents)
+            }
+            FilterArg::ExcludeFrom(f) => {
+                let contents = read_rule_file(f.as_bytes())
+                    .map_err(|e| FilterSetupError::Read(f.to_string_lossy().into_owned(), e))?;
+                list.add_exclude_from(&contents)
+            }
+            FilterArg::DeleteExcluded => {
+                list.set_delete_excluded(true);
+                Ok(())
+            }
+        }?;
+    }
+    Ok(list)
+}
+
+/// Reads a rule file (`-` = stdin).
+fn read_rule_file(name: &[u8]) -> std::io::Result<Vec<u8>> {
+    if name == b"-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)?;
+        Ok(v)
     } else {
-        Err(FilterUnsupported { count: rules.len() })
+        std::fs::read(std::ffi::OsStr::from_bytes(name))
     }
 }
 
-/// Filter rules were given, and rsync-constant cannot apply them yet (rsync exit code 4).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "--include/--exclude/--filter are not supported by rsync-constant yet ({count} rule(s) given)"
-)]
-pub struct FilterUnsupported {
-    /// Rules given.
-    pub count: usize,
+/// Why the filter options could not be turned into a rule list.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilterSetupError {
+    /// A rule rsync refuses, or one we do not support (`dir-merge`).
+    #[error(transparent)]
+    Rule(#[from] FilterError),
+    /// A rule file could not be read.
+    #[error("failed to open exclude file {0}: {1}")]
+    Read(String, std::io::Error),
+}
+
+impl FilterSetupError {
+    /// rsync's exit code: 4 for a form we do not support, 1 (syntax) otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Rule(FilterError::DirMergeUnsupported { .. }) => 4,
+            _ => 1,
+        }
+    }
 }
 
 /// The file-type bits of a [`crate::fs::FileKind`] (`S_IFMT` part of `st_mode`).

@@ -9,6 +9,7 @@
 //! non-regular file`. `--files-from` names are relative to the single source directory and
 //! bring their parent directories with them (`-R`, implied by `--files-from`).
 
+use rsync_proto::filter::{FilterList, Side};
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use rsync_proto::session::{FsAnswer, FsRequest};
 
 use super::receiver::hash_file;
 use super::{kind_bits, report, Failures, Role};
-use crate::fs::{walk, Destination, Entry, FileKind, FsError, Meta, RelPath};
+use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
 
 /// `IOERR_GENERAL`.
 const IOERR_GENERAL: i32 = 1;
@@ -56,6 +57,10 @@ pub struct SenderOptions {
     pub id0_names: bool,
     /// `-R` (`--files-from` implies it): keep the names' leading directories.
     pub relative: bool,
+    /// The negotiated protocol (a server reads the client's filter rules by it).
+    pub protocol: u32,
+    /// `--delete-excluded` (a server's reading of the client's rules depends on it).
+    pub delete_excluded: bool,
 }
 
 /// One source operand, as given on the command line.
@@ -93,6 +98,8 @@ pub struct SenderFs {
     /// Names given with a local `--files-from` (push); names received from the client
     /// come with the request instead.
     files_from: Option<Vec<Vec<u8>>>,
+    /// The filter rules: a client's own; a server's are built from the client's list.
+    filter: Option<FilterList>,
 }
 
 impl SenderFs {
@@ -105,7 +112,22 @@ impl SenderFs {
             opts,
             failures,
             files_from: None,
+            filter: None,
         }
+    }
+
+    /// The client's filter rules (names they exclude on the sender side are left out of
+    /// the file list, and an excluded directory is not descended into).
+    pub fn with_filter(mut self, filter: FilterList) -> Self {
+        self.filter = (!filter.is_empty()).then_some(filter);
+        self
+    }
+
+    /// Whether the rules hide `name` from the file list.
+    fn hidden(&self, name: &[u8], is_dir: bool) -> bool {
+        self.filter
+            .as_ref()
+            .is_some_and(|f| f.excluded(name, is_dir, Side::Sender))
     }
 
     /// Names read locally from `--files-from` (a push).
@@ -208,13 +230,15 @@ impl SenderFs {
             },
         };
         out.extend(first);
-        let mut entries: Vec<Result<Entry, FsError>> = Vec::new();
         let mut it = walk(root.dir_fd(), start_rel.as_ref(), descend);
         if let Some(rel) = &start_rel {
             // The operand itself.
             match it.next() {
                 Some(Ok(e)) => {
                     let is_dir = e.meta.kind == FileKind::Dir;
+                    if self.hidden(e.path.as_bytes(), is_dir) {
+                        return;
+                    }
                     if is_dir && !self.opts.recursive && !self.opts.dirs {
                         eprintln!("skipping directory {}", rel.display());
                         return;
@@ -245,11 +269,14 @@ impl SenderFs {
                 None => return,
             }
         }
-        entries.extend(it);
-        for item in entries {
+        while let Some(item) = it.next() {
             match item {
                 Ok(e) => {
                     let name = e.path.as_bytes().to_vec();
+                    if self.hidden(&name, e.meta.kind == FileKind::Dir) {
+                        it.prune();
+                        continue;
+                    }
                     if let Some(fe) = self.entry(name, &e.meta, e.link_target) {
                         out.push(fe);
                     }
@@ -325,6 +352,7 @@ impl SenderFs {
             );
             for item in items {
                 match item {
+                    Ok(e) if self.hidden(e.path.as_bytes(), e.meta.kind == FileKind::Dir) => {}
                     Ok(e) => {
                         let name = if self.opts.relative {
                             e.path.as_bytes().to_vec()
@@ -526,8 +554,15 @@ impl Executor for SenderFs {
                 files_from,
                 checksum,
             } => {
-                if let Err(e) = super::check_filters(&filter_rules) {
-                    return Err(ExecutorError::new(4, e.to_string()));
+                if self.filter.is_none() && !filter_rules.is_empty() {
+                    // A server: the client's rules, read as rsync's recv_filter_list does.
+                    let list = FilterList::from_wire(
+                        &filter_rules,
+                        self.opts.protocol,
+                        self.opts.delete_excluded,
+                    )
+                    .map_err(|e| ExecutorError::new(2, e.to_string()))?;
+                    self.filter = (!list.is_empty()).then_some(list);
                 }
                 answer(self.build_list(files_from, checksum));
                 Ok(())

@@ -17,6 +17,7 @@ use rsync_proto::flist::{mode, FileEntry, HardLink, WirePath};
 use rsync_proto::session::{FsAnswer, FsRequest};
 
 use super::*;
+use rsync_proto::filter::FilterList;
 
 const STRONG: StrongSum = StrongSum::new(ChecksumKind::Md5, 0);
 
@@ -539,20 +540,54 @@ fn sender_files_from_brings_parents() {
 }
 
 #[test]
-fn filters_are_refused_through_one_function() {
-    assert!(check_filters(&[]).is_ok());
-    let e = check_filters(&[b"- *.o".to_vec()]).unwrap_err();
-    assert_eq!(e.count, 1);
-    let (mut s, _) = sender(&[Path::new(".")], |_| {});
+fn sender_applies_filter_rules_and_prunes_excluded_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("build/deep")).unwrap();
+    std::fs::create_dir_all(src.join("lib")).unwrap();
+    std::fs::write(src.join("a.c"), b"c").unwrap();
+    std::fs::write(src.join("a.o"), b"o").unwrap();
+    std::fs::write(src.join("lib/b.c"), b"c").unwrap();
+    std::fs::write(src.join("lib/b.o"), b"o").unwrap();
+    std::fs::write(src.join("build/x"), b"x").unwrap();
+    std::fs::write(src.join("build/deep/y"), b"y").unwrap();
+    let with_slash = || Source(format!("{}/", src.display()).into_bytes());
+    // A client's own rules.
+    let mut rules = FilterList::new();
+    rules.add_exclude(b"*.o").unwrap();
+    rules.add_exclude(b"/build/").unwrap();
+    let mut o = SenderOptions::default();
+    o.recursive = true;
+    let mut s = SenderFs::new(vec![with_slash()], o.clone(), Failures::new()).with_filter(rules);
+    let (entries, io) = list(&mut s, None);
+    assert_eq!(io, 0);
+    assert_eq!(names(&entries), [".", "a.c", "lib", "lib/b.c"]);
+    // A server: the same rules as the client's list carries them.
+    o.protocol = 31;
+    let mut s = SenderFs::new(vec![with_slash()], o, Failures::new());
+    let got = exec(
+        &mut s,
+        FsRequest::FileList {
+            filter_rules: vec![b"- *.o".to_vec(), b"- /build/".to_vec()],
+            files_from: None,
+            checksum: None,
+        },
+    );
+    let Some(FsAnswer::FileList { entries, .. }) = got.into_iter().next() else {
+        panic!("no list")
+    };
+    assert_eq!(names(&entries), [".", "a.c", "lib", "lib/b.c"]);
+    // A rule rsync would refuse ends the run with a protocol error.
+    let (mut s, _) = sender(&[&src], |o| o.protocol = 31);
     let err = s
         .execute(
             FsRequest::FileList {
-                filter_rules: vec![b"- x".to_vec()],
+                filter_rules: vec![b"dir-merge .rules".to_vec()],
                 files_from: None,
                 checksum: None,
             },
             &mut |_| {},
         )
         .unwrap_err();
-    assert_eq!(err.exit_code, 4);
+    assert_eq!(err.exit_code, 2);
 }

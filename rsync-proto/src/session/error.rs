@@ -108,6 +108,12 @@ pub enum SessionError {
         /// The limit.
         max: usize,
     },
+    /// A filter rule from the peer that rsync would refuse.
+    #[error("bad filter rule from the peer: {reason}")]
+    BadFilter {
+        /// Why.
+        reason: String,
+    },
     /// A `--files-from` name that is not a valid relative path, or too many names.
     #[error("bad --files-from name")]
     BadFilesFrom,

@@ -4,6 +4,7 @@
 use rsync_core::checksum::{ChecksumKind, StrongSum};
 use rsync_core::{Limits, Signature, SumHead};
 
+use crate::filter::FilterList;
 use crate::flist::{FileEntry, FlistOptions, IdList, WirePath};
 use crate::handshake::Negotiated;
 use crate::mux::RSYNC_DATA_FRAME;
@@ -88,6 +89,14 @@ pub struct SessionOptions {
     /// wants them (`--delete`). A server reads them into the same list; a receiver uses
     /// them to protect names from `--delete` (the hook in `session/protect.rs`).
     pub filter_rules: Vec<Vec<u8>>,
+    /// The client's own filter rules, all of them (a client receiver protects names from
+    /// `--delete` with the receiver-side rules it keeps local, which
+    /// [`filter_rules`](Self::filter_rules) does not carry). `None` for a server, which
+    /// uses the rules it reads from the client.
+    pub filter: Option<FilterList>,
+    /// `--delete-excluded`: excluded names are not protected from `--delete` (a server
+    /// reads the client's rules accordingly).
+    pub delete_excluded: bool,
     /// `-I`: transfer files even when size and mtime match.
     pub ignore_times: bool,
     /// `-c`: compare whole-file checksums instead of mtimes (the sender sends them in the
@@ -160,6 +169,8 @@ impl SessionOptions {
             server,
             files_from: FilesFrom::None,
             filter_rules: Vec::new(),
+            filter: None,
+            delete_excluded: false,
             ignore_times: false,
             checksum: false,
             whole_file: false,

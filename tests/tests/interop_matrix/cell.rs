@@ -325,9 +325,15 @@ pub(crate) fn run_cell(
                 Some(b) => b.diff(got, Compare::UNTOUCHED),
                 None => vec!["(scenario error: Unchanged needs a destination)".to_owned()],
             },
+            Expect::Tree(build) => {
+                let want = dir.path().join("expected");
+                build(&want)?;
+                Snapshot::take(&want)?.diff(got, how)
+            }
         };
         let what = match scn.expect {
             Expect::Unchanged => "vs the destination before the run",
+            Expect::Tree(_) => "vs the expected tree",
             _ => "vs source",
         };
         problems.extend(diffs.into_iter().map(|d| format!("{what}: {d}")));

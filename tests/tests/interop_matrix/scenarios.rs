@@ -21,6 +21,9 @@ pub(crate) enum Expect {
     Subset(&'static [&'static [u8]]),
     /// Exactly what it was before the transfer, the same inodes too (`-n`, or nothing to do).
     Unchanged,
+    /// Exactly the tree this function builds (filters: what is sent plus what the rules
+    /// protect from `--delete`).
+    Tree(fn(&Path) -> io::Result<()>),
 }
 
 /// One scenario.
@@ -164,6 +167,27 @@ pub(crate) const ALL: &[Scenario] = &[
         source: delete,
         dest: Some(delete_dest),
         control_without: Some("--delete"),
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "filters",
+        about: "--exclude/--include/--filter rules: excluded names and directories are not sent, \
+                excluded and protected names survive --delete, the rest is deleted",
+        args: &[
+            "-a",
+            "-i",
+            "--delete",
+            "--exclude=*.o",
+            "--exclude=/build/",
+            "--filter=P /precious",
+            "--include=docs/***",
+            "--exclude=*.tmp",
+            "--filter=- tmp?/",
+        ],
+        source: filters,
+        dest: Some(filters_dest),
+        expect: Expect::Tree(filters_expected),
+        control_without: Some("--exclude=*.o"),
         ..DEFAULTS
     },
     Scenario {
@@ -544,6 +568,61 @@ fn delete_dest(root: &Path) -> io::Result<()> {
     b.dir(b"was-dir", 0o755, t(101))?;
     b.dir(b"was-dir/sub", 0o755, t(102))?;
     b.file(b"was-dir/sub/f", b"f", 0o644, t(103))?;
+    b.finish()
+}
+
+fn filters(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(1));
+    b.file(b"a.c", b"c source", 0o644, t(2))?;
+    b.file(b"a.o", b"object", 0o644, t(3))?;
+    b.dir(b"lib", 0o755, t(4))?;
+    b.file(b"lib/b.c", b"lib source", 0o644, t(5))?;
+    b.file(b"lib/b.o", b"lib object", 0o644, t(6))?;
+    b.dir(b"build", 0o755, t(7))?;
+    b.file(b"build/out", b"built", 0o644, t(8))?;
+    b.dir(b"docs", 0o755, t(9))?;
+    b.file(b"docs/x.tmp", b"kept by docs/***", 0o644, t(10))?;
+    b.file(b"notes.tmp", b"excluded", 0o644, t(11))?;
+    b.dir(b"tmp1", 0o755, t(12))?;
+    b.file(b"tmp1/f", b"excluded dir", 0o644, t(13))?;
+    b.dir(b"sub", 0o755, t(14))?;
+    b.dir(b"sub/build", 0o755, t(15))?;
+    b.file(b"sub/build/in", b"only /build is anchored", 0o644, t(16))?;
+    b.finish()
+}
+
+fn filters_dest(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(80));
+    b.file(b"keep.o", b"excluded: protected", 0o644, t(81))?;
+    b.file(b"old.c", b"deleted", 0o644, t(82))?;
+    b.file(b"precious", b"protected by P", 0o600, t(83))?;
+    b.dir(b"build", 0o755, t(84))?;
+    b.file(b"build/dest-only", b"inside an excluded dir", 0o644, t(85))?;
+    b.dir(b"lib", 0o755, t(4))?;
+    b.file(b"lib/stale.o", b"excluded: protected", 0o644, t(86))?;
+    b.file(b"lib/stale.c", b"deleted", 0o644, t(87))?;
+    b.finish()
+}
+
+/// The source's transferred names plus the destination's protected ones.
+fn filters_expected(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(1));
+    b.file(b"a.c", b"c source", 0o644, t(2))?;
+    b.dir(b"lib", 0o755, t(4))?;
+    b.file(b"lib/b.c", b"lib source", 0o644, t(5))?;
+    b.dir(b"docs", 0o755, t(9))?;
+    b.file(b"docs/x.tmp", b"kept by docs/***", 0o644, t(10))?;
+    b.dir(b"sub", 0o755, t(14))?;
+    b.dir(b"sub/build", 0o755, t(15))?;
+    b.file(b"sub/build/in", b"only /build is anchored", 0o644, t(16))?;
+    b.file(b"keep.o", b"excluded: protected", 0o644, t(81))?;
+    b.file(b"precious", b"protected by P", 0o600, t(83))?;
+    b.dir(b"build", 0o755, t(84))?;
+    b.file(b"build/dest-only", b"inside an excluded dir", 0o644, t(85))?;
+    b.file(b"lib/stale.o", b"excluded: protected", 0o644, t(86))?;
     b.finish()
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use rsync_constant::options::Options;
-use rsync_constant::transfer::{check_filters, Failures, Source};
+use rsync_constant::transfer::{build_filters, Failures, Source};
 use rsync_proto::driver::{self, DriverConfig, DriverError, Outcome};
+use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::Handshake;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -142,10 +143,13 @@ fn missing_dir(d: &[u8]) -> Option<String> {
 
 /// Runs the client.
 pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
-    if let Err(e) = check_filters(&opts.filters) {
-        eprintln!("rsync-constant: {e}");
-        return exit_with(4);
-    }
+    let filter = match build_filters(opts) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rsync-constant: {e}");
+            return exit_with(e.exit_code());
+        }
+    };
     let plan = match plan(opts, &operands) {
         Ok(p) => p,
         Err((code, msg)) => {
@@ -163,7 +167,7 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
             return exit_with(14);
         }
     };
-    let code = match rt.block_on(transfer(opts, plan)) {
+    let code = match rt.block_on(transfer(opts, plan, filter)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rsync-constant: {e:#}");
@@ -254,7 +258,7 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
     }
 }
 
-async fn transfer(opts: &Options, plan: Plan) -> anyhow::Result<i32> {
+async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Result<i32> {
     let cfg = setup::client_config(opts)?;
     let hs = Handshake::client(cfg)?;
     let mut peer = spawn_peer(opts, &plan)?;
@@ -266,7 +270,7 @@ async fn transfer(opts: &Options, plan: Plan) -> anyhow::Result<i32> {
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = setup::start(opts, false, local, plan.work, failures.clone());
+    let start = setup::start(opts, false, local, plan.work, failures.clone(), filter);
     let result: Result<Outcome, DriverError> = driver::run(
         peer.reader,
         peer.writer,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rsync_constant::options::Options;
-use rsync_constant::transfer::{check_filters, Failures, Source};
+use rsync_constant::options::{FilterArg, Options};
+use rsync_constant::transfer::{Failures, Source};
 use rsync_proto::driver::{self, DriverConfig};
 use rsync_proto::handshake::Handshake;
 
@@ -17,8 +17,14 @@ use crate::setup::{self, Work};
 
 /// Runs the server; `operands` are `.` then the paths.
 pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) -> ExitCode {
-    if let Err(e) = check_filters(&opts.filters) {
-        eprintln!("rsync-constant: {e}");
+    // A server's rules come from the client over the wire; rules on its own command
+    // line (rsync clients never send them there) are refused rather than ignored.
+    if !opts
+        .filters
+        .iter()
+        .all(|f| matches!(f, FilterArg::DeleteExcluded))
+    {
+        eprintln!("rsync-constant: filter options on a server command line are not supported");
         return exit_with(4);
     }
     let paths: Vec<Vec<u8>> = operands
@@ -73,7 +79,14 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = setup::start(opts, true, false, work, failures.clone());
+    let start = setup::start(
+        opts,
+        true,
+        false,
+        work,
+        failures.clone(),
+        rsync_proto::filter::FilterList::new(),
+    );
     let result = rt.block_on(async {
         let (reader, writer, saved) = crate::stdio::stdio();
         // A server's own errors and warnings go to its stderr (rsync 3.5.0's

@@ -12,10 +12,14 @@ use rsync_constant::transfer::{
 };
 use rsync_core::checksum::ChecksumKind;
 use rsync_proto::driver::StartSession;
+use rsync_proto::filter::wire::WireContext;
+use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::{
     ClientConfig, ClientInfo, CompatFlags, Negotiated, ServerConfig, CF_ID0_NAMES, CF_SAFE_FLIST,
 };
-use rsync_proto::session::{DeleteTiming, FilesFrom, Receiver, Sender, Session, SessionOptions};
+use rsync_proto::session::{
+    DeleteTiming, FilesFrom, Receiver, Sender, Session, SessionError, SessionOptions,
+};
 
 /// The capability letters we offer as a client (rsync's, without incremental recursion).
 pub(crate) const LETTERS: &[u8] = b"LsfxCIvu";
@@ -45,7 +49,7 @@ pub(crate) enum Work {
 /// Whether either executor kind.
 pub(crate) enum AnyFs {
     /// The sender's.
-    Send(SenderFs),
+    Send(Box<SenderFs>),
     /// The receiver's.
     Receive(Box<ReceiverFs>),
 }
@@ -185,6 +189,7 @@ pub(crate) fn start<'a>(
     local: bool,
     work: Work,
     failures: Failures,
+    filter: FilterList,
 ) -> StartSession<'a, AnyFs> {
     Box::new(move |n: &Negotiated| {
         let (ff, sending) = match &work {
@@ -196,7 +201,24 @@ pub(crate) fn start<'a>(
             } if !server => (FilesFrom::Send(names.clone()), false),
             Work::Receive { .. } => (FilesFrom::None, false),
         };
-        let so = session_options(n, opts, server, local, ff);
+        let mut so = session_options(n, opts, server, local, ff);
+        so.delete_excluded = opts.delete_excluded;
+        if !server {
+            // exclude.c send_filter_list: what the client's rules put on the wire.
+            let ctx = WireContext {
+                protocol: u32::from(n.protocol.min(32)),
+                client_is_sender: sending,
+                delete: opts.delete.is_some(),
+                prune_empty_dirs: false,
+            };
+            so.filter_rules = filter
+                .wire_rules(&ctx)
+                .map_err(|e| SessionError::BadFilter {
+                    reason: e.to_string(),
+                })?
+                .unwrap_or_default();
+            so.filter = Some(filter.clone());
+        }
         let strong = so.strong;
         let id0 = so.flist.id0_names;
         let session: Box<dyn Session + Send> = if sending {
@@ -211,7 +233,7 @@ pub(crate) fn start<'a>(
             } => {
                 let mut s = SenderOptions::default();
                 s.recursive = opts.recursive;
-                s.dirs = opts.dirs;
+                s.dirs = opts.transfers_dirs();
                 s.links = opts.links;
                 s.devices = opts.devices;
                 s.specials = opts.specials;
@@ -221,11 +243,13 @@ pub(crate) fn start<'a>(
                 s.group_names = opts.group && !opts.numeric_ids;
                 s.id0_names = id0;
                 s.relative = opts.relative;
-                let fs = SenderFs::new(sources, s, failures);
-                AnyFs::Send(match files_from {
+                s.protocol = u32::from(n.protocol.min(32));
+                s.delete_excluded = opts.delete_excluded;
+                let fs = SenderFs::new(sources, s, failures).with_filter(filter);
+                AnyFs::Send(Box::new(match files_from {
                     Some(names) => fs.with_files_from(names),
                     None => fs,
-                })
+                }))
             }
             Work::Receive { dest, .. } => {
                 let mut r = ReceiverOptions::default();

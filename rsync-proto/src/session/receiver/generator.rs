@@ -106,7 +106,7 @@ pub(super) struct Generator {
 
 impl Receiver {
     /// The list (and the id map) is in: index it and start.
-    pub(super) fn gen_start(&mut self) {
+    pub(super) fn gen_start(&mut self) -> Result<(), SessionError> {
         let mut names = HashSet::new();
         let mut dirs = HashMap::new();
         for (i, e) in self.list.iter().enumerate() {
@@ -119,7 +119,14 @@ impl Receiver {
         }
         self.gen.names = names;
         self.gen.dir_ndx = dirs;
-        self.gen.protection = Protection::new(&self.filters);
+        self.gen.protection = match &self.core.opts.filter {
+            Some(list) => Protection::from_list(list.clone()),
+            None => Protection::from_wire(
+                &self.filters,
+                u32::from(self.core.opts.protocol),
+                self.core.opts.delete_excluded,
+            )?,
+        };
         self.gen.stage = match self.core.opts.delete_timing() {
             Some(DeleteTiming::Before) => Stage::Before(0),
             _ => Stage::Initial(0),
@@ -127,9 +134,9 @@ impl Receiver {
         if self.gen.stage == Stage::Initial(0) {
             self.delta_note();
         }
+        Ok(())
     }
 
-    /// generate_files at `-vv` (`DEBUG_GTE(FLIST, 1)`).
     fn delta_note(&mut self) {
         if self.core.opts.verbose >= 2 {
             let text: &[u8] = if self.core.opts.whole_file {

@@ -189,7 +189,7 @@ impl Receiver {
                     return Ok(false);
                 }
                 self.recv = Recv::Records;
-                self.list_received(dec.into_list());
+                self.list_received(dec.into_list())?;
                 Ok(true)
             }
             Recv::Records => {
@@ -215,7 +215,7 @@ impl Receiver {
 
     /// The file list is in: sort it, group hard links, find the content directories,
     /// then map the ids (if named) and start the generator.
-    fn list_received(&mut self, list: FileList) {
+    fn list_received(&mut self, list: FileList) -> Result<(), SessionError> {
         let p = self.core.protocol();
         let FileList {
             entries,
@@ -258,7 +258,7 @@ impl Receiver {
             // main.c client_run: nothing to do, no statistics are read.
             self.recv = Recv::Finished;
             self.end();
-            return;
+            return Ok(());
         }
         let o = &self.core.opts;
         let named = |l: &IdList| !l.names.is_empty() || l.id0_name.is_some();
@@ -268,8 +268,9 @@ impl Receiver {
             self.core.fs.push_back(FsRequest::MapIds { uids, gids });
             self.gen.stage = Stage::AwaitIds;
         } else {
-            self.gen_start();
+            self.gen_start()?;
         }
+        Ok(())
     }
 
     /// The driver's id map: rewrite the list's ids (uidlist.c `match_uid`/`match_gid`).
@@ -287,8 +288,7 @@ impl Receiver {
                 e.gid = x;
             }
         }
-        self.gen_start();
-        Ok(())
+        self.gen_start()
     }
 
     /// The end of the run: the exit code and the statistics.
