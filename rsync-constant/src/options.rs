@@ -200,6 +200,7 @@ const NOT_SUPPORTED: &[&str] = &[
     "x",
     "cvs-exclude",
     "C",
+    "F",
     "prune-empty-dirs",
     "m",
     "omit-dir-times",

@@ -275,14 +275,21 @@ fn refusals_use_rsync_exit_codes() {
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let dst = tmp.path().join("dst");
+    // Per-directory merge files are not supported: refused, never ignored.
     let o = run(&[
         os("-a"),
-        os("--exclude=*.o"),
+        os("--filter=dir-merge .rules"),
         src.as_os_str(),
         dst.as_os_str(),
     ]);
     assert_eq!(o.status.code(), Some(4));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--include/--exclude/--filter"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("dir-merge"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&[os("-a"), os("-F"), src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(o.status.code(), Some(4));
     let o = run(&[os("-a"), src.as_os_str(), os("host::module/")]);
     assert_eq!(o.status.code(), Some(4));
     let o = run(&[os("-a"), os("rsync://host/m/"), dst.as_os_str()]);
