@@ -8,6 +8,7 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use rustix::fs::{openat, renameat, unlinkat, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -66,7 +67,7 @@ pub(crate) fn create_temp(
 pub struct TempFile {
     /// The directory holding both names, pinned for the file's lifetime so
     /// a concurrent rename of a parent cannot redirect the commit.
-    parent: OwnedFd,
+    parent: Arc<OwnedFd>,
     tmp_name: Vec<u8>,
     final_name: Vec<u8>,
     rel: RelPath,
@@ -77,7 +78,7 @@ pub struct TempFile {
 impl TempFile {
     /// Creates `.NAME.XXXXXX` with `O_CREAT | O_EXCL | O_NOFOLLOW`, mode
     /// 0600, in `parent`.
-    pub(crate) fn create(parent: OwnedFd, rel: &RelPath) -> Result<Self, FsError> {
+    pub(crate) fn create(parent: Arc<OwnedFd>, rel: &RelPath) -> Result<Self, FsError> {
         let final_name = rel.file_name().to_vec();
         let mut file = None;
         let flags = OFlags::WRONLY

@@ -1,7 +1,7 @@
 //! [`ReceiverFs`]: a receiver's file-system requests on a [`Destination`], every path
 //! resolved beneath the destination handle, files written to a temporary name and renamed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,9 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
+    /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
+    /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
+    absent: HashSet<i32>,
     /// `created directory DEST` for the application to show.
     pub created_dest: bool,
 }
@@ -88,6 +91,7 @@ impl ReceiverFs {
             incoming: None,
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
+            absent: HashSet::new(),
             created_dest: false,
         }
     }
@@ -180,7 +184,15 @@ impl ReceiverFs {
         }
     }
 
-    fn basis_meta(&self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
+    fn basis_meta(&mut self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
+        let answer = self.basis_answer(ndx, path, checksum);
+        if let FsAnswer::Basis { meta: None, .. } = answer {
+            self.absent.insert(ndx);
+        }
+        answer
+    }
+
+    fn basis_answer(&self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
         let rel = match self.local(path) {
             Ok(r) => r,
             Err(msg) => {
@@ -335,7 +347,11 @@ impl ReceiverFs {
         let Some(dest) = &self.dest else {
             return Err("no destination".into());
         };
-        let basis = dest.open_basis(&rel).ok();
+        let basis = if self.absent.remove(&ndx) {
+            None
+        } else {
+            dest.open_basis(&rel).ok()
+        };
         let temp = dest.begin_file(&rel).map_err(|e| fs_fail(&e))?;
         self.incoming = Some(Incoming {
             ndx,

@@ -485,9 +485,14 @@ impl SenderFs {
                 return;
             }
         };
+        // As rsync's sender, send the length `fstat` gave when the file was opened (less if
+        // it shrinks meanwhile): no extra read to find the end, and a buffer sized to what
+        // is left rather than a zeroed full chunk for every small file.
+        let size = file.len();
         let mut off = 0u64;
-        loop {
-            let mut buf = vec![0u8; DATA_CHUNK];
+        while off < size {
+            let want = usize::try_from(size - off).map_or(DATA_CHUNK, |n| n.min(DATA_CHUNK));
+            let mut buf = vec![0u8; want];
             match file.read_at(&mut buf, off) {
                 Ok(0) => break,
                 Ok(n) => {
