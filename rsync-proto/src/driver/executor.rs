@@ -72,4 +72,36 @@ pub trait Executor: Send + 'static {
         request: FsRequest,
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError>;
+
+    /// Like [`Executor::execute`], but may stop once its answers carry about `budget`
+    /// bytes of data and return `Ok(false)`: the request is then unfinished and the driver
+    /// calls [`Executor::resume`] (and nothing else) until it returns `Ok(true)`. The driver
+    /// uses it to run a [`FsRequest::ReadFile`] on its own task without holding a whole
+    /// file in memory. The default runs the request to the end.
+    ///
+    /// # Errors
+    /// As [`Executor::execute`].
+    fn execute_budget(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        let _ = budget;
+        self.execute(request, answer).map(|()| true)
+    }
+
+    /// Continues the unfinished request of [`Executor::execute_budget`] for about `budget`
+    /// more bytes; `Ok(true)` once it is finished. The default has nothing to continue.
+    ///
+    /// # Errors
+    /// As [`Executor::execute`].
+    fn resume(
+        &mut self,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        let _ = (answer, budget);
+        Ok(true)
+    }
 }
