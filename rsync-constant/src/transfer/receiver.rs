@@ -17,6 +17,14 @@ use crate::fs::{Special, TempFile};
 
 /// Chunk size for reading a basis.
 const READ_CHUNK: usize = 256 * 1024;
+/// Received bytes gathered before one write to the temporary file.
+const WRITE_BUF: usize = 256 * 1024;
+/// Most threads summing one basis.
+const SIG_THREADS: usize = 4;
+/// Smallest basis summed by several threads.
+const SIG_PARALLEL_MIN: u64 = 16 << 20;
+/// Basis bytes read at once for block copies (matched blocks mostly come in order).
+const READ_AHEAD: usize = 1024 * 1024;
 
 /// What the receiver preserves and how it behaves (from the command line).
 #[derive(Debug, Clone, Default)]
@@ -61,6 +69,13 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
+    /// Bytes received for the file being written, not written yet.
+    wbuf: Vec<u8>,
+    /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`]: `window[..window_len]` holds
+    /// the basis from `window_off` on.
+    window: Vec<u8>,
+    window_off: u64,
+    window_len: usize,
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
@@ -92,6 +107,10 @@ impl ReceiverFs {
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
             absent: HashSet::new(),
+            wbuf: Vec::new(),
+            window: Vec::new(),
+            window_off: 0,
+            window_len: 0,
             created_dest: false,
         }
     }
@@ -240,6 +259,10 @@ impl ReceiverFs {
         FsAnswer::Basis { ndx, meta: Some(b) }
     }
 
+    /// The block sums of the basis. A large basis is split at block boundaries into one
+    /// part per core (at most [`SIG_THREADS`]), summed by scoped threads, and the parts'
+    /// sums are joined in order: the builder keeps no state across blocks, so the result is
+    /// the sequential one.
     fn signature(&self, ndx: i32, path: &WirePath, head: rsync_core::SumHead) -> FsAnswer {
         let mut sig = Signature::with_head(head);
         let basis = self
@@ -249,23 +272,61 @@ impl ReceiverFs {
             .zip(self.dest.as_ref())
             .map(|(rel, dest)| dest.open_basis(&rel));
         if let Some(Ok(basis)) = basis {
-            let mut b = SignatureBuilder::new(head, self.strong);
-            let mut buf = vec![0u8; READ_CHUNK];
-            let mut off = 0u64;
             let want = head.basis_len();
-            while off < want {
-                let n = match basis.read_at(&mut buf, off) {
-                    Ok(0) => break,
-                    Ok(n) => n.min(usize::try_from(want - off).unwrap_or(usize::MAX)),
+            let bl = u64::from(head.block_len.max(1));
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let threads = if want >= SIG_PARALLEL_MIN {
+                cores.clamp(1, SIG_THREADS)
+            } else {
+                1
+            };
+            // Whole blocks per part; the last part also takes the short final block.
+            let per_part = (want / bl).div_ceil(threads as u64).max(1) * bl;
+            let bounds: Vec<u64> = (0..=threads as u64)
+                .map(|i| (i * per_part).min(want))
+                .map(|b| if want - b < bl { want } else { b })
+                .collect();
+            let parts: Vec<(u64, u64)> = bounds
+                .windows(2)
+                .filter_map(|w| match *w {
+                    [a, e] if a < e => Some((a, e)),
+                    _ => None,
+                })
+                .collect();
+            let strong = self.strong;
+            let results: Vec<PartSums> = if parts.len() <= 1 {
+                vec![part_sums(&basis, head, strong, 0, want)]
+            } else {
+                std::thread::scope(|sc| {
+                    let handles: Vec<_> = parts
+                        .iter()
+                        .map(|&(a, e)| {
+                            let basis = &basis;
+                            sc.spawn(move || part_sums(basis, head, strong, a, e))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(None)))
+                        .collect()
+                })
+            };
+            let sl = head.strong_len as usize;
+            for part in results {
+                match part {
+                    Ok((weak, strong)) => {
+                        for (i, w) in weak.iter().enumerate() {
+                            sig.push(*w, strong.get(i * sl..(i + 1) * sl).unwrap_or_default());
+                        }
+                    }
                     Err(e) => {
-                        self.fail(&fs_fail(&e));
+                        if let Some(e) = e {
+                            self.fail(&fs_fail(&e));
+                        }
                         break;
                     }
-                };
-                b.update(&buf[..n], &mut |w, s| sig.push(w, s));
-                off += n as u64;
+                }
             }
-            b.finish(&mut |w, s| sig.push(w, s));
         }
         FsAnswer::Signature {
             ndx,
@@ -341,6 +402,8 @@ impl ReceiverFs {
 
     fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
         self.incoming = None;
+        self.wbuf.clear();
+        self.window_len = 0;
         let rel = self
             .local(path)?
             .ok_or("cannot write to the transfer root")?;
@@ -373,27 +436,83 @@ impl ReceiverFs {
         let Some(mut temp) = inc.temp.take() else {
             return Err("no temporary file".into());
         };
+        let pending = std::mem::take(&mut self.wbuf);
+        let flushed = temp.write_all(&pending);
+        self.wbuf = pending;
+        self.wbuf.clear();
+        flushed.map_err(|e| fs_fail(&e))?;
         self.apply_tolerant(attrs, |a| temp.set_meta(a))
             .map_err(|e| fs_fail(&e))?;
         temp.commit().map_err(|e| fs_fail(&e))
     }
 
+    /// Appends received bytes to the file being written, one `write` per [`WRITE_BUF`].
+    fn write(&mut self, ndx: i32, data: &[u8]) -> Result<(), String> {
+        let Some(Incoming {
+            ndx: n,
+            temp: Some(t),
+            ..
+        }) = self.incoming.as_mut()
+        else {
+            // The temporary could not be created: already reported.
+            return Ok(());
+        };
+        if *n != ndx {
+            return Ok(());
+        }
+        if self.wbuf.len() + data.len() > WRITE_BUF {
+            let r = t.write_all(&self.wbuf);
+            self.wbuf.clear();
+            r.map_err(|e| fs_fail(&e))?;
+        }
+        if data.len() >= WRITE_BUF {
+            t.write_all(data).map_err(|e| fs_fail(&e))
+        } else {
+            if self.wbuf.capacity() == 0 {
+                self.wbuf.reserve(WRITE_BUF);
+            }
+            self.wbuf.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
     fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
-        let mut data = vec![0u8; len as usize];
-        let mut got = 0;
-        if let Some(basis) = self
+        let Some(basis) = self
             .incoming
             .as_ref()
             .filter(|i| i.ndx == ndx)
             .and_then(|i| i.basis.as_ref())
-        {
-            while got < data.len() {
-                match basis.read_at(&mut data[got..], offset + got as u64) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
+        else {
+            return FsAnswer::Copied {
+                ndx,
+                data: Vec::new(),
+            };
+        };
+        let len = len as usize;
+        let end = offset.saturating_add(len as u64);
+        let window_end = self.window_off + self.window_len as u64;
+        if len <= READ_AHEAD && (offset < self.window_off || end > window_end) {
+            // Read ahead from `offset`: the next matched blocks usually follow.
+            if self.window.len() < READ_AHEAD {
+                self.window.resize(READ_AHEAD, 0);
+            }
+            self.window_off = offset;
+            self.window_len = read_full(basis, &mut self.window, offset);
+        }
+        let start = offset
+            .checked_sub(self.window_off)
+            .and_then(|d| usize::try_from(d).ok());
+        if let Some(a) = start.filter(|&a| within(a, len, self.window_len)) {
+            if let Some(data) = self.window.get(a..a + len) {
+                return FsAnswer::Copied {
+                    ndx,
+                    data: data.to_vec(),
+                };
             }
         }
+        // Longer than the read-ahead, or past the end of the basis (a short answer).
+        let mut data = vec![0u8; len];
+        let got = read_full(basis, &mut data, offset);
         data.truncate(got);
         FsAnswer::Copied { ndx, data }
     }
@@ -583,6 +702,61 @@ fn name_str(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// One part's weak sums and concatenated strong sums, or why it could not be read (`None`:
+/// its thread died).
+type PartSums = Result<(Vec<u32>, Vec<u8>), Option<FsError>>;
+
+/// The sums of the basis bytes `start..end` (`start` on a block boundary).
+fn part_sums(
+    basis: &Basis,
+    head: rsync_core::SumHead,
+    strong: StrongSum,
+    start: u64,
+    end: u64,
+) -> PartSums {
+    let mut b = SignatureBuilder::new(head, strong);
+    let blocks = (end - start) / u64::from(head.block_len.max(1)) + 1;
+    let blocks = usize::try_from(blocks).unwrap_or(0).min(1 << 20);
+    let mut weak = Vec::with_capacity(blocks);
+    let mut sums = Vec::with_capacity(blocks * head.strong_len as usize);
+    let mut push = |w: u32, s: &[u8]| {
+        weak.push(w);
+        sums.extend_from_slice(s);
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut off = start;
+    while off < end {
+        let room = usize::try_from(end - off).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
+        let n = match basis.read_at(&mut buf[..room], off) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(Some(e)),
+        };
+        b.update(&buf[..n], &mut push);
+        off += n as u64;
+    }
+    b.finish(&mut push);
+    Ok((weak, sums))
+}
+
+/// Whether `start..start + len` lies within the first `valid` bytes.
+fn within(start: usize, len: usize, valid: usize) -> bool {
+    start.checked_add(len).is_some_and(|e| e <= valid)
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read
+/// (an I/O error ends the read early, which the session sees as a short copy).
+fn read_full(basis: &Basis, buf: &mut [u8], offset: u64) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match basis.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
 /// The whole-file checksum of `-c`.
 pub(super) fn hash_file(f: &Basis, sum: StrongSum) -> Result<Vec<u8>, FsError> {
     let mut h = sum.file_hasher();
@@ -630,15 +804,7 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
-            FsRequest::Write { ndx, data } => match self.incoming.as_mut() {
-                Some(Incoming {
-                    ndx: n,
-                    temp: Some(t),
-                    ..
-                }) if *n == ndx => t.write_all(&data).map_err(|e| fs_fail(&e)),
-                // The temporary could not be created: already reported.
-                _ => Ok(()),
-            },
+            FsRequest::Write { ndx, data } => self.write(ndx, &data),
             FsRequest::CopyFromBasis { ndx, offset, len } => {
                 answer(self.copy_from_basis(ndx, offset, len));
                 Ok(())
@@ -647,6 +813,7 @@ impl Executor for ReceiverFs {
             FsRequest::Discard { ndx } => {
                 if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
                     self.incoming = None;
+                    self.wbuf.clear();
                 }
                 Ok(())
             }
@@ -673,10 +840,11 @@ impl Drop for ReceiverFs {
     fn drop(&mut self) {
         // `--partial`: an interrupted file keeps what was received, under its own name.
         if let Some(Incoming {
-            temp: Some(temp), ..
+            temp: Some(mut temp),
+            ..
         }) = self.incoming.take()
         {
-            if self.opts.partial {
+            if self.opts.partial && temp.write_all(&self.wbuf).is_ok() {
                 let _ = temp.commit();
             }
         }

@@ -580,6 +580,10 @@ impl Executor for SenderFs {
         }
     }
 
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn execute_budget(
         &mut self,
         request: FsRequest,

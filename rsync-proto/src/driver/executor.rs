@@ -73,6 +73,15 @@ pub trait Executor: Send + 'static {
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError>;
 
+    /// Whether [`Executor::execute_budget`] really stops at its budget, so that the driver
+    /// may run a [`FsRequest::ReadFile`] on its own task, slice by slice. The default is
+    /// `false`: such requests then always go to the executor thread, whose bounded answer
+    /// channel is the back-pressure. A wrapper that forwards [`Executor::execute_budget`] and
+    /// [`Executor::resume`] must forward this too.
+    fn resumable(&self) -> bool {
+        false
+    }
+
     /// Like [`Executor::execute`], but may stop once its answers carry about `budget`
     /// bytes of data and return `Ok(false)`: the request is then unfinished and the driver
     /// calls [`Executor::resume`] (and nothing else) until it returns `Ok(true)`. The driver

@@ -202,12 +202,13 @@ enum Reply {
 /// thread is idle: a handful of system calls on one entry, answers of bounded size. What can
 /// read a whole file or tree (and so answer with unbounded data, or take long) always goes
 /// to the thread, where the bounded answer channel is its back-pressure.
-/// A [`FsRequest::ReadFile`] runs here too, in slices of [`INLINE_BUDGET`] bytes
-/// ([`Executor::execute_budget`]), each only while our output is below the back-pressure
-/// threshold.
-fn runs_inline(request: &FsRequest) -> bool {
+/// A [`FsRequest::ReadFile`] runs here too when the executor is [`Executor::resumable`],
+/// in slices of [`INLINE_BUDGET`] bytes ([`Executor::execute_budget`]), each only while our
+/// output is below the back-pressure threshold.
+fn runs_inline(request: &FsRequest, resumable: bool) -> bool {
     match request {
         FsRequest::FileList { .. } | FsRequest::Signature { .. } => false,
+        FsRequest::ReadFile { .. } => resumable,
         FsRequest::Basis { checksum, .. } => checksum.is_none(),
         FsRequest::Delete { is_dir, .. } => !is_dir,
         _ => true,
@@ -234,6 +235,8 @@ struct ExecutorThread<X> {
     outstanding: usize,
     /// A request run on the driver's task is unfinished ([`Executor::resume`]).
     partial: bool,
+    /// [`Executor::resumable`].
+    resumable: bool,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -281,6 +284,7 @@ impl ReplySink {
 
 impl<X: Executor> ExecutorThread<X> {
     fn spawn(executor: X) -> std::io::Result<Self> {
+        let resumable = executor.resumable();
         let executor = Arc::new(Mutex::new(executor));
         let shared = Arc::clone(&executor);
         let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
@@ -333,6 +337,7 @@ impl<X: Executor> ExecutorThread<X> {
             replies: reply_rx,
             outstanding: 0,
             partial: false,
+            resumable,
             handle: Some(handle),
         })
     }
@@ -531,7 +536,7 @@ where
                 let Some(req) = queue.front() else {
                     break;
                 };
-                if exec.outstanding > 0 || !runs_inline(req) {
+                if exec.outstanding > 0 || !runs_inline(req, exec.resumable) {
                     if let Some(req) = queue.pop_front() {
                         exec.send(Job::Request(req));
                     }
