@@ -63,6 +63,9 @@ const ANSWER_QUEUE: usize = 8;
 /// batch over; also the most it gathers beyond the driver's back-pressure threshold.
 const REPLY_BATCH_BYTES: usize = 256 * 1024;
 
+/// Largest listed file a sender reads on the driver's task.
+const INLINE_READ_MAX: u64 = 1 << 20;
+
 /// Data bytes one slice of a request run on the driver's task may answer with.
 const INLINE_BUDGET: usize = 256 * 1024;
 
@@ -202,13 +205,22 @@ enum Reply {
 /// thread is idle: a handful of system calls on one entry, answers of bounded size. What can
 /// read a whole file or tree (and so answer with unbounded data, or take long) always goes
 /// to the thread, where the bounded answer channel is its back-pressure.
-/// A [`FsRequest::ReadFile`] runs here too when the executor is [`Executor::resumable`],
-/// in slices of [`INLINE_BUDGET`] bytes ([`Executor::execute_budget`]), each only while our
-/// output is below the back-pressure threshold.
-fn runs_inline(request: &FsRequest, resumable: bool) -> bool {
+/// A [`FsRequest::ReadFile`] of a file listed at most [`INLINE_READ_MAX`] bytes long runs
+/// here too when the executor is [`Executor::resumable`], in slices of [`INLINE_BUDGET`]
+/// bytes ([`Executor::execute_budget`]), each only while our output is below the
+/// back-pressure threshold (so a file that has grown since it was listed costs no memory).
+/// A larger file is read by the thread, ahead of the session consuming it.
+fn runs_inline(request: &FsRequest, resumable: bool, list: &[Option<FileEntry>]) -> bool {
     match request {
         FsRequest::FileList { .. } | FsRequest::Signature { .. } => false,
-        FsRequest::ReadFile { .. } => resumable,
+        FsRequest::ReadFile { ndx, .. } => {
+            resumable
+                && usize::try_from(*ndx)
+                    .ok()
+                    .and_then(|i| list.get(i))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.size <= INLINE_READ_MAX)
+        }
         FsRequest::Basis { checksum, .. } => checksum.is_none(),
         FsRequest::Delete { is_dir, .. } => !is_dir,
         _ => true,
@@ -536,7 +548,7 @@ where
                 let Some(req) = queue.front() else {
                     break;
                 };
-                if exec.outstanding > 0 || !runs_inline(req, exec.resumable) {
+                if exec.outstanding > 0 || !runs_inline(req, exec.resumable, session.file_list()) {
                     if let Some(req) = queue.pop_front() {
                         exec.send(Job::Request(req));
                     }

@@ -73,7 +73,7 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = setup::start(opts, true, false, work, failures.clone());
+    let start = crate::client::forwarding(setup::start(opts, true, false, work, failures.clone()));
     let result = rt.block_on(async {
         let (reader, writer, saved) = crate::stdio::stdio();
         let r = driver::run(reader, writer, hs, start, |_, _| {}, config).await;
