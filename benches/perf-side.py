@@ -3,6 +3,10 @@
 prints the median wall time, user+sys, wire bytes and peak RSS of every process.
 
 usage: perf-side.py SCENARIO SRC WORK [RUNS] [OURS]
+(PERF_FRESH_FS=GiB in the environment: each destination on a fresh ext4 image of that size,
+loop-mounted under WORK, so that no run pays for inodes freed by an earlier one: ext4 skips
+inodes freed in the last minutes when it allocates, which makes creating many files soon
+after deleting many several times slower.)
 
 SCENARIO: tree-local (`-a SRC/ DEST/`), tree-rsh (the same through a pipe remote shell),
 delta-rsh (SRC is a file; WORK/basis is copied to a fresh DEST first; push over the pipe
@@ -93,6 +97,16 @@ def main() -> None:
         for tool in ("rsync", "ours"):
             exe = RSYNC if tool == "rsync" else ours
             dest = os.path.join(work, f"dest-{tool}-{i}")
+            fresh = os.environ.get("PERF_FRESH_FS")
+            if fresh:
+                img = os.path.join(work, "fresh.img")
+                mnt = os.path.join(work, "fresh-mnt")
+                subprocess.run(["truncate", "-s", f"{fresh}G", img], check=True)
+                subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+                os.makedirs(mnt, exist_ok=True)
+                subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+                dest = os.path.join(mnt, "dest")
+                subprocess.run(["sync"])
             if scen == "delta-rsh":
                 os.makedirs(dest)
                 shutil.copyfile(os.path.join(work, "basis"), os.path.join(dest, "f"))
@@ -113,8 +127,12 @@ def main() -> None:
             results[tool].append(r)
             print(f"{tool:5} run {i}: wall {r['wall']:.2f}s cpu {r['cpu']:.2f}s "
                   f"wire {r['wire']} rss(KiB) {r['rss']}", flush=True)
-            shutil.rmtree(dest)
-            subprocess.run(["sync"])
+            if fresh:
+                subprocess.run(["umount", mnt], check=True)
+                os.remove(img)
+            else:
+                shutil.rmtree(dest)
+                subprocess.run(["sync"])
             time.sleep(1)
     med = {t: {k: statistics.median(x[k] for x in v) for k in ("wall", "cpu", "wire")}
            for t, v in results.items()}

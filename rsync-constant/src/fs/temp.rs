@@ -6,7 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write as _;
+use std::io::{IoSlice, Write as _};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
@@ -128,6 +128,27 @@ impl TempFile {
         self.file
             .write_all(buf)
             .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))
+    }
+
+    /// Appends `bufs`, in order, with as few `writev` calls as the kernel allows.
+    ///
+    /// # Errors
+    /// [`Op::Write`] on an I/O error.
+    pub fn write_all_bufs(&mut self, bufs: &[Vec<u8>]) -> Result<(), FsError> {
+        let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.file.write_vectored(rest) {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    return Err(FsError::io(Op::Write, self.rel.display(), e));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FsError::io(Op::Write, self.rel.display(), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Applies ownership, mode and mtime through the open descriptor. Call it

@@ -19,6 +19,8 @@ use crate::fs::{Special, TempFile};
 const READ_CHUNK: usize = 256 * 1024;
 /// Received bytes gathered before one write to the temporary file.
 const WRITE_BUF: usize = 256 * 1024;
+/// Most pieces gathered for one `writev` (well below `IOV_MAX`).
+const WRITE_PIECES: usize = 64;
 /// Most threads summing one basis.
 const SIG_THREADS: usize = 4;
 /// Smallest basis summed by several threads.
@@ -69,8 +71,11 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
-    /// Bytes received for the file being written, not written yet.
-    wbuf: Vec<u8>,
+    /// Pieces received for the file being written, not written yet (written together with
+    /// one `writev` once they reach [`WRITE_BUF`] bytes or [`WRITE_PIECES`] pieces).
+    wbuf: Vec<Vec<u8>>,
+    /// Bytes in `wbuf`.
+    wbuf_len: usize,
     /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`]: `window[..window_len]` holds
     /// the basis from `window_off` on.
     window: Vec<u8>,
@@ -108,6 +113,7 @@ impl ReceiverFs {
             gid_cache: HashMap::new(),
             absent: HashSet::new(),
             wbuf: Vec::new(),
+            wbuf_len: 0,
             window: Vec::new(),
             window_off: 0,
             window_len: 0,
@@ -403,6 +409,7 @@ impl ReceiverFs {
     fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
         self.incoming = None;
         self.wbuf.clear();
+        self.wbuf_len = 0;
         self.window_len = 0;
         let rel = self
             .local(path)?
@@ -436,18 +443,18 @@ impl ReceiverFs {
         let Some(mut temp) = inc.temp.take() else {
             return Err("no temporary file".into());
         };
-        let pending = std::mem::take(&mut self.wbuf);
-        let flushed = temp.write_all(&pending);
-        self.wbuf = pending;
+        let flushed = temp.write_all_bufs(&self.wbuf);
         self.wbuf.clear();
+        self.wbuf_len = 0;
         flushed.map_err(|e| fs_fail(&e))?;
         self.apply_tolerant(attrs, |a| temp.set_meta(a))
             .map_err(|e| fs_fail(&e))?;
         temp.commit().map_err(|e| fs_fail(&e))
     }
 
-    /// Appends received bytes to the file being written, one `write` per [`WRITE_BUF`].
-    fn write(&mut self, ndx: i32, data: &[u8]) -> Result<(), String> {
+    /// Appends received bytes to the file being written: the pieces are kept as they came
+    /// (no copy) and written together with one `writev` per [`WRITE_BUF`] bytes.
+    fn write(&mut self, ndx: i32, data: Vec<u8>) -> Result<(), String> {
         let Some(Incoming {
             ndx: n,
             temp: Some(t),
@@ -460,20 +467,15 @@ impl ReceiverFs {
         if *n != ndx {
             return Ok(());
         }
-        if self.wbuf.len() + data.len() > WRITE_BUF {
-            let r = t.write_all(&self.wbuf);
+        self.wbuf_len += data.len();
+        self.wbuf.push(data);
+        if self.wbuf_len >= WRITE_BUF || self.wbuf.len() >= WRITE_PIECES {
+            let r = t.write_all_bufs(&self.wbuf);
             self.wbuf.clear();
+            self.wbuf_len = 0;
             r.map_err(|e| fs_fail(&e))?;
         }
-        if data.len() >= WRITE_BUF {
-            t.write_all(data).map_err(|e| fs_fail(&e))
-        } else {
-            if self.wbuf.capacity() == 0 {
-                self.wbuf.reserve(WRITE_BUF);
-            }
-            self.wbuf.extend_from_slice(data);
-            Ok(())
-        }
+        Ok(())
     }
 
     fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
@@ -804,7 +806,7 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
-            FsRequest::Write { ndx, data } => self.write(ndx, &data),
+            FsRequest::Write { ndx, data } => self.write(ndx, data),
             FsRequest::CopyFromBasis { ndx, offset, len } => {
                 answer(self.copy_from_basis(ndx, offset, len));
                 Ok(())
@@ -814,6 +816,7 @@ impl Executor for ReceiverFs {
                 if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
                     self.incoming = None;
                     self.wbuf.clear();
+                    self.wbuf_len = 0;
                 }
                 Ok(())
             }
@@ -844,7 +847,7 @@ impl Drop for ReceiverFs {
             ..
         }) = self.incoming.take()
         {
-            if self.opts.partial && temp.write_all(&self.wbuf).is_ok() {
+            if self.opts.partial && temp.write_all_bufs(&self.wbuf).is_ok() {
                 let _ = temp.commit();
             }
         }

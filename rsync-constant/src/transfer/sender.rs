@@ -20,7 +20,7 @@ use rsync_proto::session::{FsAnswer, FsRequest};
 
 use super::receiver::hash_file;
 use super::{kind_bits, report, Failures, Role};
-use crate::fs::{walk, Destination, Entry, FileKind, FsError, Meta, RelPath};
+use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
 
 /// `IOERR_GENERAL`.
 const IOERR_GENERAL: i32 = 1;
@@ -206,7 +206,6 @@ impl SenderFs {
             },
         };
         out.extend(first);
-        let mut entries: Vec<Result<Entry, FsError>> = Vec::new();
         let mut it = walk(root.dir_fd(), start_rel.as_ref(), descend);
         if let Some(rel) = &start_rel {
             // The operand itself.
@@ -243,8 +242,8 @@ impl SenderFs {
                 None => return,
             }
         }
-        entries.extend(it);
-        for item in entries {
+        // Converted as the walk yields them: no second list of every entry.
+        for item in it {
             match item {
                 Ok(e) => {
                     let name = e.path.as_bytes().to_vec();
@@ -412,6 +411,7 @@ impl SenderFs {
                 }
             }
         }
+        out.shrink_to_fit();
         let (uids, gids) = self.id_lists(&out);
         FsAnswer::FileList {
             entries: out,
