@@ -10,6 +10,7 @@ mod receiver;
 mod sender;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

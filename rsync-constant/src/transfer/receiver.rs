@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rsync_core::checksum::StrongSum;
 use rsync_core::{Signature, SignatureBuilder};
@@ -11,16 +12,13 @@ use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
 use rsync_proto::flist::{mode, FileEntry, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
 
+use super::writer::{apply_tolerant, Job, Writer};
 use super::{kind_bits, report, Failures, Role};
+use crate::fs::Special;
 use crate::fs::{walk, Attrs, Basis, Destination, FileKind, FsError, Meta, Mtime, RelPath};
-use crate::fs::{Special, TempFile};
 
 /// Chunk size for reading a basis.
 const READ_CHUNK: usize = 256 * 1024;
-/// Received bytes gathered before one write to the temporary file.
-const WRITE_BUF: usize = 256 * 1024;
-/// Most pieces gathered for one `writev` (well below `IOV_MAX`).
-const WRITE_PIECES: usize = 64;
 /// Most threads summing one basis.
 const SIG_THREADS: usize = 4;
 /// Smallest basis summed by several threads.
@@ -52,17 +50,18 @@ pub struct ReceiverOptions {
     pub am_root: bool,
 }
 
-/// A file being received.
+/// A file being received (its temporary file is the [`Writer`]'s).
 struct Incoming {
     ndx: i32,
-    temp: Option<TempFile>,
     basis: Option<Basis>,
 }
 
 /// The receiver's executor.
 pub struct ReceiverFs {
     dest_path: PathBuf,
-    dest: Option<Destination>,
+    dest: Option<Arc<Destination>>,
+    /// Writes files on a thread of its own (started with the first file).
+    writer: Option<Writer>,
     /// `(wire name, local name)` when the destination operand names the single file.
     single: Option<(Vec<u8>, RelPath)>,
     strong: StrongSum,
@@ -71,11 +70,6 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
-    /// Pieces received for the file being written, not written yet (written together with
-    /// one `writev` once they reach [`WRITE_BUF`] bytes or [`WRITE_PIECES`] pieces).
-    wbuf: Vec<Vec<u8>>,
-    /// Bytes in `wbuf`.
-    wbuf_len: usize,
     /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`]: `window[..window_len]` holds
     /// the basis from `window_off` on.
     window: Vec<u8>,
@@ -104,6 +98,7 @@ impl ReceiverFs {
         Self {
             dest_path: dest,
             dest: None,
+            writer: None,
             single: None,
             strong,
             opts,
@@ -112,8 +107,6 @@ impl ReceiverFs {
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
             absent: HashSet::new(),
-            wbuf: Vec::new(),
-            wbuf_len: 0,
             window: Vec::new(),
             window_off: 0,
             window_len: 0,
@@ -171,7 +164,7 @@ impl ReceiverFs {
     fn open_root(&mut self, path: &Path) -> Result<(), ExecutorError> {
         match Destination::open(path) {
             Ok(d) => {
-                self.dest = Some(d);
+                self.dest = Some(Arc::new(d));
                 Ok(())
             }
             Err(e) if self.opts.dry_run => {
@@ -392,24 +385,8 @@ impl ReceiverFs {
         }
     }
 
-    /// Applies attributes, tolerating a group change a non-root user may not make.
-    fn apply_tolerant(
-        &self,
-        attrs: Attrs,
-        mut apply: impl FnMut(&Attrs) -> Result<(), FsError>,
-    ) -> Result<(), FsError> {
-        match apply(&attrs) {
-            Err(e) if e.errno() == Some(libc_eperm()) && attrs.gid.is_some() => {
-                apply(&Attrs { gid: None, ..attrs })
-            }
-            r => r,
-        }
-    }
-
     fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
         self.incoming = None;
-        self.wbuf.clear();
-        self.wbuf_len = 0;
         self.window_len = 0;
         let rel = self
             .local(path)?
@@ -420,19 +397,25 @@ impl ReceiverFs {
         let basis = if self.absent.remove(&ndx) {
             None
         } else {
+            if let Some(w) = &mut self.writer {
+                w.settle(&rel);
+            }
             dest.open_basis(&rel).ok()
         };
-        let temp = dest.begin_file(&rel).map_err(|e| fs_fail(&e))?;
-        self.incoming = Some(Incoming {
-            ndx,
-            temp: Some(temp),
-            basis,
-        });
+        if self.writer.is_none() {
+            let w = Writer::spawn(Arc::clone(dest), self.failures.clone())
+                .map_err(|e| format!("cannot start the writing thread: {e}"))?;
+            self.writer = Some(w);
+        }
+        if let Some(w) = &mut self.writer {
+            w.send(Job::Begin { ndx, rel });
+        }
+        self.incoming = Some(Incoming { ndx, basis });
         Ok(())
     }
 
     fn commit(&mut self, ndx: i32, entry: &FileEntry) -> Result<(), String> {
-        let Some(mut inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
+        let Some(inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
             return Err(format!(
                 "commit of {} without data",
                 name_str(entry.name.as_bytes())
@@ -440,40 +423,8 @@ impl ReceiverFs {
         };
         let existing = inc.basis.as_ref().map(|b| *b.meta());
         let attrs = self.attrs(entry, existing.as_ref());
-        let Some(mut temp) = inc.temp.take() else {
-            return Err("no temporary file".into());
-        };
-        let flushed = temp.write_all_bufs(&self.wbuf);
-        self.wbuf.clear();
-        self.wbuf_len = 0;
-        flushed.map_err(|e| fs_fail(&e))?;
-        self.apply_tolerant(attrs, |a| temp.set_meta(a))
-            .map_err(|e| fs_fail(&e))?;
-        temp.commit().map_err(|e| fs_fail(&e))
-    }
-
-    /// Appends received bytes to the file being written: the pieces are kept as they came
-    /// (no copy) and written together with one `writev` per [`WRITE_BUF`] bytes.
-    fn write(&mut self, ndx: i32, data: Vec<u8>) -> Result<(), String> {
-        let Some(Incoming {
-            ndx: n,
-            temp: Some(t),
-            ..
-        }) = self.incoming.as_mut()
-        else {
-            // The temporary could not be created: already reported.
-            return Ok(());
-        };
-        if *n != ndx {
-            return Ok(());
-        }
-        self.wbuf_len += data.len();
-        self.wbuf.push(data);
-        if self.wbuf_len >= WRITE_BUF || self.wbuf.len() >= WRITE_PIECES {
-            let r = t.write_all_bufs(&self.wbuf);
-            self.wbuf.clear();
-            self.wbuf_len = 0;
-            r.map_err(|e| fs_fail(&e))?;
+        if let Some(w) = &mut self.writer {
+            w.send(Job::Commit { ndx, attrs });
         }
         Ok(())
     }
@@ -627,13 +578,11 @@ impl ReceiverFs {
             return Ok(());
         };
         match existing.kind {
-            FileKind::Dir => self
-                .apply_tolerant(attrs, |a| dest.set_dir_meta(rel.as_ref(), a))
+            FileKind::Dir => apply_tolerant(attrs, |a| dest.set_dir_meta(rel.as_ref(), a))
                 .map_err(|e| fs_fail(&e)),
             FileKind::File => {
                 let rel = rel.ok_or("the transfer root is not a file")?;
-                self.apply_tolerant(attrs, |a| dest.set_file_meta(&rel, a))
-                    .map_err(|e| fs_fail(&e))
+                apply_tolerant(attrs, |a| dest.set_file_meta(&rel, a)).map_err(|e| fs_fail(&e))
             }
             _ => {
                 let rel = rel.ok_or("the transfer root is not a special file")?;
@@ -680,6 +629,45 @@ impl ReceiverFs {
             dest.remove(&rel)
         }
         .map_err(|e| fs_fail(&e))
+    }
+
+    /// Waits until every file handed to the writing thread so far is written (requests that
+    /// could observe the files wait by themselves; this is for callers outside a run).
+    pub fn settle(&mut self) {
+        if let Some(w) = &mut self.writer {
+            w.drain();
+        }
+    }
+
+    /// Waits for the writing thread when `request` could observe or change what its queued
+    /// jobs touch (see [`Writer`]): requests on one path wait only if that path (or an
+    /// ancestor or descendant) is in the thread's hands, the file's own steps never, and
+    /// anything else always.
+    fn order(&mut self, request: &FsRequest) {
+        let Some(w) = &mut self.writer else {
+            return;
+        };
+        let path = match request {
+            FsRequest::BeginFile { .. }
+            | FsRequest::Write { .. }
+            | FsRequest::CopyFromBasis { .. }
+            | FsRequest::Commit { .. }
+            | FsRequest::Discard { .. } => return,
+            FsRequest::Basis { path, .. } | FsRequest::Signature { path, .. } => path,
+            FsRequest::Mkdir { entry, .. } | FsRequest::Symlink { entry, .. } => &entry.name,
+            _ => {
+                w.drain();
+                return;
+            }
+        };
+        let rel = match &self.single {
+            Some((wire, local)) if wire == path.as_bytes() => Some(local.clone()),
+            _ => RelPath::new(path.as_bytes()).ok(),
+        };
+        match rel {
+            Some(rel) => w.settle(&rel),
+            None => w.drain(),
+        }
     }
 
     /// Whether `request` changes the destination (skipped entirely with `-n`).
@@ -792,6 +780,7 @@ impl Executor for ReceiverFs {
         if self.opts.dry_run && Self::writes(&request) {
             return Ok(());
         }
+        self.order(&request);
         let result = match request {
             FsRequest::Basis {
                 ndx,
@@ -806,7 +795,14 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
-            FsRequest::Write { ndx, data } => self.write(ndx, data),
+            FsRequest::Write { ndx, data } => {
+                if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
+                    if let Some(w) = &mut self.writer {
+                        w.send(Job::Write { ndx, data });
+                    }
+                }
+                Ok(())
+            }
             FsRequest::CopyFromBasis { ndx, offset, len } => {
                 answer(self.copy_from_basis(ndx, offset, len));
                 Ok(())
@@ -815,8 +811,9 @@ impl Executor for ReceiverFs {
             FsRequest::Discard { ndx } => {
                 if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
                     self.incoming = None;
-                    self.wbuf.clear();
-                    self.wbuf_len = 0;
+                    if let Some(w) = &mut self.writer {
+                        w.send(Job::Discard { ndx });
+                    }
                 }
                 Ok(())
             }
@@ -842,14 +839,8 @@ impl Executor for ReceiverFs {
 impl Drop for ReceiverFs {
     fn drop(&mut self) {
         // `--partial`: an interrupted file keeps what was received, under its own name.
-        if let Some(Incoming {
-            temp: Some(mut temp),
-            ..
-        }) = self.incoming.take()
-        {
-            if self.opts.partial && temp.write_all_bufs(&self.wbuf).is_ok() {
-                let _ = temp.commit();
-            }
+        if let Some(w) = &mut self.writer {
+            w.finish(self.opts.partial);
         }
     }
 }

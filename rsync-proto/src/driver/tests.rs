@@ -101,7 +101,10 @@ impl Executor for MemFs {
     ) -> Result<bool, ExecutorError> {
         match request {
             FsRequest::ReadFile { ndx, path } if self.resumable => {
-                assert!(self.reading.is_none(), "a new request before the last finished");
+                assert!(
+                    self.reading.is_none(),
+                    "a new request before the last finished"
+                );
                 let data = self.snapshot().get(path.as_bytes()).cloned().flatten();
                 self.reading = Some((ndx, data.expect("a listed file")));
                 Ok(self.read_slice(answer, budget))

@@ -280,7 +280,13 @@ async fn transfer(opts: &Options, plan: Plan) -> anyhow::Result<i32> {
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = forwarding(setup::start(opts, false, local, plan.work, failures.clone()));
+    let start = forwarding(setup::start(
+        opts,
+        false,
+        local,
+        plan.work,
+        failures.clone(),
+    ));
     let result: Result<Outcome, DriverError> = driver::run(
         peer.reader,
         peer.writer,
