@@ -127,6 +127,7 @@ impl Writer {
 
     /// Queues `job`; jobs are handed over in batches (blocks while the queue is full).
     pub(super) fn send(&mut self, job: Job) {
+        self.forget_done();
         let seq = self.sent + 1;
         match &job {
             Job::Begin { rel, .. } => self.files.push_back((seq, rel.clone())),
@@ -191,12 +192,17 @@ impl Writer {
     /// Waits for the queue first if a job in the thread's hands touches `rel`, an ancestor
     /// or a descendant of it.
     pub(super) fn settle(&mut self, rel: &RelPath) {
+        self.forget_done();
+        if self.files.iter().any(|(_, p)| related(p, rel)) {
+            self.drain();
+        }
+    }
+
+    /// Drops the files whose jobs have all run.
+    fn forget_done(&mut self) {
         let done = self.progress.done.load(Ordering::SeqCst);
         while self.files.front().is_some_and(|(seq, _)| *seq <= done) {
             self.files.pop_front();
-        }
-        if self.files.iter().any(|(_, p)| related(p, rel)) {
-            self.drain();
         }
     }
 

@@ -63,6 +63,9 @@ const ANSWER_QUEUE: usize = 8;
 /// batch over; also the most it gathers beyond the driver's back-pressure threshold.
 const REPLY_BATCH_BYTES: usize = 256 * 1024;
 
+/// Output buffer capacity kept between bursts, and the written prefix worth compacting.
+const OUT_KEEP: usize = 64 * 1024;
+
 /// Largest listed file a sender reads on the driver's task.
 const INLINE_READ_MAX: u64 = 1 << 20;
 
@@ -755,7 +758,13 @@ impl Io {
         if self.pos == self.out.len() {
             self.out.clear();
             self.pos = 0;
-        } else if self.pos > 1 << 20 && self.pos * 2 > self.out.len() {
+            // A burst (the whole file list) does not keep its buffer for the run.
+            if self.out.capacity() > 4 * self.max_pending.max(OUT_KEEP) {
+                self.out.shrink_to(OUT_KEEP);
+            }
+        } else if self.pos >= OUT_KEEP && self.pos * 2 >= self.out.len() {
+            // Written bytes are dropped once they outweigh the pending ones, so the buffer
+            // stays near the pending size (each byte is moved at most once on average).
             self.out.drain(..self.pos);
             self.pos = 0;
         }
