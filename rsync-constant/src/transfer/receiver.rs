@@ -306,7 +306,7 @@ impl ReceiverFs {
                         .collect();
                     handles
                         .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err(None)))
+                        .map(|h| h.join().unwrap_or(Err(None)))
                         .collect()
                 })
             };

@@ -91,7 +91,7 @@ pub struct SenderFs {
     /// come with the request instead.
     files_from: Option<Vec<Vec<u8>>>,
     /// The file being sent, when a [`FsRequest::ReadFile`] is unfinished.
-    reading: Option<Reading>,
+    reading: Option<Box<Reading>>,
 }
 
 impl SenderFs {
@@ -491,13 +491,13 @@ impl SenderFs {
         };
         // As rsync's sender, send the length `fstat` gave when the file was opened (less if
         // it shrinks meanwhile): no extra read to find the end.
-        self.reading = Some(Reading {
+        self.reading = Some(Box::new(Reading {
             ndx,
             size: file.len(),
             file,
             off: 0,
             shown,
-        });
+        }));
     }
 
     /// Sends about `budget` more bytes of the open file; `true` once it is finished (its

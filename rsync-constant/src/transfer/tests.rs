@@ -49,7 +49,7 @@ trait Settle {
 
 impl Settle for ReceiverFs {
     fn settle(&mut self) {
-        ReceiverFs::settle(self);
+        Self::settle(self);
     }
 }
 
