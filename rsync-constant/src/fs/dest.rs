@@ -2,8 +2,9 @@
 //! operation takes a [`RelPath`] and is anchored to that handle.
 //!
 //! # Security
-//! Parents are resolved with [`super::resolve`] (no symlink is followed in
-//! any component, nothing escapes the handle); the final component is
+//! Parents are resolved with [`super::resolve`] or from handles cached by
+//! `dircache`, opened the same way (no symlink is followed in any component,
+//! nothing escapes the handle); the final component is
 //! handled by an `*at` call that does not follow it either (`O_NOFOLLOW`,
 //! `AT_SYMLINK_NOFOLLOW`, or calls such as `mkdirat`/`unlinkat`/`renameat`
 //! that never follow a final symlink). New entries are created under a
@@ -13,6 +14,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{
     chmodat, chownat, fstat, linkat, mkdirat, mknodat, open, openat, readlinkat, renameat, statat,
@@ -20,10 +22,11 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use super::dircache::DirCache;
 use super::error::{FsError, Op};
 use super::meta::{apply_to_fd, ApplyError, Attrs, FileKind, Meta, Mtime};
 use super::path::RelPath;
-use super::resolve::{open_dir, open_parent, Parent, Strategy, DIR_FLAGS};
+use super::resolve::{Parent, Strategy, DIR_FLAGS};
 use super::temp::{create_temp, TempFile};
 use super::walk::read_names;
 
@@ -41,11 +44,13 @@ pub enum Special {
 }
 
 /// The destination directory, opened once; all paths are resolved beneath
-/// it.
+/// it. Directory handles resolved beneath it are kept in a small cache (see
+/// `dircache`), so operations in the same directory cost no extra `open`.
 #[derive(Debug)]
 pub struct Destination {
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
     strategy: Strategy,
+    cache: Mutex<DirCache>,
 }
 
 /// An existing file opened read-only (`O_NOFOLLOW`) as a delta basis.
@@ -129,8 +134,9 @@ impl Destination {
     /// Wraps an already opened directory handle.
     pub fn from_dir_fd(root: OwnedFd) -> Self {
         Self {
-            root,
+            root: Arc::new(root),
             strategy: Strategy::Auto,
+            cache: Mutex::new(DirCache::default()),
         }
     }
 
@@ -146,11 +152,29 @@ impl Destination {
         self.root.as_fd()
     }
 
-    fn parent<'p>(&self, op: Op, rel: &'p RelPath) -> Result<(Parent<'_>, &'p [u8]), FsError> {
-        open_parent(self.root.as_fd(), rel, self.strategy).map_err(|e| {
-            let path = rel.parent().map_or_else(String::new, |p| p.display());
-            FsError::io(op, format!("{path} (parent of {rel})"), e)
-        })
+    fn cache(&self) -> std::sync::MutexGuard<'_, DirCache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The handle of directory `dir` beneath the root (cached).
+    fn dir(&self, dir: &[u8]) -> Result<Arc<OwnedFd>, Errno> {
+        self.cache().get(&self.root, dir, self.strategy)
+    }
+
+    /// The parent directory of `rel` (cached) and its final component.
+    fn parent<'p>(&self, op: Op, rel: &'p RelPath) -> Result<(Arc<OwnedFd>, &'p [u8]), FsError> {
+        match rel.split_last() {
+            (None, name) => Ok((Arc::clone(&self.root), name)),
+            (Some(parent), name) => self.dir(parent).map(|fd| (fd, name)).map_err(|e| {
+                let path = rel.parent().map_or_else(String::new, |p| p.display());
+                FsError::io(op, format!("{path} (parent of {rel})"), e)
+            }),
+        }
+    }
+
+    /// Forgets cached handles of `rel` and beneath it (it is being removed or replaced).
+    fn forget(&self, rel: &RelPath) {
+        self.cache().forget(rel.as_bytes());
     }
 
     /// Creates the directory `rel` (its parent must exist) with exactly
@@ -160,7 +184,12 @@ impl Destination {
     /// [`Op::Mkdir`], e.g. `EEXIST` if anything, even a symlink, is there.
     pub fn mkdir(&self, rel: &RelPath, mode: u32) -> Result<(), FsError> {
         let (parent, name) = self.parent(Op::Mkdir, rel)?;
-        mkdir_exact(&parent, name, mode).map_err(err(Op::Mkdir, rel))
+        let fd = mkdir_exact(&parent, name, mode).map_err(err(Op::Mkdir, rel))?;
+        // Its entries usually come next: keep the handle.
+        let mut cache = self.cache();
+        cache.forget(rel.as_bytes());
+        cache.put(rel.as_bytes(), Arc::new(fd));
+        Ok(())
     }
 
     /// Creates `rel` and any missing parents (new ones get `mode`); existing
@@ -176,7 +205,7 @@ impl Destination {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     match mkdir_exact(&cur, comp, mode) {
-                        Ok(()) | Err(Errno::EXIST) => {}
+                        Ok(_) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(err(Op::Mkdir, rel)(e)),
                     }
                     openat(&cur, comp, DIR_FLAGS, Mode::empty()).map_err(err(Op::Mkdir, rel))?
@@ -257,9 +286,6 @@ impl Destination {
     /// [`Op::CreateTemp`] if no temporary can be created.
     pub fn begin_file(&self, rel: &RelPath) -> Result<TempFile, FsError> {
         let (parent, _) = self.parent(Op::Resolve, rel)?;
-        let parent = parent
-            .into_owned()
-            .map_err(|e| FsError::io(Op::Resolve, rel.display(), e))?;
         TempFile::create(parent, rel)
     }
 
@@ -278,6 +304,7 @@ impl Destination {
             });
         }
         let (parent, name) = self.parent(Op::Symlink, rel)?;
+        self.forget(rel);
         let tmp = create_temp(name, |tmp| symlinkat(target, &parent, tmp))
             .map_err(err(Op::Symlink, rel))?;
         rename_into_place(&parent, &tmp, name).map_err(err(Op::Rename, rel))
@@ -292,6 +319,7 @@ impl Destination {
     pub fn hard_link(&self, existing: &RelPath, new: &RelPath) -> Result<(), FsError> {
         let (from_parent, from_name) = self.parent(Op::HardLink, existing)?;
         let (to_parent, to_name) = self.parent(Op::HardLink, new)?;
+        self.forget(new);
         let tmp = create_temp(to_name, |tmp| {
             linkat(&from_parent, from_name, &to_parent, tmp, AtFlags::empty())
         })
@@ -324,6 +352,7 @@ impl Destination {
             });
         }
         let (parent, name) = self.parent(Op::Mknod, rel)?;
+        self.forget(rel);
         let perm = Mode::from_raw_mode(mode & 0o7777);
         let tmp = create_temp(name, |tmp| mknodat(&parent, tmp, file_type, perm, dev))
             .map_err(err(Op::Mknod, rel))?;
@@ -343,6 +372,7 @@ impl Destination {
     /// [`Op::Remove`], e.g. `ENOTEMPTY` for a non-empty directory.
     pub fn remove(&self, rel: &RelPath) -> Result<(), FsError> {
         let (parent, name) = self.parent(Op::Remove, rel)?;
+        self.forget(rel);
         match unlinkat(&parent, name, AtFlags::empty()) {
             Err(Errno::ISDIR) => unlinkat(&parent, name, AtFlags::REMOVEDIR),
             other => other,
@@ -358,6 +388,7 @@ impl Destination {
     /// removed before it stay removed.
     pub fn remove_all(&self, rel: &RelPath) -> Result<(), FsError> {
         let (parent, name) = self.parent(Op::Remove, rel)?;
+        self.forget(rel);
         remove_entry(&parent, name, rel)
     }
 
@@ -368,15 +399,9 @@ impl Destination {
     /// [`Op::SetMeta`] (`ELOOP`/`ENOTDIR` for a symlink or non-directory).
     pub fn set_dir_meta(&self, rel: Option<&RelPath>, attrs: &Attrs) -> Result<(), FsError> {
         let (fd, path) = match rel {
-            None => (
-                self.root
-                    .try_clone()
-                    .map_err(|e| FsError::io(Op::SetMeta, ".", e))?,
-                ".".to_owned(),
-            ),
+            None => (Arc::clone(&self.root), ".".to_owned()),
             Some(rel) => (
-                open_dir(self.root.as_fd(), rel.as_bytes(), self.strategy)
-                    .map_err(err(Op::SetMeta, rel))?,
+                self.dir(rel.as_bytes()).map_err(err(Op::SetMeta, rel))?,
                 rel.display(),
             ),
         };
@@ -449,12 +474,14 @@ impl Destination {
     }
 }
 
-/// `mkdirat` then `fchmod` through a no-follow handle, so the mode is exact.
-fn mkdir_exact(parent: &impl AsFd, name: &[u8], mode: u32) -> Result<(), Errno> {
+/// `mkdirat` then `fchmod` through a no-follow handle, so the mode is exact; returns that
+/// handle.
+fn mkdir_exact(parent: &impl AsFd, name: &[u8], mode: u32) -> Result<OwnedFd, Errno> {
     let perm = Mode::from_raw_mode(mode & 0o7777);
     mkdirat(parent, name, perm)?;
     let fd = openat(parent, name, DIR_FLAGS, Mode::empty())?;
-    rustix::fs::fchmod(&fd, perm)
+    rustix::fs::fchmod(&fd, perm)?;
+    Ok(fd)
 }
 
 /// Renames `tmp` over `name` in `parent`; removes `tmp` if that fails.

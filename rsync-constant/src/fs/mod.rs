@@ -14,6 +14,7 @@
 //! CVE-2024-12088, CVE-2026-29518 and CVE-2026-43619 classes).
 
 mod dest;
+mod dircache;
 mod error;
 mod meta;
 pub mod path;

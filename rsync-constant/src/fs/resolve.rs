@@ -49,17 +49,6 @@ impl AsFd for Parent<'_> {
     }
 }
 
-impl Parent<'_> {
-    /// An owned handle (duplicating the root's), for values that outlive the
-    /// borrow of the root.
-    pub(crate) fn into_owned(self) -> std::io::Result<OwnedFd> {
-        match self {
-            Self::Root(fd) => fd.try_clone_to_owned(),
-            Self::Owned(fd) => Ok(fd),
-        }
-    }
-}
-
 /// Opens the directory `rel` (a validated path's bytes) beneath `root`,
 /// refusing symlinks in every component.
 pub(crate) fn open_dir(

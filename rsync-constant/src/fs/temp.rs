@@ -6,8 +6,9 @@
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write as _;
+use std::io::{IoSlice, Write as _};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use rustix::fs::{openat, renameat, unlinkat, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -66,7 +67,7 @@ pub(crate) fn create_temp(
 pub struct TempFile {
     /// The directory holding both names, pinned for the file's lifetime so
     /// a concurrent rename of a parent cannot redirect the commit.
-    parent: OwnedFd,
+    parent: Arc<OwnedFd>,
     tmp_name: Vec<u8>,
     final_name: Vec<u8>,
     rel: RelPath,
@@ -77,7 +78,7 @@ pub struct TempFile {
 impl TempFile {
     /// Creates `.NAME.XXXXXX` with `O_CREAT | O_EXCL | O_NOFOLLOW`, mode
     /// 0600, in `parent`.
-    pub(crate) fn create(parent: OwnedFd, rel: &RelPath) -> Result<Self, FsError> {
+    pub(crate) fn create(parent: Arc<OwnedFd>, rel: &RelPath) -> Result<Self, FsError> {
         let final_name = rel.file_name().to_vec();
         let mut file = None;
         let flags = OFlags::WRONLY
@@ -127,6 +128,27 @@ impl TempFile {
         self.file
             .write_all(buf)
             .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))
+    }
+
+    /// Appends `bufs`, in order, with as few `writev` calls as the kernel allows.
+    ///
+    /// # Errors
+    /// [`Op::Write`] on an I/O error.
+    pub fn write_all_bufs(&mut self, bufs: &[Vec<u8>]) -> Result<(), FsError> {
+        let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.file.write_vectored(rest) {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    return Err(FsError::io(Op::Write, self.rel.display(), e));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FsError::io(Op::Write, self.rel.display(), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Applies ownership, mode and mtime through the open descriptor. Call it

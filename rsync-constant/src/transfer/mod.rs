@@ -10,6 +10,7 @@ mod receiver;
 mod sender;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use crate::options::{FilterArg, Options};
 use rsync_proto::filter::{FilterError, FilterList};
@@ -20,6 +21,66 @@ use std::sync::Arc;
 pub use ids::{group_id, group_name, user_id, user_name};
 pub use receiver::{ReceiverFs, ReceiverOptions};
 pub use sender::{SenderFs, SenderOptions, Source};
+
+/// Either executor, forwarding every [`rsync_proto::driver::Executor`] method, the
+/// resumable reads ([`rsync_proto::driver::Executor::resumable`]) included, so that the
+/// driver can run a sender's reads on its own task.
+pub enum TransferFs {
+    /// The sender's.
+    Send(Box<SenderFs>),
+    /// The receiver's.
+    Receive(Box<ReceiverFs>),
+}
+
+impl rsync_proto::driver::Executor for TransferFs {
+    fn file_list(&mut self, summary: rsync_proto::driver::ListSummary) {
+        match self {
+            Self::Send(s) => s.file_list(summary),
+            Self::Receive(r) => r.file_list(summary),
+        }
+    }
+
+    fn execute(
+        &mut self,
+        request: rsync_proto::session::FsRequest,
+        answer: &mut dyn FnMut(rsync_proto::session::FsAnswer),
+    ) -> Result<(), rsync_proto::driver::ExecutorError> {
+        match self {
+            Self::Send(s) => s.execute(request, answer),
+            Self::Receive(r) => r.execute(request, answer),
+        }
+    }
+
+    fn resumable(&self) -> bool {
+        match self {
+            Self::Send(s) => s.resumable(),
+            Self::Receive(r) => r.resumable(),
+        }
+    }
+
+    fn execute_budget(
+        &mut self,
+        request: rsync_proto::session::FsRequest,
+        answer: &mut dyn FnMut(rsync_proto::session::FsAnswer),
+        budget: usize,
+    ) -> Result<bool, rsync_proto::driver::ExecutorError> {
+        match self {
+            Self::Send(s) => s.execute_budget(request, answer, budget),
+            Self::Receive(r) => r.execute_budget(request, answer, budget),
+        }
+    }
+
+    fn resume(
+        &mut self,
+        answer: &mut dyn FnMut(rsync_proto::session::FsAnswer),
+        budget: usize,
+    ) -> Result<bool, rsync_proto::driver::ExecutorError> {
+        match self {
+            Self::Send(s) => s.resume(answer, budget),
+            Self::Receive(r) => r.resume(answer, budget),
+        }
+    }
+}
 
 /// Errors and vanished files seen by an executor, shared with the application.
 #[derive(Debug, Clone, Default)]

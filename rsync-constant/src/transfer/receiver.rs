@@ -1,9 +1,10 @@
 //! [`ReceiverFs`]: a receiver's file-system requests on a [`Destination`], every path
 //! resolved beneath the destination handle, files written to a temporary name and renamed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rsync_core::checksum::StrongSum;
 use rsync_core::{Signature, SignatureBuilder};
@@ -11,12 +12,19 @@ use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
 use rsync_proto::flist::{mode, FileEntry, IdList, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
 
+use super::writer::{apply_tolerant, Job, Writer};
 use super::{kind_bits, report, Failures, Role};
+use crate::fs::Special;
 use crate::fs::{walk, Attrs, Basis, Destination, FileKind, FsError, Meta, Mtime, RelPath};
-use crate::fs::{Special, TempFile};
 
 /// Chunk size for reading a basis.
 const READ_CHUNK: usize = 256 * 1024;
+/// Most threads summing one basis.
+const SIG_THREADS: usize = 4;
+/// Smallest basis summed by several threads.
+const SIG_PARALLEL_MIN: u64 = 16 << 20;
+/// Basis bytes read at once for block copies (matched blocks mostly come in order).
+const READ_AHEAD: usize = 1024 * 1024;
 
 /// What the receiver preserves and how it behaves (from the command line).
 #[derive(Debug, Clone, Default)]
@@ -45,17 +53,18 @@ pub struct ReceiverOptions {
     pub checksum: bool,
 }
 
-/// A file being received.
+/// A file being received (its temporary file is the [`Writer`]'s).
 struct Incoming {
     ndx: i32,
-    temp: Option<TempFile>,
     basis: Option<Basis>,
 }
 
 /// The receiver's executor.
 pub struct ReceiverFs {
     dest_path: PathBuf,
-    dest: Option<Destination>,
+    dest: Option<Arc<Destination>>,
+    /// Writes files on a thread of its own (started with the first file).
+    writer: Option<Writer>,
     /// `(wire name, local name)` when the destination operand names the single file.
     single: Option<(Vec<u8>, RelPath)>,
     strong: StrongSum,
@@ -64,6 +73,14 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
+    /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`]: `window[..window_len]` holds
+    /// the basis from `window_off` on.
+    window: Vec<u8>,
+    window_off: u64,
+    window_len: usize,
+    /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
+    /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
+    absent: HashSet<i32>,
     /// `created directory DEST` for the application to show.
     pub created_dest: bool,
 }
@@ -84,6 +101,7 @@ impl ReceiverFs {
         Self {
             dest_path: dest,
             dest: None,
+            writer: None,
             single: None,
             strong,
             opts,
@@ -91,6 +109,10 @@ impl ReceiverFs {
             incoming: None,
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
+            absent: HashSet::new(),
+            window: Vec::new(),
+            window_off: 0,
+            window_len: 0,
             created_dest: false,
         }
     }
@@ -145,7 +167,7 @@ impl ReceiverFs {
     fn open_root(&mut self, path: &Path) -> Result<(), ExecutorError> {
         match Destination::open(path) {
             Ok(d) => {
-                self.dest = Some(d);
+                self.dest = Some(Arc::new(d));
                 Ok(())
             }
             Err(e) if self.opts.dry_run => {
@@ -183,7 +205,15 @@ impl ReceiverFs {
         }
     }
 
-    fn basis_meta(&self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
+    fn basis_meta(&mut self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
+        let answer = self.basis_answer(ndx, path, checksum);
+        if let FsAnswer::Basis { meta: None, .. } = answer {
+            self.absent.insert(ndx);
+        }
+        answer
+    }
+
+    fn basis_answer(&self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
         let rel = match self.local(path) {
             Ok(r) => r,
             Err(msg) => {
@@ -239,6 +269,10 @@ impl ReceiverFs {
         FsAnswer::Basis { ndx, meta: Some(b) }
     }
 
+    /// The block sums of the basis. A large basis is split at block boundaries into one
+    /// part per core (at most [`SIG_THREADS`]), summed by scoped threads, and the parts'
+    /// sums are joined in order: the builder keeps no state across blocks, so the result is
+    /// the sequential one.
     fn signature(&self, ndx: i32, path: &WirePath, head: rsync_core::SumHead) -> FsAnswer {
         let mut sig = Signature::with_head(head);
         let basis = self
@@ -248,23 +282,61 @@ impl ReceiverFs {
             .zip(self.dest.as_ref())
             .map(|(rel, dest)| dest.open_basis(&rel));
         if let Some(Ok(basis)) = basis {
-            let mut b = SignatureBuilder::new(head, self.strong);
-            let mut buf = vec![0u8; READ_CHUNK];
-            let mut off = 0u64;
             let want = head.basis_len();
-            while off < want {
-                let n = match basis.read_at(&mut buf, off) {
-                    Ok(0) => break,
-                    Ok(n) => n.min(usize::try_from(want - off).unwrap_or(usize::MAX)),
+            let bl = u64::from(head.block_len.max(1));
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let threads = if want >= SIG_PARALLEL_MIN {
+                cores.clamp(1, SIG_THREADS)
+            } else {
+                1
+            };
+            // Whole blocks per part; the last part also takes the short final block.
+            let per_part = (want / bl).div_ceil(threads as u64).max(1) * bl;
+            let bounds: Vec<u64> = (0..=threads as u64)
+                .map(|i| (i * per_part).min(want))
+                .map(|b| if want - b < bl { want } else { b })
+                .collect();
+            let parts: Vec<(u64, u64)> = bounds
+                .windows(2)
+                .filter_map(|w| match *w {
+                    [a, e] if a < e => Some((a, e)),
+                    _ => None,
+                })
+                .collect();
+            let strong = self.strong;
+            let results: Vec<PartSums> = if parts.len() <= 1 {
+                vec![part_sums(&basis, head, strong, 0, want)]
+            } else {
+                std::thread::scope(|sc| {
+                    let handles: Vec<_> = parts
+                        .iter()
+                        .map(|&(a, e)| {
+                            let basis = &basis;
+                            sc.spawn(move || part_sums(basis, head, strong, a, e))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(Err(None)))
+                        .collect()
+                })
+            };
+            let sl = head.strong_len as usize;
+            for part in results {
+                match part {
+                    Ok((weak, strong)) => {
+                        for (i, w) in weak.iter().enumerate() {
+                            sig.push(*w, strong.get(i * sl..(i + 1) * sl).unwrap_or_default());
+                        }
+                    }
                     Err(e) => {
-                        self.fail(&fs_fail(&e));
+                        if let Some(e) = e {
+                            self.fail(&fs_fail(&e));
+                        }
                         break;
                     }
-                };
-                b.update(&buf[..n], &mut |w, s| sig.push(w, s));
-                off += n as u64;
+                }
             }
-            b.finish(&mut |w, s| sig.push(w, s));
         }
         FsAnswer::Signature {
             ndx,
@@ -324,40 +396,37 @@ impl ReceiverFs {
         }
     }
 
-    /// Applies attributes, tolerating a group change a non-root user may not make.
-    fn apply_tolerant(
-        &self,
-        attrs: Attrs,
-        mut apply: impl FnMut(&Attrs) -> Result<(), FsError>,
-    ) -> Result<(), FsError> {
-        match apply(&attrs) {
-            Err(e) if e.errno() == Some(libc_eperm()) && attrs.gid.is_some() => {
-                apply(&Attrs { gid: None, ..attrs })
-            }
-            r => r,
-        }
-    }
-
     fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
         self.incoming = None;
+        self.window_len = 0;
         let rel = self
             .local(path)?
             .ok_or("cannot write to the transfer root")?;
         let Some(dest) = &self.dest else {
             return Err("no destination".into());
         };
-        let basis = dest.open_basis(&rel).ok();
-        let temp = dest.begin_file(&rel).map_err(|e| fs_fail(&e))?;
-        self.incoming = Some(Incoming {
-            ndx,
-            temp: Some(temp),
-            basis,
-        });
+        let basis = if self.absent.remove(&ndx) {
+            None
+        } else {
+            if let Some(w) = &mut self.writer {
+                w.settle(&rel);
+            }
+            dest.open_basis(&rel).ok()
+        };
+        if self.writer.is_none() {
+            let w = Writer::spawn(Arc::clone(dest), self.failures.clone())
+                .map_err(|e| format!("cannot start the writing thread: {e}"))?;
+            self.writer = Some(w);
+        }
+        if let Some(w) = &mut self.writer {
+            w.send(Job::Begin { ndx, rel });
+        }
+        self.incoming = Some(Incoming { ndx, basis });
         Ok(())
     }
 
     fn commit(&mut self, ndx: i32, entry: &FileEntry) -> Result<(), String> {
-        let Some(mut inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
+        let Some(inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
             return Err(format!(
                 "commit of {} without data",
                 name_str(entry.name.as_bytes())
@@ -365,30 +434,49 @@ impl ReceiverFs {
         };
         let existing = inc.basis.as_ref().map(|b| *b.meta());
         let attrs = self.attrs(entry, existing.as_ref());
-        let Some(mut temp) = inc.temp.take() else {
-            return Err("no temporary file".into());
-        };
-        self.apply_tolerant(attrs, |a| temp.set_meta(a))
-            .map_err(|e| fs_fail(&e))?;
-        temp.commit().map_err(|e| fs_fail(&e))
+        if let Some(w) = &mut self.writer {
+            w.send(Job::Commit { ndx, attrs });
+        }
+        Ok(())
     }
 
     fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
-        let mut data = vec![0u8; len as usize];
-        let mut got = 0;
-        if let Some(basis) = self
+        let Some(basis) = self
             .incoming
             .as_ref()
             .filter(|i| i.ndx == ndx)
             .and_then(|i| i.basis.as_ref())
-        {
-            while got < data.len() {
-                match basis.read_at(&mut data[got..], offset + got as u64) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
+        else {
+            return FsAnswer::Copied {
+                ndx,
+                data: Vec::new(),
+            };
+        };
+        let len = len as usize;
+        let end = offset.saturating_add(len as u64);
+        let window_end = self.window_off + self.window_len as u64;
+        if len <= READ_AHEAD && (offset < self.window_off || end > window_end) {
+            // Read ahead from `offset`: the next matched blocks usually follow.
+            if self.window.len() < READ_AHEAD {
+                self.window.resize(READ_AHEAD, 0);
+            }
+            self.window_off = offset;
+            self.window_len = read_full(basis, &mut self.window, offset);
+        }
+        let start = offset
+            .checked_sub(self.window_off)
+            .and_then(|d| usize::try_from(d).ok());
+        if let Some(a) = start.filter(|&a| within(a, len, self.window_len)) {
+            if let Some(data) = self.window.get(a..a + len) {
+                return FsAnswer::Copied {
+                    ndx,
+                    data: data.to_vec(),
+                };
             }
         }
+        // Longer than the read-ahead, or past the end of the basis (a short answer).
+        let mut data = vec![0u8; len];
+        let got = read_full(basis, &mut data, offset);
         data.truncate(got);
         FsAnswer::Copied { ndx, data }
     }
@@ -514,13 +602,11 @@ impl ReceiverFs {
             return Ok(());
         };
         match existing.kind {
-            FileKind::Dir => self
-                .apply_tolerant(attrs, |a| dest.set_dir_meta(rel.as_ref(), a))
+            FileKind::Dir => apply_tolerant(attrs, |a| dest.set_dir_meta(rel.as_ref(), a))
                 .map_err(|e| fs_fail(&e)),
             FileKind::File => {
                 let rel = rel.ok_or("the transfer root is not a file")?;
-                self.apply_tolerant(attrs, |a| dest.set_file_meta(&rel, a))
-                    .map_err(|e| fs_fail(&e))
+                apply_tolerant(attrs, |a| dest.set_file_meta(&rel, a)).map_err(|e| fs_fail(&e))
             }
             _ => {
                 let rel = rel.ok_or("the transfer root is not a special file")?;
@@ -569,6 +655,45 @@ impl ReceiverFs {
         .map_err(|e| fs_fail(&e))
     }
 
+    /// Waits until every file handed to the writing thread so far is written (requests that
+    /// could observe the files wait by themselves; this is for callers outside a run).
+    pub fn settle(&mut self) {
+        if let Some(w) = &mut self.writer {
+            w.drain();
+        }
+    }
+
+    /// Waits for the writing thread when `request` could observe or change what its queued
+    /// jobs touch (see [`Writer`]): requests on one path wait only if that path (or an
+    /// ancestor or descendant) is in the thread's hands, the file's own steps never, and
+    /// anything else always.
+    fn order(&mut self, request: &FsRequest) {
+        let Some(w) = &mut self.writer else {
+            return;
+        };
+        let path = match request {
+            FsRequest::BeginFile { .. }
+            | FsRequest::Write { .. }
+            | FsRequest::CopyFromBasis { .. }
+            | FsRequest::Commit { .. }
+            | FsRequest::Discard { .. } => return,
+            FsRequest::Basis { path, .. } | FsRequest::Signature { path, .. } => path,
+            FsRequest::Mkdir { entry, .. } | FsRequest::Symlink { entry, .. } => &entry.name,
+            _ => {
+                w.drain();
+                return;
+            }
+        };
+        let rel = match &self.single {
+            Some((wire, local)) if wire == path.as_bytes() => Some(local.clone()),
+            _ => RelPath::new(path.as_bytes()).ok(),
+        };
+        match rel {
+            Some(rel) => w.settle(&rel),
+            None => w.drain(),
+        }
+    }
+
     /// Whether `request` changes the destination (skipped entirely with `-n`).
     fn writes(request: &FsRequest) -> bool {
         !matches!(
@@ -604,6 +729,61 @@ fn map_ids(list: &IdList, lookup: fn(&[u8]) -> Option<u32>) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// One part's weak sums and concatenated strong sums, or why it could not be read (`None`:
+/// its thread died).
+type PartSums = Result<(Vec<u32>, Vec<u8>), Option<FsError>>;
+
+/// The sums of the basis bytes `start..end` (`start` on a block boundary).
+fn part_sums(
+    basis: &Basis,
+    head: rsync_core::SumHead,
+    strong: StrongSum,
+    start: u64,
+    end: u64,
+) -> PartSums {
+    let mut b = SignatureBuilder::new(head, strong);
+    let blocks = (end - start) / u64::from(head.block_len.max(1)) + 1;
+    let blocks = usize::try_from(blocks).unwrap_or(0).min(1 << 20);
+    let mut weak = Vec::with_capacity(blocks);
+    let mut sums = Vec::with_capacity(blocks * head.strong_len as usize);
+    let mut push = |w: u32, s: &[u8]| {
+        weak.push(w);
+        sums.extend_from_slice(s);
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut off = start;
+    while off < end {
+        let room = usize::try_from(end - off).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
+        let n = match basis.read_at(&mut buf[..room], off) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(Some(e)),
+        };
+        b.update(&buf[..n], &mut push);
+        off += n as u64;
+    }
+    b.finish(&mut push);
+    Ok((weak, sums))
+}
+
+/// Whether `start..start + len` lies within the first `valid` bytes.
+fn within(start: usize, len: usize, valid: usize) -> bool {
+    start.checked_add(len).is_some_and(|e| e <= valid)
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read
+/// (an I/O error ends the read early, which the session sees as a short copy).
+fn read_full(basis: &Basis, buf: &mut [u8], offset: u64) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match basis.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
 /// The whole-file checksum of `-c`.
 pub(super) fn hash_file(f: &Basis, sum: StrongSum) -> Result<Vec<u8>, FsError> {
     let mut h = sum.file_hasher();
@@ -637,6 +817,7 @@ impl Executor for ReceiverFs {
         if self.opts.dry_run && Self::writes(&request) {
             return Ok(());
         }
+        self.order(&request);
         let result = match request {
             FsRequest::Basis {
                 ndx,
@@ -651,15 +832,14 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
-            FsRequest::Write { ndx, data } => match self.incoming.as_mut() {
-                Some(Incoming {
-                    ndx: n,
-                    temp: Some(t),
-                    ..
-                }) if *n == ndx => t.write_all(&data).map_err(|e| fs_fail(&e)),
-                // The temporary could not be created: already reported.
-                _ => Ok(()),
-            },
+            FsRequest::Write { ndx, data } => {
+                if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
+                    if let Some(w) = &mut self.writer {
+                        w.send(Job::Write { ndx, data });
+                    }
+                }
+                Ok(())
+            }
             FsRequest::CopyFromBasis { ndx, offset, len } => {
                 answer(self.copy_from_basis(ndx, offset, len));
                 Ok(())
@@ -668,6 +848,9 @@ impl Executor for ReceiverFs {
             FsRequest::Discard { ndx } => {
                 if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
                     self.incoming = None;
+                    if let Some(w) = &mut self.writer {
+                        w.send(Job::Discard { ndx });
+                    }
                 }
                 Ok(())
             }
@@ -700,13 +883,8 @@ impl Executor for ReceiverFs {
 impl Drop for ReceiverFs {
     fn drop(&mut self) {
         // `--partial`: an interrupted file keeps what was received, under its own name.
-        if let Some(Incoming {
-            temp: Some(temp), ..
-        }) = self.incoming.take()
-        {
-            if self.opts.partial {
-                let _ = temp.commit();
-            }
+        if let Some(w) = &mut self.writer {
+            w.finish(self.opts.partial);
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct SenderFs {
     files_from: Option<Vec<Vec<u8>>>,
     /// The filter rules: a client's own; a server's are built from the client's list.
     filter: Option<FilterList>,
+    /// The file being sent, when a [`FsRequest::ReadFile`] is unfinished.
+    reading: Option<Box<Reading>>,
 }
 
 impl SenderFs {
@@ -113,6 +115,7 @@ impl SenderFs {
             failures,
             files_from: None,
             filter: None,
+            reading: None,
         }
     }
 
@@ -442,6 +445,7 @@ impl SenderFs {
                 }
             }
         }
+        out.shrink_to_fit();
         let (uids, gids) = self.id_lists(&out);
         FsAnswer::FileList {
             entries: out,
@@ -486,7 +490,8 @@ impl SenderFs {
         self.owner.get(name).and_then(|&i| self.roots.get(i))
     }
 
-    fn read_file(&self, ndx: i32, path: &WirePath, answer: &mut dyn FnMut(FsAnswer)) {
+    /// Opens a file to send; answers [`FsAnswer::FileError`] when it cannot.
+    fn open_file(&mut self, ndx: i32, path: &WirePath, answer: &mut dyn FnMut(FsAnswer)) {
         let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
         let opened = RelPath::new(path.as_bytes())
             .map_err(|_| None)
@@ -518,28 +523,65 @@ impl SenderFs {
                 return;
             }
         };
-        let mut off = 0u64;
-        loop {
-            let mut buf = vec![0u8; DATA_CHUNK];
-            match file.read_at(&mut buf, off) {
+        // As rsync's sender, send the length `fstat` gave when the file was opened (less if
+        // it shrinks meanwhile): no extra read to find the end.
+        self.reading = Some(Box::new(Reading {
+            ndx,
+            size: file.len(),
+            file,
+            off: 0,
+            shown,
+        }));
+    }
+
+    /// Sends about `budget` more bytes of the open file; `true` once it is finished (its
+    /// [`FsAnswer::FileEnd`] given).
+    fn read_more(&mut self, answer: &mut dyn FnMut(FsAnswer), budget: usize) -> bool {
+        let Some(r) = self.reading.as_mut() else {
+            return true;
+        };
+        let mut given = 0;
+        while r.off < r.size {
+            if given >= budget {
+                return false;
+            }
+            // A buffer sized to what is left, not a zeroed full chunk for every small file.
+            let want = usize::try_from(r.size - r.off).map_or(DATA_CHUNK, |n| n.min(DATA_CHUNK));
+            let mut buf = vec![0u8; want];
+            match r.file.read_at(&mut buf, r.off) {
                 Ok(0) => break,
                 Ok(n) => {
                     buf.truncate(n);
-                    off += n as u64;
-                    answer(FsAnswer::FileData { ndx, data: buf });
+                    r.off += n as u64;
+                    given += n;
+                    answer(FsAnswer::FileData {
+                        ndx: r.ndx,
+                        data: buf,
+                    });
                 }
                 Err(e) => {
                     report(
                         Role::Sender,
-                        &format!("read errors mapping \"{shown}\": {e}"),
+                        &format!("read errors mapping \"{}\": {e}", r.shown),
                     );
                     self.failures.error();
                     break;
                 }
             }
         }
-        answer(FsAnswer::FileEnd { ndx });
+        answer(FsAnswer::FileEnd { ndx: r.ndx });
+        self.reading = None;
+        true
     }
+}
+
+/// The file being sent.
+struct Reading {
+    ndx: i32,
+    file: crate::fs::Basis,
+    size: u64,
+    off: u64,
+    shown: String,
 }
 
 impl Executor for SenderFs {
@@ -568,7 +610,8 @@ impl Executor for SenderFs {
                 Ok(())
             }
             FsRequest::ReadFile { ndx, path } => {
-                self.read_file(ndx, &path, answer);
+                self.open_file(ndx, &path, answer);
+                self.read_more(answer, usize::MAX);
                 Ok(())
             }
             other => Err(ExecutorError::new(
@@ -576,5 +619,32 @@ impl Executor for SenderFs {
                 format!("unexpected request for a sender: {other:?}"),
             )),
         }
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn execute_budget(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        match request {
+            FsRequest::ReadFile { ndx, path } => {
+                self.open_file(ndx, &path, answer);
+                Ok(self.read_more(answer, budget))
+            }
+            other => self.execute(other, answer).map(|()| true),
+        }
+    }
+
+    fn resume(
+        &mut self,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        Ok(self.read_more(answer, budget))
     }
 }

@@ -43,9 +43,24 @@ fn receiver(dest: &Path, tweak: impl FnOnce(&mut ReceiverOptions)) -> (ReceiverF
     (r, f)
 }
 
-fn exec(x: &mut impl Executor, req: FsRequest) -> Vec<FsAnswer> {
+/// Executors whose effects may lag behind `execute` (the receiver's writing thread).
+trait Settle {
+    fn settle(&mut self) {}
+}
+
+impl Settle for ReceiverFs {
+    fn settle(&mut self) {
+        Self::settle(self);
+    }
+}
+
+impl Settle for SenderFs {}
+
+/// Executes `req` and waits for its effects, as a later request would see them.
+fn exec(x: &mut (impl Executor + Settle), req: FsRequest) -> Vec<FsAnswer> {
     let mut out = Vec::new();
     x.execute(req, &mut |a| out.push(a)).unwrap();
+    x.settle();
     out
 }
 

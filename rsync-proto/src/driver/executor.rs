@@ -72,4 +72,45 @@ pub trait Executor: Send + 'static {
         request: FsRequest,
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError>;
+
+    /// Whether [`Executor::execute_budget`] really stops at its budget, so that the driver
+    /// may run a [`FsRequest::ReadFile`] on its own task, slice by slice. The default is
+    /// `false`: such requests then always go to the executor thread, whose bounded answer
+    /// channel is the back-pressure. A wrapper that forwards [`Executor::execute_budget`] and
+    /// [`Executor::resume`] must forward this too.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// Like [`Executor::execute`], but may stop once its answers carry about `budget`
+    /// bytes of data and return `Ok(false)`: the request is then unfinished and the driver
+    /// calls [`Executor::resume`] (and nothing else) until it returns `Ok(true)`. The driver
+    /// uses it to run a [`FsRequest::ReadFile`] on its own task without holding a whole
+    /// file in memory. The default runs the request to the end.
+    ///
+    /// # Errors
+    /// As [`Executor::execute`].
+    fn execute_budget(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        let _ = budget;
+        self.execute(request, answer).map(|()| true)
+    }
+
+    /// Continues the unfinished request of [`Executor::execute_budget`] for about `budget`
+    /// more bytes; `Ok(true)` once it is finished. The default has nothing to continue.
+    ///
+    /// # Errors
+    /// As [`Executor::execute`].
+    fn resume(
+        &mut self,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        let _ = (answer, budget);
+        Ok(true)
+    }
 }

@@ -34,7 +34,9 @@ mod executor;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -54,8 +56,24 @@ pub const EXIT_STREAMIO: i32 = 12;
 /// rsync's `RERR_PROTOCOL`.
 pub const EXIT_PROTOCOL: i32 = 2;
 
-/// Answers the executor may have queued before it blocks (its back-pressure).
-const ANSWER_QUEUE: usize = 32;
+/// Reply batches the executor may have queued before it blocks (its back-pressure).
+const ANSWER_QUEUE: usize = 8;
+
+/// Answer bytes (file data, basis bytes) the executor thread gathers before it hands a
+/// batch over; also the most it gathers beyond the driver's back-pressure threshold.
+const REPLY_BATCH_BYTES: usize = 256 * 1024;
+
+/// Output buffer capacity kept between bursts, and the written prefix worth compacting.
+const OUT_KEEP: usize = 64 * 1024;
+
+/// Largest listed file a sender reads on the driver's task.
+const INLINE_READ_MAX: u64 = 1 << 20;
+
+/// Data bytes one slice of a request run on the driver's task may answer with.
+const INLINE_BUDGET: usize = 256 * 1024;
+
+/// Longest the executor thread holds finished answers while it has more jobs to run.
+const REPLY_BATCH_DELAY: Duration = Duration::from_millis(2);
 
 /// Settings of one run.
 #[derive(Debug, Clone)]
@@ -189,25 +207,122 @@ enum Reply {
     Failed(ExecutorError),
 }
 
-/// The executor's thread and its channels.
-struct ExecutorThread {
+/// Whether `request` is cheap enough to run on the driver's own task when the executor
+/// thread is idle: a handful of system calls on one entry, answers of bounded size. What can
+/// read a whole file or tree (and so answer with unbounded data, or take long) always goes
+/// to the thread, where the bounded answer channel is its back-pressure.
+/// A [`FsRequest::ReadFile`] of a file listed at most [`INLINE_READ_MAX`] bytes long runs
+/// here too when the executor is [`Executor::resumable`], in slices of [`INLINE_BUDGET`]
+/// bytes ([`Executor::execute_budget`]), each only while our output is below the
+/// back-pressure threshold (so a file that has grown since it was listed costs no memory).
+/// A larger file is read by the thread, ahead of the session consuming it.
+fn runs_inline(request: &FsRequest, resumable: bool, list: &[Option<FileEntry>]) -> bool {
+    match request {
+        FsRequest::FileList { .. } | FsRequest::Signature { .. } => false,
+        FsRequest::ReadFile { ndx, .. } => {
+            resumable
+                && usize::try_from(*ndx)
+                    .ok()
+                    .and_then(|i| list.get(i))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.size <= INLINE_READ_MAX)
+        }
+        FsRequest::Basis { checksum, .. } => checksum.is_none(),
+        FsRequest::Delete { is_dir, .. } => !is_dir,
+        _ => true,
+    }
+}
+
+/// Bytes of data an answer carries (what the reply batches are bounded by).
+fn answer_bytes(answer: &FsAnswer) -> usize {
+    match answer {
+        FsAnswer::FileData { data, .. } | FsAnswer::Copied { data, .. } => data.len(),
+        _ => 64,
+    }
+}
+
+/// The executor's thread and its channels. The executor itself is shared with the driver,
+/// which runs cheap requests ([`runs_inline`]) itself while the thread has nothing to do:
+/// no thread hand-off per file, and requests still execute strictly in order.
+struct ExecutorThread<X> {
+    executor: Arc<Mutex<X>>,
     jobs: Option<std_mpsc::Sender<Vec<Job>>>,
     /// Jobs queued by the current pump, sent as one batch (one wake-up of the thread).
     batch: Vec<Job>,
-    replies: mpsc::Receiver<Reply>,
+    replies: mpsc::Receiver<Vec<Reply>>,
     outstanding: usize,
+    /// A request run on the driver's task is unfinished ([`Executor::resume`]).
+    partial: bool,
+    /// [`Executor::resumable`].
+    resumable: bool,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
-impl ExecutorThread {
-    fn spawn<X: Executor>(mut executor: X) -> std::io::Result<Self> {
+/// Gathers the thread's replies into batches: one channel message (one wake-up of the
+/// driver) per batch instead of one per answer.
+struct ReplySink {
+    tx: mpsc::Sender<Vec<Reply>>,
+    held: Vec<Reply>,
+    bytes: usize,
+    since: Option<std::time::Instant>,
+}
+
+impl ReplySink {
+    fn push(&mut self, reply: Reply, bytes: usize) {
+        if self.held.is_empty() {
+            self.since = Some(std::time::Instant::now());
+        }
+        self.held.push(reply);
+        self.bytes += bytes;
+        if self.bytes >= REPLY_BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Hands the held replies over if they have waited long enough.
+    fn flush_if_stale(&mut self) {
+        if self.since.is_some_and(|t| t.elapsed() >= REPLY_BATCH_DELAY) {
+            self.flush();
+        }
+    }
+
+    /// Hands the held replies over; `false` when the driver has gone.
+    fn flush(&mut self) -> bool {
+        self.bytes = 0;
+        self.since = None;
+        if self.held.is_empty() {
+            return true;
+        }
+        // Blocks while the driver holds back (its back-pressure).
+        self.tx
+            .blocking_send(std::mem::take(&mut self.held))
+            .is_ok()
+    }
+}
+
+impl<X: Executor> ExecutorThread<X> {
+    fn spawn(executor: X) -> std::io::Result<Self> {
+        let resumable = executor.resumable();
+        let executor = Arc::new(Mutex::new(executor));
+        let shared = Arc::clone(&executor);
         let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
-        let (reply_tx, reply_rx) = mpsc::channel::<Reply>(ANSWER_QUEUE);
+        let (reply_tx, reply_rx) = mpsc::channel::<Vec<Reply>>(ANSWER_QUEUE);
         let handle = std::thread::Builder::new()
             .name("rsync-fs".into())
             .spawn(move || {
+                let mut sink = ReplySink {
+                    tx: reply_tx,
+                    held: Vec::new(),
+                    bytes: 0,
+                    since: None,
+                };
                 while let Ok(batch) = job_rx.recv() {
                     let n = batch.len();
+                    // Released before `Completed` is sent: the driver runs requests itself
+                    // only once every batch is complete.
+                    let Ok(mut executor) = shared.lock() else {
+                        return;
+                    };
                     for job in batch {
                         let result = match job {
                             Job::List(summary) => {
@@ -215,25 +330,32 @@ impl ExecutorThread {
                                 Ok(())
                             }
                             Job::Request(req) => executor.execute(req, &mut |answer| {
-                                // A closed channel means the driver has gone; nothing to do.
-                                let _ = reply_tx.blocking_send(Reply::Answer(answer));
+                                let bytes = answer_bytes(&answer);
+                                sink.push(Reply::Answer(answer), bytes);
                             }),
                         };
                         if let Err(e) = result {
-                            let _ = reply_tx.blocking_send(Reply::Failed(e));
+                            sink.held.push(Reply::Failed(e));
+                            sink.flush();
                             return;
                         }
+                        sink.flush_if_stale();
                     }
-                    if reply_tx.blocking_send(Reply::Completed(n)).is_err() {
+                    drop(executor);
+                    sink.held.push(Reply::Completed(n));
+                    if !sink.flush() {
                         break;
                     }
                 }
             })?;
         Ok(Self {
+            executor,
             jobs: Some(job_tx),
             batch: Vec::new(),
             replies: reply_rx,
             outstanding: 0,
+            partial: false,
+            resumable,
             handle: Some(handle),
         })
     }
@@ -250,6 +372,32 @@ impl ExecutorThread {
         let tx = self.jobs.as_ref().ok_or(DriverError::ExecutorDied)?;
         tx.send(std::mem::take(&mut self.batch))
             .map_err(|_| DriverError::ExecutorDied)
+    }
+
+    /// Runs `request` on the caller's task (the thread must be idle), collecting its answers.
+    fn run_inline(
+        &mut self,
+        request: FsRequest,
+        answers: &mut Vec<FsAnswer>,
+    ) -> Result<(), DriverError> {
+        let mut executor = self
+            .executor
+            .lock()
+            .map_err(|_| DriverError::ExecutorDied)?;
+        let finished = executor.execute_budget(request, &mut |a| answers.push(a), INLINE_BUDGET)?;
+        self.partial = !finished;
+        Ok(())
+    }
+
+    /// Continues the unfinished request of [`ExecutorThread::run_inline`].
+    fn resume_inline(&mut self, answers: &mut Vec<FsAnswer>) -> Result<(), DriverError> {
+        let mut executor = self
+            .executor
+            .lock()
+            .map_err(|_| DriverError::ExecutorDied)?;
+        let finished = executor.resume(&mut |a| answers.push(a), INLINE_BUDGET)?;
+        self.partial = !finished;
+        Ok(())
     }
 
     fn close(&mut self) {
@@ -293,8 +441,8 @@ where
             break n.clone();
         }
         match io.step(&mut reader, &mut writer, None, true).await? {
-            Step::Input(bytes) => {
-                handshake.handle_input(&bytes)?;
+            Step::Input(n) => {
+                handshake.handle_input(io.input(n))?;
             }
             Step::Eof => return Err(DriverError::EofInHandshake),
             Step::Wrote | Step::Keepalive | Step::Reply(_) => {}
@@ -334,12 +482,12 @@ where
 
 /// The session stage; returns the exit code, statistics and the first session error.
 #[allow(clippy::too_many_arguments)] // the driver's parts, borrowed separately
-async fn drive<R, W, O>(
+async fn drive<R, W, O, X>(
     io: &mut Io,
     reader: &mut R,
     writer: &mut W,
     session: &mut (dyn Session + Send),
-    exec: &mut ExecutorThread,
+    exec: &mut ExecutorThread<X>,
     observer: &mut O,
     early: Vec<u8>,
     negotiated: &Negotiated,
@@ -348,10 +496,14 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
     O: FnMut(&Event, Progress<'_>),
+    X: Executor,
 {
     let mut error: Option<SessionError> = None;
     let mut done: Option<(i32, Option<Stats>)> = None;
     let mut announced = false;
+    // Requests in order, not yet executed nor handed to the thread.
+    let mut queue: VecDeque<FsRequest> = VecDeque::new();
+    let mut answers: Vec<FsAnswer> = Vec::new();
     let note = |r: Result<(), SessionError>, error: &mut Option<SessionError>| {
         if let Err(e) = r {
             error.get_or_insert(e);
@@ -361,7 +513,8 @@ where
         note(session.handle_input(&early), &mut error);
     }
     loop {
-        // Pump the session's outputs in the documented order.
+        // Pump the session's outputs in the documented order, running cheap requests here
+        // while the thread is idle and our output is not backed up.
         loop {
             let mut any = session.poll_transmit(&mut io.out);
             if !announced && !session.file_list().is_empty() {
@@ -370,7 +523,7 @@ where
             }
             while let Some(req) = session.poll_fs() {
                 any = true;
-                exec.send(Job::Request(req));
+                queue.push_back(req);
             }
             while let Some(ev) = session.poll_event() {
                 any = true;
@@ -387,12 +540,56 @@ where
                     },
                 );
             }
+            loop {
+                if exec.partial {
+                    if io.pending() >= io.max_pending && done.is_none() {
+                        break;
+                    }
+                    any = true;
+                    exec.resume_inline(&mut answers)?;
+                    io.touch();
+                    for a in answers.drain(..) {
+                        if !session.is_done() {
+                            note(session.handle_fs(a), &mut error);
+                        }
+                    }
+                    break;
+                }
+                let Some(req) = queue.front() else {
+                    break;
+                };
+                if exec.outstanding > 0 || !runs_inline(req, exec.resumable, session.file_list()) {
+                    if let Some(req) = queue.pop_front() {
+                        exec.send(Job::Request(req));
+                    }
+                    any = true;
+                    continue;
+                }
+                if io.pending() >= io.max_pending && done.is_none() {
+                    // Back-pressure: run it once our output has drained.
+                    break;
+                }
+                let Some(req) = queue.pop_front() else {
+                    break;
+                };
+                any = true;
+                exec.run_inline(req, &mut answers)?;
+                io.touch();
+                for a in answers.drain(..) {
+                    if !session.is_done() {
+                        note(session.handle_fs(a), &mut error);
+                    }
+                }
+                // The answers may have made output or requests: pump them first.
+                break;
+            }
             if !any {
                 break;
             }
         }
         exec.flush()?;
-        if done.is_some() && exec.outstanding == 0 && io.pending() == 0 {
+        let idle = exec.outstanding == 0 && !exec.partial && queue.is_empty();
+        if done.is_some() && idle && io.pending() == 0 {
             break;
         }
         let accept_replies = io.pending() < io.max_pending || done.is_some();
@@ -404,9 +601,9 @@ where
             Err(e) => return Err(e),
         };
         match step {
-            Step::Input(bytes) => {
+            Step::Input(n) => {
                 if !session.is_done() {
-                    note(session.handle_input(&bytes), &mut error);
+                    note(session.handle_input(io.input(n)), &mut error);
                 }
             }
             Step::Eof => {
@@ -421,11 +618,17 @@ where
                 }
             }
             Step::Reply(None) => return Err(DriverError::ExecutorDied),
-            Step::Reply(Some(Reply::Completed(n))) => exec.outstanding -= n,
-            Step::Reply(Some(Reply::Failed(e))) => return Err(e.into()),
-            Step::Reply(Some(Reply::Answer(a))) => {
-                if !session.is_done() {
-                    note(session.handle_fs(a), &mut error);
+            Step::Reply(Some(batch)) => {
+                for reply in batch {
+                    match reply {
+                        Reply::Completed(n) => exec.outstanding -= n,
+                        Reply::Failed(e) => return Err(e.into()),
+                        Reply::Answer(a) => {
+                            if !session.is_done() {
+                                note(session.handle_fs(a), &mut error);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -436,12 +639,13 @@ where
 
 /// What one [`Io::step`] did.
 enum Step {
-    Input(Vec<u8>),
+    /// This many bytes were read into the read buffer ([`Io::input`]).
+    Input(usize),
     Eof,
     Wrote,
     /// Half the timeout passed without a write: time for a keepalive.
     Keepalive,
-    Reply(Option<Reply>),
+    Reply(Option<Vec<Reply>>),
 }
 
 /// The byte pumps and the timer.
@@ -479,6 +683,11 @@ impl Io {
         }
     }
 
+    /// The `n` bytes the last [`Step::Input`] read.
+    fn input(&self, n: usize) -> &[u8] {
+        self.rbuf.get(..n).unwrap_or_default()
+    }
+
     fn pending(&self) -> usize {
         self.out.len() - self.pos
     }
@@ -494,7 +703,7 @@ impl Io {
         &mut self,
         reader: &mut R,
         writer: &mut W,
-        replies: Option<&mut mpsc::Receiver<Reply>>,
+        replies: Option<&mut mpsc::Receiver<Vec<Reply>>>,
         read: bool,
     ) -> Result<Step, DriverError>
     where
@@ -522,7 +731,7 @@ impl Io {
             biased;
             r = reader.read(rbuf), if can_read => match r {
                 Ok(0) => Ok(Step::Eof),
-                Ok(n) => Ok(Step::Input(rbuf[..n].to_vec())),
+                Ok(n) => Ok(Step::Input(n)),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Wrote),
                 Err(source) => Err(DriverError::Io { op: "read", source }),
             },
@@ -565,14 +774,20 @@ impl Io {
             }
         };
         match &step {
-            Ok(Step::Input(b)) => self.bytes_read += b.len() as u64,
+            Ok(Step::Input(n)) => self.bytes_read += *n as u64,
             Ok(Step::Eof) => self.eof = true,
             _ => {}
         }
         if self.pos == self.out.len() {
             self.out.clear();
             self.pos = 0;
-        } else if self.pos > 1 << 20 && self.pos * 2 > self.out.len() {
+            // A burst (the whole file list) does not keep its buffer for the run.
+            if self.out.capacity() > 4 * self.max_pending.max(OUT_KEEP) {
+                self.out.shrink_to(OUT_KEEP);
+            }
+        } else if self.pos >= OUT_KEEP && self.pos * 2 >= self.out.len() {
+            // Written bytes are dropped once they outweigh the pending ones, so the buffer
+            // stays near the pending size (each byte is moved at most once on average).
             self.out.drain(..self.pos);
             self.pos = 0;
         }

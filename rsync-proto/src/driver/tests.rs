@@ -25,6 +25,12 @@ struct MemFs {
     delay: Duration,
     temp: BTreeMap<i32, (Vec<u8>, Vec<u8>)>,
     requests: Arc<Mutex<usize>>,
+    /// Declares itself resumable: reads answer in budgeted slices.
+    resumable: bool,
+    /// The unfinished read: index and the bytes still to answer.
+    reading: Option<(i32, Vec<u8>)>,
+    /// `resume` calls that answered something.
+    resumes: Arc<Mutex<usize>>,
 }
 
 impl MemFs {
@@ -35,7 +41,32 @@ impl MemFs {
             delay,
             temp: BTreeMap::new(),
             requests: Arc::new(Mutex::new(0)),
+            resumable: false,
+            reading: None,
+            resumes: Arc::new(Mutex::new(0)),
         }
+    }
+
+    /// Answers from `self.reading` up to `budget` bytes; `true` once the read is finished.
+    fn read_slice(&mut self, answer: &mut dyn FnMut(FsAnswer), budget: usize) -> bool {
+        let Some((ndx, rest)) = self.reading.as_mut() else {
+            return true;
+        };
+        let mut given = 0;
+        while !rest.is_empty() {
+            if given >= budget {
+                return false;
+            }
+            let chunk: Vec<u8> = rest.drain(..rest.len().min(5000)).collect();
+            given += chunk.len();
+            answer(FsAnswer::FileData {
+                ndx: *ndx,
+                data: chunk,
+            });
+        }
+        answer(FsAnswer::FileEnd { ndx: *ndx });
+        self.reading = None;
+        true
     }
 
     fn snapshot(&self) -> Tree {
@@ -58,6 +89,39 @@ fn entry(name: &[u8], node: &Option<Vec<u8>>) -> FileEntry {
 }
 
 impl Executor for MemFs {
+    fn resumable(&self) -> bool {
+        self.resumable
+    }
+
+    fn execute_budget(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        match request {
+            FsRequest::ReadFile { ndx, path } if self.resumable => {
+                assert!(
+                    self.reading.is_none(),
+                    "a new request before the last finished"
+                );
+                let data = self.snapshot().get(path.as_bytes()).cloned().flatten();
+                self.reading = Some((ndx, data.expect("a listed file")));
+                Ok(self.read_slice(answer, budget))
+            }
+            other => self.execute(other, answer).map(|()| true),
+        }
+    }
+
+    fn resume(
+        &mut self,
+        answer: &mut dyn FnMut(FsAnswer),
+        budget: usize,
+    ) -> Result<bool, ExecutorError> {
+        *self.resumes.lock().expect("lock") += 1;
+        Ok(self.read_slice(answer, budget))
+    }
+
     fn execute(
         &mut self,
         request: FsRequest,
@@ -365,4 +429,23 @@ async fn eof_in_handshake_is_a_stream_error() {
     .await
     .expect_err("peer closed");
     assert_eq!(err.exit_code(), 12, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumable_reads_run_in_slices_on_the_driver_task() {
+    let mut tree = source_tree();
+    // Read on the driver's task in 256 KiB slices, and (over 1 MiB) by the thread.
+    tree.insert(b"d/large".to_vec(), Some(prng(700_000, 41)));
+    tree.insert(b"d/larger".to_vec(), Some(prng(1_300_000, 42)));
+    let mut src = MemFs::new(tree.clone(), Duration::ZERO);
+    src.resumable = true;
+    let dst = MemFs::new(Tree::new(), Duration::ZERO);
+    let (c, s, _) = tokio::time::timeout(Duration::from_secs(120), pull(&src, &dst, 4096, 31))
+        .await
+        .expect("no deadlock");
+    let (c, s) = (c.expect("client"), s.expect("server"));
+    assert_eq!((c.exit_code, s.exit_code), (0, 0), "{:?}", c.error);
+    assert_eq!(dst.snapshot(), tree);
+    // 700,000 bytes in 256 KiB slices: two resumptions; the 1.3 MB file none.
+    assert_eq!(*src.resumes.lock().expect("lock"), 2);
 }
