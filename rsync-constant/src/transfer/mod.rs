@@ -5,6 +5,7 @@
 //! Per-file failures are printed to stderr in rsync's style and remembered in a shared
 //! [`Failures`]; the run's exit code then becomes 23 (or 24 when source files vanished).
 
+mod basis;
 mod ids;
 mod receiver;
 mod sender;

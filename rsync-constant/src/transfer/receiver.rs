@@ -7,24 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rsync_core::checksum::StrongSum;
-use rsync_core::{Signature, SignatureBuilder};
+use rsync_core::Signature;
 use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
 use rsync_proto::flist::{mode, FileEntry, IdList, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
 
+use super::basis::{self, hash_file};
 use super::writer::{apply_tolerant, Job, Writer};
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::Special;
 use crate::fs::{walk, Attrs, Basis, Destination, FileKind, FsError, Meta, Mtime, RelPath};
-
-/// Chunk size for reading a basis.
-const READ_CHUNK: usize = 256 * 1024;
-/// Most threads summing one basis.
-const SIG_THREADS: usize = 4;
-/// Smallest basis summed by several threads.
-const SIG_PARALLEL_MIN: u64 = 16 << 20;
-/// Basis bytes read at once for block copies (matched blocks mostly come in order).
-const READ_AHEAD: usize = 1024 * 1024;
 
 /// What the receiver preserves and how it behaves (from the command line).
 #[derive(Debug, Clone, Default)]
@@ -73,11 +65,8 @@ pub struct ReceiverFs {
     incoming: Option<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
-    /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`]: `window[..window_len]` holds
-    /// the basis from `window_off` on.
-    window: Vec<u8>,
-    window_off: u64,
-    window_len: usize,
+    /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`].
+    window: basis::Window,
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
@@ -110,9 +99,7 @@ impl ReceiverFs {
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
             absent: HashSet::new(),
-            window: Vec::new(),
-            window_off: 0,
-            window_len: 0,
+            window: basis::Window::default(),
             created_dest: false,
         }
     }
@@ -269,79 +256,25 @@ impl ReceiverFs {
         FsAnswer::Basis { ndx, meta: Some(b) }
     }
 
-    /// The block sums of the basis. A large basis is split at block boundaries into one
-    /// part per core (at most [`SIG_THREADS`]), summed by scoped threads, and the parts'
-    /// sums are joined in order: the builder keeps no state across blocks, so the result is
-    /// the sequential one.
+    /// The block sums of the basis (see [`basis::signature_of`]).
     fn signature(&self, ndx: i32, path: &WirePath, head: rsync_core::SumHead) -> FsAnswer {
-        let mut sig = Signature::with_head(head);
         let basis = self
             .local(path)
             .ok()
             .flatten()
             .zip(self.dest.as_ref())
             .map(|(rel, dest)| dest.open_basis(&rel));
-        if let Some(Ok(basis)) = basis {
-            let want = head.basis_len();
-            let bl = u64::from(head.block_len.max(1));
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            let threads = if want >= SIG_PARALLEL_MIN {
-                cores.clamp(1, SIG_THREADS)
-            } else {
-                1
-            };
-            // Whole blocks per part; the last part also takes the short final block.
-            let per_part = (want / bl).div_ceil(threads as u64).max(1) * bl;
-            let bounds: Vec<u64> = (0..=threads as u64)
-                .map(|i| (i * per_part).min(want))
-                .map(|b| if want - b < bl { want } else { b })
-                .collect();
-            let parts: Vec<(u64, u64)> = bounds
-                .windows(2)
-                .filter_map(|w| match *w {
-                    [a, e] if a < e => Some((a, e)),
-                    _ => None,
-                })
-                .collect();
-            let strong = self.strong;
-            let results: Vec<PartSums> = if parts.len() <= 1 {
-                vec![part_sums(&basis, head, strong, 0, want)]
-            } else {
-                std::thread::scope(|sc| {
-                    let handles: Vec<_> = parts
-                        .iter()
-                        .map(|&(a, e)| {
-                            let basis = &basis;
-                            sc.spawn(move || part_sums(basis, head, strong, a, e))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or(Err(None)))
-                        .collect()
-                })
-            };
-            let sl = head.strong_len as usize;
-            for part in results {
-                match part {
-                    Ok((weak, strong)) => {
-                        for (i, w) in weak.iter().enumerate() {
-                            sig.push(*w, strong.get(i * sl..(i + 1) * sl).unwrap_or_default());
-                        }
-                    }
-                    Err(e) => {
-                        if let Some(e) = e {
-                            self.fail(&fs_fail(&e));
-                        }
-                        break;
-                    }
+        let signature = match basis {
+            Some(Ok(basis)) => {
+                let (sig, err) = basis::signature_of(&basis, head, self.strong);
+                if let Some(e) = err {
+                    self.fail(&fs_fail(&e));
                 }
+                sig
             }
-        }
-        FsAnswer::Signature {
-            ndx,
-            signature: sig,
-        }
+            _ => Signature::with_head(head),
+        };
+        FsAnswer::Signature { ndx, signature }
     }
 
     /// The mode bits a new or updated entry gets: the sender's with `-p`, else the
@@ -398,7 +331,7 @@ impl ReceiverFs {
 
     fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
         self.incoming = None;
-        self.window_len = 0;
+        self.window.clear();
         let rel = self
             .local(path)?
             .ok_or("cannot write to the transfer root")?;
@@ -441,43 +374,15 @@ impl ReceiverFs {
     }
 
     fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
-        let Some(basis) = self
+        let data = match self
             .incoming
             .as_ref()
             .filter(|i| i.ndx == ndx)
             .and_then(|i| i.basis.as_ref())
-        else {
-            return FsAnswer::Copied {
-                ndx,
-                data: Vec::new(),
-            };
+        {
+            Some(basis) => self.window.copy(basis, offset, len as usize),
+            None => Vec::new(),
         };
-        let len = len as usize;
-        let end = offset.saturating_add(len as u64);
-        let window_end = self.window_off + self.window_len as u64;
-        if len <= READ_AHEAD && (offset < self.window_off || end > window_end) {
-            // Read ahead from `offset`: the next matched blocks usually follow.
-            if self.window.len() < READ_AHEAD {
-                self.window.resize(READ_AHEAD, 0);
-            }
-            self.window_off = offset;
-            self.window_len = read_full(basis, &mut self.window, offset);
-        }
-        let start = offset
-            .checked_sub(self.window_off)
-            .and_then(|d| usize::try_from(d).ok());
-        if let Some(a) = start.filter(|&a| within(a, len, self.window_len)) {
-            if let Some(data) = self.window.get(a..a + len) {
-                return FsAnswer::Copied {
-                    ndx,
-                    data: data.to_vec(),
-                };
-            }
-        }
-        // Longer than the read-ahead, or past the end of the basis (a short answer).
-        let mut data = vec![0u8; len];
-        let got = read_full(basis, &mut data, offset);
-        data.truncate(got);
         FsAnswer::Copied { ndx, data }
     }
 
@@ -727,77 +632,6 @@ fn map_ids(list: &IdList, lookup: fn(&[u8]) -> Option<u32>) -> Vec<(u32, u32)> {
         .chain(id0)
         .filter_map(|(id, name)| lookup(name).map(|local| (id, local)))
         .collect()
-}
-
-/// One part's weak sums and concatenated strong sums, or why it could not be read (`None`:
-/// its thread died).
-type PartSums = Result<(Vec<u32>, Vec<u8>), Option<FsError>>;
-
-/// The sums of the basis bytes `start..end` (`start` on a block boundary).
-fn part_sums(
-    basis: &Basis,
-    head: rsync_core::SumHead,
-    strong: StrongSum,
-    start: u64,
-    end: u64,
-) -> PartSums {
-    let mut b = SignatureBuilder::new(head, strong);
-    let blocks = (end - start) / u64::from(head.block_len.max(1)) + 1;
-    let blocks = usize::try_from(blocks).unwrap_or(0).min(1 << 20);
-    let mut weak = Vec::with_capacity(blocks);
-    let mut sums = Vec::with_capacity(blocks * head.strong_len as usize);
-    let mut push = |w: u32, s: &[u8]| {
-        weak.push(w);
-        sums.extend_from_slice(s);
-    };
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut off = start;
-    while off < end {
-        let room = usize::try_from(end - off).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
-        let n = match basis.read_at(&mut buf[..room], off) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => return Err(Some(e)),
-        };
-        b.update(&buf[..n], &mut push);
-        off += n as u64;
-    }
-    b.finish(&mut push);
-    Ok((weak, sums))
-}
-
-/// Whether `start..start + len` lies within the first `valid` bytes.
-fn within(start: usize, len: usize, valid: usize) -> bool {
-    start.checked_add(len).is_some_and(|e| e <= valid)
-}
-
-/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read
-/// (an I/O error ends the read early, which the session sees as a short copy).
-fn read_full(basis: &Basis, buf: &mut [u8], offset: u64) -> usize {
-    let mut got = 0;
-    while got < buf.len() {
-        match basis.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    got
-}
-
-/// The whole-file checksum of `-c`.
-pub(super) fn hash_file(f: &Basis, sum: StrongSum) -> Result<Vec<u8>, FsError> {
-    let mut h = sum.file_hasher();
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut off = 0u64;
-    loop {
-        let n = f.read_at(&mut buf, off)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
-    Ok(h.finish().as_bytes().to_vec())
 }
 
 impl Executor for ReceiverFs {

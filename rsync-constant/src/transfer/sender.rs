@@ -19,7 +19,7 @@ use rsync_proto::driver::{Executor, ExecutorError};
 use rsync_proto::flist::{FileEntry, HardLink, IdList, WirePath};
 use rsync_proto::session::{FsAnswer, FsRequest};
 
-use super::receiver::hash_file;
+use super::basis::hash_file;
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
 

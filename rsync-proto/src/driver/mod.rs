@@ -1,6 +1,6 @@
 //! A thin tokio driver (feature `tokio`): runs a [`Handshake`] and then a [`Session`] over an
-//! [`AsyncRead`] + [`AsyncWrite`] pair, with a synchronous file-system [`Executor`] on a
-//! thread of its own. It makes no protocol decision: it moves bytes, requests and answers.
+//! [`AsyncRead`] + [`AsyncWrite`] pair, with a synchronous file-system [`Executor`]. It
+//! makes no protocol decision: it moves bytes, requests and answers.
 //!
 //! # No deadlock on a full pipe (RFC.md Appendix D, rsync issue #159)
 //!
@@ -16,8 +16,16 @@
 //!   that lets a generator emit requests), so the executor blocks on its bounded answer
 //!   channel instead of the output buffer growing. Input-driven output (rsync's echoes) is
 //!   small and not held back;
-//! - the executor runs requests strictly in order on its own thread, so a slow disk delays
-//!   answers but never the reader.
+//! - the executor runs requests strictly in order. Cheap ones (a few system calls on one
+//!   entry, bounded answers: `lstat`, create, write, rename, block copies, and a sender's
+//!   reads of small files in 256 KiB slices through [`Executor::execute_budget`]) run on the
+//!   driver's task while the executor's thread is idle, with no thread hand-off per file;
+//!   whatever can take long or answer with unbounded data (building the file list, a
+//!   signature, a `-c` checksum, a large file's read, a recursive delete) runs on the
+//!   thread, whose answers come back in batches over a bounded channel, so a slow disk
+//!   delays answers but never the reader. A request run here is finite work that depends on
+//!   nothing from the peer, so running it cannot deadlock; it is held back while our output
+//!   is over the threshold.
 //!
 //! Why not also stop reading when the executor falls behind: if both peers did that while
 //! each waited for the other to read its output, neither would read again. Memory while
