@@ -18,7 +18,7 @@ own); wire bytes in a separate untimed run per tool, counted by a relaying remot
 destination is checked against the source (names, types, sizes, link targets; modes, mtimes and
 owners are reported; contents on the first round and in the counting runs).
 
-Usage: benches/rsync-compare.py --ours PATH/rsync-constant [--stock /usr/bin/rsync] [--rounds 3]
+Usage: benches/rsync-compare.py --ours PATH/rsync-constant [--stock /usr/bin/rsync] [--rounds 5]
            [--dir DIR] [--scenarios tree-local,tree-rsh,delta] [--wait-idle 90] [--json FILE]
 Check the script itself with `--ours /usr/bin/rsync`: the ratios come out near 1.00.
 See benches/README.md.
@@ -36,6 +36,7 @@ PR_SET_CHILD_SUBREAPER = 36
 # ext4 without a journal skips inodes freed less than 60 s ago (360 s while their inode-table
 # block is dirty) when it allocates, so mass creation right after mass deletion is slow.
 SETTLE_S = 400
+NOISY = 1.25  # a median this many times the fastest run is flagged
 
 # The pipe remote shell of the timed runs: `rsh [-l USER] HOST CMD...` drops the options and the
 # host and runs CMD with `sh -c`, as ssh does on the far side. The server is started from a
@@ -397,9 +398,10 @@ def remove(paths, jobs=8):
     for k in range(jobs):
         chunk = parts[k::jobs]
         if chunk:
-            procs.append(subprocess.Popen(["xargs", "-0", "rm", "-rf", "--"], stdin=subprocess.PIPE))
-            procs[-1].stdin.write(b"\0".join(os.fsencode(c) for c in chunk))
-            procs[-1].stdin.close()
+            with tempfile.TemporaryFile() as names:
+                names.write(b"\0".join(os.fsencode(c) for c in chunk))
+                names.seek(0)
+                procs.append(subprocess.Popen(["xargs", "-0", "rm", "-rf", "--"], stdin=names))
     for p in procs:
         p.wait()
     for p in paths:
@@ -548,7 +550,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours", required=True, help="the rsync-constant binary (/usr/bin/rsync checks the script)")
     ap.add_argument("--stock", default=shutil.which("rsync") or "/usr/bin/rsync", help="stock rsync")
-    ap.add_argument("--rounds", type=int, default=3, help="timed runs per tool and scenario (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed runs per tool and scenario (default 5)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", os.path.join(ROOT, "target", "bench")),
                     help="work directory (default target/bench or $BENCH_DIR); data is cached in DIR/data")
@@ -681,6 +683,11 @@ def main():
     for s in scenarios:
         for who in ("rsync", "ours"):
             print(f"  {s:<10} {who:<5} " + " ".join(f"{r['wall']:.3f}" for r in res[s][who]))
+    noisy = [f"{s} {w}" for s in scenarios for w in ("rsync", "ours")
+             if statistics.median(r["wall"] for r in res[s][w]) > NOISY * min(r["wall"] for r in res[s][w])]
+    if noisy:
+        print(f"WARNING: noisy measurements (median over {NOISY}x the fastest run): {', '.join(noisy)}; "
+              f"other load or file-system work on the machine? Rerun with more --rounds or --wait-idle.")
     for who, n in runner.meta_diffs.items():
         if n:
             print(f"WARNING: {who}: {n} entries had a different mode, mtime or owner (see above)")
