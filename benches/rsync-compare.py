@@ -18,7 +18,7 @@ own); wire bytes in a separate untimed run per tool, counted by a relaying remot
 destination is checked against the source (names, types, sizes, link targets; modes, mtimes and
 owners are reported; contents on the first round and in the counting runs).
 
-Usage: benches/rsync-compare.py --ours PATH/rsync-constant [--stock /usr/bin/rsync] [--rounds 3]
+Usage: benches/rsync-compare.py --ours PATH/rsync-constant [--stock /usr/bin/rsync] [--rounds 5]
            [--dir DIR] [--scenarios tree-local,tree-rsh,delta] [--wait-idle 90] [--json FILE]
 Check the script itself with `--ours /usr/bin/rsync`: the ratios come out near 1.00.
 See benches/README.md.
@@ -33,6 +33,10 @@ WALL_TARGET = {"tree-local": 0.8, "tree-rsh": 0.8, "delta": 0.6}
 RSS_TARGET = 2.0
 WIRE_TARGET = 1.05  # "within 5% of rsync's": fewer bytes than rsync is not a failure
 PR_SET_CHILD_SUBREAPER = 36
+# ext4 without a journal skips inodes freed less than 60 s ago (360 s while their inode-table
+# block is dirty) when it allocates, so mass creation right after mass deletion is slow.
+SETTLE_S = 400
+NOISY = 1.25  # a median this many times the fastest run is flagged
 
 # The pipe remote shell of the timed runs: `rsh [-l USER] HOST CMD...` drops the options and the
 # host and runs CMD with `sh -c`, as ssh does on the far side. The server is started from a
@@ -394,9 +398,10 @@ def remove(paths, jobs=8):
     for k in range(jobs):
         chunk = parts[k::jobs]
         if chunk:
-            procs.append(subprocess.Popen(["xargs", "-0", "rm", "-rf", "--"], stdin=subprocess.PIPE))
-            procs[-1].stdin.write(b"\0".join(os.fsencode(c) for c in chunk))
-            procs[-1].stdin.close()
+            with tempfile.TemporaryFile() as names:
+                names.write(b"\0".join(os.fsencode(c) for c in chunk))
+                names.seek(0)
+                procs.append(subprocess.Popen(["xargs", "-0", "rm", "-rf", "--"], stdin=names))
     for p in procs:
         p.wait()
     for p in paths:
@@ -545,7 +550,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours", required=True, help="the rsync-constant binary (/usr/bin/rsync checks the script)")
     ap.add_argument("--stock", default=shutil.which("rsync") or "/usr/bin/rsync", help="stock rsync")
-    ap.add_argument("--rounds", type=int, default=3, help="timed runs per tool and scenario (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed runs per tool and scenario (default 5)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", os.path.join(ROOT, "target", "bench")),
                     help="work directory (default target/bench or $BENCH_DIR); data is cached in DIR/data")
@@ -588,12 +593,21 @@ def main():
         a.delete = "end"
     elif a.delete == "auto":
         a.delete = "each" if fstype == "tmpfs" else "end"
+    elif a.delete == "each" and fstype == "ext4":
+        print("WARNING: --delete each on ext4: the runs after a deletion may be slowed down by it")
     # The servers detached by the fake remote shell are re-parented to us and reaped here.
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         die("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
     data = os.path.join(a.dir, "data")
     os.makedirs(data, exist_ok=True)
+    cleaned = os.path.join(a.dir, "last-cleanup")
+    if os.path.exists(cleaned):
+        wait = SETTLE_S - (time.time() - os.stat(cleaned).st_mtime)
+        if wait > 0:
+            print(f"waiting {wait:.0f} s: the last run deleted its destinations less than {SETTLE_S} s ago "
+                  f"(ext4 reuses freed inodes slowly)", flush=True)
+            time.sleep(wait)
     tree = pair = old = info = None
     if any(s.startswith("tree") for s in scenarios):
         tree, info = ensure_tree(data, a)
@@ -669,6 +683,11 @@ def main():
     for s in scenarios:
         for who in ("rsync", "ours"):
             print(f"  {s:<10} {who:<5} " + " ".join(f"{r['wall']:.3f}" for r in res[s][who]))
+    noisy = [f"{s} {w}" for s in scenarios for w in ("rsync", "ours")
+             if statistics.median(r["wall"] for r in res[s][w]) > NOISY * min(r["wall"] for r in res[s][w])]
+    if noisy:
+        print(f"WARNING: noisy measurements (median over {NOISY}x the fastest run): {', '.join(noisy)}; "
+              f"other load or file-system work on the machine? Rerun with more --rounds or --wait-idle.")
     for who, n in runner.meta_diffs.items():
         if n:
             print(f"WARNING: {who}: {n} entries had a different mode, mtime or owner (see above)")
@@ -683,6 +702,8 @@ def main():
         t0 = time.perf_counter()
         remove([work])
         os.sync()
+        with open(os.path.join(a.dir, "last-cleanup"), "w") as f:
+            f.write(f"{time.time()}\n")
         print(f"deleted the destinations in {time.perf_counter() - t0:.0f} s")
     print(f"total time {time.perf_counter() - started:.0f} s; "
           f"{verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL")
