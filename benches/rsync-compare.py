@@ -345,8 +345,9 @@ def machine(path):
 
 
 def version(exe):
-    p = subprocess.run([exe, "--version"], capture_output=True, text=True)
-    return " ".join((p.stdout.splitlines() or ["?"])[0].split())
+    p = subprocess.run([exe, "--version"], capture_output=True, text=True, errors="replace")
+    lines = (p.stdout or p.stderr).splitlines() if p.returncode == 0 else []
+    return " ".join(lines[0].split()) if lines else "no --version"
 
 
 def loadavg():
@@ -702,8 +703,9 @@ def main():
         t0 = time.perf_counter()
         remove([work])
         os.sync()
-        with open(os.path.join(a.dir, "last-cleanup"), "w") as f:
-            f.write(f"{time.time()}\n")
+        if fstype != "tmpfs":
+            with open(os.path.join(a.dir, "last-cleanup"), "w") as f:
+                f.write(f"{time.time()}\n")
         print(f"deleted the destinations in {time.perf_counter() - t0:.0f} s")
     print(f"total time {time.perf_counter() - started:.0f} s; "
           f"{verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL")
