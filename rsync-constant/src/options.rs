@@ -126,9 +126,6 @@ pub struct Options {
     /// `-R` (`Some(true)`) or `--no-relative` (`Some(false)`) given explicitly; without
     /// either, `--files-from` implies `-R`.
     pub relative_explicit: Option<bool>,
-    /// `--log-format=FMT` received by a server: what the client's output format needs
-    /// (`%i` itemizes, `%I` itemizes every item). Refused on a client command line.
-    pub log_format: Option<Vec<u8>>,
 }
 
 /// Why a command line was refused.
@@ -501,14 +498,14 @@ fn long_option(
         "rsync-path" if on => o.rsync_path = Some(OsString::from_vec(value(i, &opt, inline)?)),
         "log-format" if on && o.server => {
             // rsync (options.c): the server only learns whether the client's output shows
-            // item flags, for which items (`%I`: all), or names (`%o`).
+            // item flags, for which items (`%I`: all), or names (`%o`); it sets the itemize
+            // level and is refused on a client command line.
             let v = value(i, &opt, inline)?;
             if v.windows(2).any(|w| w == b"%I") {
                 o.itemize = 2;
             } else if v.windows(2).any(|w| w == b"%i") {
                 o.itemize = o.itemize.max(1);
             }
-            o.log_format = Some(v);
         }
         "server" if on => o.server = true,
         "sender" if on => o.sender = true,

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use rsync_constant::options::Options;
-use rsync_constant::transfer::{build_filters, Failures, Source, TransferFs};
-use rsync_proto::driver::{self, DriverConfig, DriverError, Outcome, StartSession};
+use rsync_constant::transfer::{build_filters, Failures, Source};
+use rsync_proto::driver::{self, DriverConfig, DriverError, Outcome};
 use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::Handshake;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::exit_with;
 use crate::output::Console;
 use crate::remote::{self, Operand};
-use crate::setup::{self, AnyFs, Work, LETTERS};
+use crate::setup::{self, Work, LETTERS};
 
 /// What the client was asked to do.
 struct Plan {
@@ -139,20 +139,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
 fn missing_dir(d: &[u8]) -> Option<String> {
     let p = PathBuf::from(OsStr::from_bytes(d));
     (!p.exists()).then(|| String::from_utf8_lossy(d).trim_end_matches('/').to_string())
-}
-
-/// The session's executor as a [`TransferFs`], which forwards the driver's resumable reads
-/// (`setup::AnyFs` does not), so that a sender's reads run on the driver's task.
-pub(crate) fn forwarding(start: StartSession<'_, AnyFs>) -> StartSession<'_, TransferFs> {
-    Box::new(move |n| {
-        start(n).map(|(session, fs)| {
-            let fs = match fs {
-                AnyFs::Send(s) => TransferFs::Send(s),
-                AnyFs::Receive(r) => TransferFs::Receive(r),
-            };
-            (session, fs)
-        })
-    })
 }
 
 /// Runs the client.
@@ -284,14 +270,7 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = forwarding(setup::start(
-        opts,
-        false,
-        local,
-        plan.work,
-        failures.clone(),
-        filter,
-    ));
+    let start = setup::start(opts, false, local, plan.work, failures.clone(), filter);
     let result: Result<Outcome, DriverError> = driver::run(
         peer.reader,
         peer.writer,

@@ -79,14 +79,14 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             .filter(|&t| t > 0)
             .map(|t| Duration::from_secs(t.into())),
     );
-    let start = crate::client::forwarding(setup::start(
+    let start = setup::start(
         opts,
         true,
         false,
         work,
         failures.clone(),
         rsync_proto::filter::FilterList::new(),
-    ));
+    );
     let result = rt.block_on(async {
         let (reader, writer, saved) = crate::stdio::stdio();
         // A server's own errors and warnings go to its stderr (rsync 3.5.0's

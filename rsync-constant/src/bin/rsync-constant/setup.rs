@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use rsync_constant::options::{DeleteMode, Options};
 use rsync_constant::transfer::{
-    Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source,
+    Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source, TransferFs,
 };
 use rsync_core::checksum::ChecksumKind;
 use rsync_proto::driver::StartSession;
@@ -44,34 +44,6 @@ pub(crate) enum Work {
         /// Names of a local `--files-from` to forward to the server sender (a pull).
         files_from: Option<Vec<Vec<u8>>>,
     },
-}
-
-/// Whether either executor kind.
-pub(crate) enum AnyFs {
-    /// The sender's.
-    Send(Box<SenderFs>),
-    /// The receiver's.
-    Receive(Box<ReceiverFs>),
-}
-
-impl rsync_proto::driver::Executor for AnyFs {
-    fn file_list(&mut self, summary: rsync_proto::driver::ListSummary) {
-        match self {
-            Self::Send(s) => s.file_list(summary),
-            Self::Receive(r) => r.file_list(summary),
-        }
-    }
-
-    fn execute(
-        &mut self,
-        request: rsync_proto::session::FsRequest,
-        answer: &mut dyn FnMut(rsync_proto::session::FsAnswer),
-    ) -> Result<(), rsync_proto::driver::ExecutorError> {
-        match self {
-            Self::Send(s) => s.execute(request, answer),
-            Self::Receive(r) => r.execute(request, answer),
-        }
-    }
 }
 
 /// The checksum named by `--checksum-choice`.
@@ -190,7 +162,7 @@ pub(crate) fn start<'a>(
     work: Work,
     failures: Failures,
     filter: FilterList,
-) -> StartSession<'a, AnyFs> {
+) -> StartSession<'a, TransferFs> {
     Box::new(move |n: &Negotiated| {
         let (ff, sending) = match &work {
             Work::Send { .. } if server && opts.files_from.is_some() => (FilesFrom::Receive, true),
@@ -220,6 +192,7 @@ pub(crate) fn start<'a>(
             so.filter = Some(filter.clone());
         }
         let strong = so.strong;
+        let am_root = so.am_root;
         let id0 = so.flist.id0_names;
         let session: Box<dyn Session + Send> = if sending {
             Box::new(Sender::new(so)?)
@@ -246,7 +219,7 @@ pub(crate) fn start<'a>(
                 s.protocol = u32::from(n.protocol.min(32));
                 s.delete_excluded = opts.delete_excluded;
                 let fs = SenderFs::new(sources, s, failures).with_filter(filter);
-                AnyFs::Send(Box::new(match files_from {
+                TransferFs::Send(Box::new(match files_from {
                     Some(names) => fs.with_files_from(names),
                     None => fs,
                 }))
@@ -262,8 +235,8 @@ pub(crate) fn start<'a>(
                 r.partial = opts.partial;
                 r.checksum = opts.checksum;
                 r.umask = umask();
-                r.am_root = rustix::process::geteuid().is_root();
-                AnyFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
+                r.am_root = am_root;
+                TransferFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
             }
         };
         Ok((session, fs))
