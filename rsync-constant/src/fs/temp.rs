@@ -7,10 +7,11 @@ use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{IoSlice, Write as _};
+use std::num::NonZeroU64;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::fs::{openat, renameat, unlinkat, AtFlags, Mode, OFlags};
+use rustix::fs::{openat, renameat, unlinkat, Advice, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::error::{FsError, Op};
@@ -19,6 +20,8 @@ use super::path::{RelPath, MAX_NAME_LEN};
 
 /// How many random names to try before giving up on `EEXIST`.
 const TEMP_ATTEMPTS: usize = 64;
+/// A file's writeback is started every this many bytes appended ([`TempFile::write_behind`]).
+const WRITE_BEHIND: u64 = 8 << 20;
 /// Random suffix length, as rsync's `.NAME.XXXXXX`.
 const SUFFIX_LEN: usize = 6;
 const SUFFIX_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -73,6 +76,10 @@ pub struct TempFile {
     rel: RelPath,
     file: File,
     committed: bool,
+    /// Bytes appended so far.
+    written: u64,
+    /// Bytes whose writeback has been started ([`WRITE_BEHIND`]).
+    flushed: u64,
 }
 
 impl TempFile {
@@ -102,6 +109,8 @@ impl TempFile {
             rel: rel.clone(),
             file: File::from(fd),
             committed: false,
+            written: 0,
+            flushed: 0,
         })
     }
 
@@ -127,7 +136,10 @@ impl TempFile {
     pub fn write_all(&mut self, buf: &[u8]) -> Result<(), FsError> {
         self.file
             .write_all(buf)
-            .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))
+            .map_err(|e| FsError::io(Op::Write, self.rel.display(), e))?;
+        self.written += buf.len() as u64;
+        self.write_behind();
+        Ok(())
     }
 
     /// Appends `bufs`, in order, with as few `writev` calls as the kernel allows.
@@ -143,12 +155,35 @@ impl TempFile {
                     let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
                     return Err(FsError::io(Op::Write, self.rel.display(), e));
                 }
-                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Ok(n) => {
+                    IoSlice::advance_slices(&mut rest, n);
+                    self.written += n as u64;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(FsError::io(Op::Write, self.rel.display(), e)),
             }
         }
+        self.write_behind();
         Ok(())
+    }
+
+    /// Starts the writeback of every full [`WRITE_BEHIND`] bytes appended since the last
+    /// call. `POSIX_FADV_DONTNEED` on pages just written starts their writeback without
+    /// waiting for it; they stay cached (the kernel drops only clean pages, and these are
+    /// dirty or under writeback). Without it a large file's dirty pages pile up and ext4's
+    /// replace-by-rename rule (`auto_da_alloc`) allocates and flushes them all inside the
+    /// final `rename`, after the data has long arrived. Advisory: an error changes nothing.
+    fn write_behind(&mut self) {
+        let pending = self.written - self.flushed;
+        if pending >= WRITE_BEHIND {
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                self.flushed,
+                NonZeroU64::new(pending),
+                Advice::DontNeed,
+            );
+            self.flushed = self.written;
+        }
     }
 
     /// Applies ownership, mode and mtime through the open descriptor. Call it

@@ -545,13 +545,17 @@ impl SenderFs {
             if given >= budget {
                 return false;
             }
-            // A buffer sized to what is left, not a zeroed full chunk for every small file.
+            // A buffer sized to what is left, filled by a sequential read straight into its
+            // spare capacity: no zeroing pass over every chunk (the file is read front to
+            // back from offset 0, so its position is `r.off`).
             let want = usize::try_from(r.size - r.off).map_or(DATA_CHUNK, |n| n.min(DATA_CHUNK));
-            let mut buf = vec![0u8; want];
-            match r.file.read_at(&mut buf, r.off) {
+            let mut buf = Vec::with_capacity(want);
+            match std::io::Read::read_to_end(
+                &mut std::io::Read::take(r.file.file(), want as u64),
+                &mut buf,
+            ) {
                 Ok(0) => break,
                 Ok(n) => {
-                    buf.truncate(n);
                     r.off += n as u64;
                     given += n;
                     answer(FsAnswer::FileData {

@@ -52,7 +52,11 @@ impl Index {
         let slot_bits = (2 * n.max(8)).next_power_of_two().trailing_zeros().min(31);
         let mut slots = vec![Slot::default(); 1usize << slot_bits];
         let slot_shift = 32 - slot_bits;
-        let bit_bits = (8 * n.max(8))
+        // 64 bits per block: a false positive (about one byte position in 64 of unmatched
+        // data) costs a probe of the slot table, which misses the cache on a large basis; at
+        // 8 bits per block those probes made rolling through edits 1.5x slower. The bitmap
+        // is 8 bytes per block, capped at 32 MiB.
+        let bit_bits = (64 * n.max(8))
             .next_power_of_two()
             .trailing_zeros()
             .clamp(6, 28);
