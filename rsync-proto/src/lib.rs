@@ -32,9 +32,12 @@
 //!   (RFC.md §10–§12);
 //! - `driver` (feature `tokio`): a thin tokio driver that runs a handshake and a session over
 //!   an async byte pair with a file-system executor thread, and cannot deadlock on a full pipe.
+//! - [`constant`]: rsync-constant's own extension for continuous replication (RFC.md §15),
+//!   never offered to a stock rsync.
 
 #![forbid(unsafe_code)]
 
+pub mod constant;
 #[cfg(feature = "tokio")]
 pub mod driver;
 pub mod filter;

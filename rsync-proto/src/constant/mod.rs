@@ -1,0 +1,37 @@
+//! rsync-constant's own extension for continuous replication (RFC.md §15): a long-lived
+//! session between a master (the sender, which owns the change queue) and a mirror (a server
+//! receiver), negotiated with `--constant=1` and never offered to a stock rsync.
+//!
+//! After the handshake of RFC.md §6 both directions carry [records](record) inside
+//! `MSG_DATA`: file entries, deletions, sums, tokens and per-change acknowledgements.
+//!
+//! ```
+//! use rsync_proto::constant::{decode_mirror, MirrorRecord, RecordContext, RecordReader};
+//! use rsync_proto::flist::FlistOptions;
+//!
+//! let ctx = RecordContext {
+//!     flist: FlistOptions::new(31).archive(),
+//!     digest_len: 16,
+//!     file_sum_len: 16,
+//!     limits: Default::default(),
+//! };
+//! let mut wire = Vec::new();
+//! MirrorRecord::Ack { id: 7, status: 0, message: Vec::new() }.encode(&mut wire)?;
+//! let mut reader = RecordReader::new();
+//! reader.push(&wire[..2]); // records may arrive in pieces
+//! assert!(reader.next_frame()?.is_none());
+//! reader.push(&wire[2..]);
+//! let (kind, body) = reader.next_frame()?.expect("a whole record");
+//! let rec = decode_mirror(&ctx, kind, &body)?;
+//! assert_eq!(rec, Some(MirrorRecord::Ack { id: 7, status: 0, message: Vec::new() }));
+//! # Ok::<(), rsync_proto::constant::RecordError>(())
+//! ```
+
+mod record;
+#[cfg(test)]
+mod tests;
+
+pub use record::{
+    decode_master, decode_mirror, kind, Hello, MasterRecord, MirrorRecord, RecordContext,
+    RecordError, RecordReader, MAGIC, MAX_RECORD_LEN, MIN_WINDOW, VERSION,
+};
