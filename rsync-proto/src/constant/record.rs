@@ -628,7 +628,7 @@ pub fn decode_master(
 
 /// Checks that `sums` holds whole block sums of `4 + strong_len` bytes.
 fn check_sums(b: &Body<'_>, sums: &[u8], strong_len: usize) -> Result<(), RecordError> {
-    if sums.len() % (4 + strong_len) != 0 {
+    if !sums.len().is_multiple_of(4 + strong_len) {
         return Err(b.bad("partial block sum"));
     }
     Ok(())
