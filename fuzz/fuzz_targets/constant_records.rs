@@ -11,8 +11,10 @@ use rsync_proto::constant::{
 use rsync_proto::flist::FlistOptions;
 
 fuzz_target!(|data: &[u8]| {
+    let mut flist = FlistOptions::new(31).archive();
+    flist.inc_recurse = true; // names inline, as RFC.md §15.3 uses entries
     let ctx = RecordContext {
-        flist: FlistOptions::new(31).archive(),
+        flist,
         digest_len: 16,
         file_sum_len: 16,
         limits: Default::default(),

@@ -229,7 +229,8 @@ pub enum RecordError {
 /// What both sides agreed on that shapes record bodies.
 #[derive(Debug, Clone)]
 pub struct RecordContext {
-    /// File-entry fields (a fresh encoder/decoder per entry).
+    /// File-entry fields (a fresh encoder/decoder per entry). Set `inc_recurse` so that
+    /// uid/gid names travel inline (RFC.md §15.3).
     pub flist: FlistOptions,
     /// Length of a strong block sum's digest (bounds `strong_len`).
     pub digest_len: usize,

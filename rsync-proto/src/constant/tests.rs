@@ -7,8 +7,10 @@ use proptest::prelude::*;
 use rsync_core::{Limits, SumHead};
 
 fn ctx() -> RecordContext {
+    let mut flist = FlistOptions::new(31).archive();
+    flist.inc_recurse = true;
     RecordContext {
-        flist: FlistOptions::new(31).archive(),
+        flist,
         digest_len: 16,
         file_sum_len: 16,
         limits: Limits::default(),
