@@ -3,6 +3,8 @@
 //! `append` returned; the parent kills it with SIGKILL at varying moments, reopens the queue
 //! and checks that every reported batch is there, and that every batch is whole or absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failure is a test failure
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
