@@ -39,7 +39,10 @@
 //! commit: the fsync is shared by every name of the batch. Freed pages are reused, so with
 //! compaction the file stays bounded. A log of checksummed records would need its own
 //! indexing (coalescing needs path lookups), compaction and recovery; SQLite would need a C
-//! build. The measured cost is in the benchmark `queue_throughput` (see the lead's README).
+//! build. Measured with `cargo bench -p rsync-constant --bench queue_throughput` on the
+//! development VM (ext4 on virtio, `fdatasync` of 4 KiB p50 ≈ 0.11 ms): a commit of one name
+//! p50 ≈ 0.3 ms (about 9 page writes and one `fdatasync`), of 100 names ≈ 0.6 ms, of 1000
+//! names ≈ 3 ms, i.e. 3,000 to 250,000 names/s depending on the batch; an ack ≈ 20 µs.
 //! redb 4.x is required (not 2.x): 4.2 and 4.3 fixed crash-recovery bugs that could roll back
 //! durable commits.
 //!

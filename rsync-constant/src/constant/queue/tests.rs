@@ -255,7 +255,11 @@ fn append_compacts_incrementally() {
 #[test]
 fn the_file_does_not_grow_under_churn() {
     let (dir, q) = live(QueueConfig::default(), &[M1]);
-    let size = || std::fs::metadata(dir.path().join("queue.redb")).unwrap().len();
+    let size = || {
+        std::fs::metadata(dir.path().join("queue.redb"))
+            .unwrap()
+            .len()
+    };
     let mut n = 0u32;
     let mut after_warm_up = 0;
     for round in 0..60 {
