@@ -8,9 +8,10 @@
 //! Prints, with the `fdatasync` cost of the same file system as the baseline:
 //! 1. group commit: names/s and commit latency (p50, p99, max) for batches of 1, 10, 100 and
 //!    1000 names, with a live mirror acknowledging after each commit (steady state);
-//! 2. the queue's share of the end-to-end latency: a producer thread appending 10 names every
-//!    millisecond (10,000 names/s) while a drainer thread reads and acknowledges, from the
-//!    `append` call to the drainer holding the name;
+//! 2. the queue's share of the end-to-end latency: names arriving at 10,000/s, each append
+//!    taking every name arrived so far (group commit, as the FIFO reader does), while a
+//!    drainer thread reads and acknowledges: from a name's arrival to durable, and to the
+//!    drainer holding it;
 //! 3. disk use: file size under churn (1,000,000 names through a live mirror), bytes per
 //!    entry of a backlog, and what `compact` + `shrink_file` give back.
 
@@ -20,7 +21,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rsync_constant::constant::names::{normalize, Name};
@@ -167,17 +168,20 @@ fn group_commit(dir: &Path) {
 }
 
 fn end_to_end(dir: &Path) {
-    println!("\n2. queue share of end-to-end latency: 10 names every ms (10,000 names/s)");
+    const RATE: u64 = 10_000;
+    const SECONDS: u64 = 3;
+    println!("\n2. queue share of end-to-end latency: names arriving at {RATE}/s, group commit");
+    println!("   (each append takes every name arrived so far, as the FIFO reader does)");
     let path = dir.join("e2e.redb");
     let q = Arc::new(live_queue(&path, QueueConfig::default()));
-    let produced: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(AtomicBool::new(false));
-    let seconds = 3u64;
+    let start = Instant::now();
+    // Name k arrives at start + k / RATE.
+    let arrival = move |k: u64| start + Duration::from_nanos(k * 1_000_000_000 / RATE);
     let drainer = {
-        let (q, produced, done) = (Arc::clone(&q), Arc::clone(&produced), Arc::clone(&done));
+        let (q, done) = (Arc::clone(&q), Arc::clone(&done));
         std::thread::spawn(move || {
-            let mut lat = Vec::new();
-            let mut acks = Vec::new();
+            let (mut lat, mut acks) = (Vec::new(), Vec::new());
             while !done.load(Ordering::Acquire) {
                 let Next::Entries { entries, .. } = q
                     .next_for(MIRROR, None, 1000, SystemTime::now())
@@ -186,20 +190,17 @@ fn end_to_end(dir: &Path) {
                     panic!("mirror not live")
                 };
                 let Some(last) = entries.last().map(|e| e.seq) else {
-                    std::thread::sleep(Duration::from_micros(100));
+                    std::thread::sleep(Duration::from_micros(50));
                     continue;
                 };
                 let now = Instant::now();
-                {
-                    let produced = produced.lock().expect("lock");
-                    for e in &entries {
-                        let id: usize = std::str::from_utf8(e.name.as_bytes())
-                            .ok()
-                            .and_then(|s| s.rsplit('f').next())
-                            .and_then(|s| s.parse().ok())
-                            .expect("id");
-                        lat.push(now.duration_since(produced[id]));
-                    }
+                for e in &entries {
+                    let k: u64 = std::str::from_utf8(e.name.as_bytes())
+                        .ok()
+                        .and_then(|s| s.rsplit('f').next())
+                        .and_then(|s| s.parse().ok())
+                        .expect("id");
+                    lat.push(now.duration_since(arrival(k)));
                 }
                 let t = Instant::now();
                 q.ack(MIRROR, last, SystemTime::now()).expect("ack");
@@ -208,38 +209,40 @@ fn end_to_end(dir: &Path) {
             (lat, acks)
         })
     };
-    let mut lat = Vec::new();
-    let start = Instant::now();
-    let mut id = 0usize;
-    let mut tick = start;
-    while start.elapsed() < Duration::from_secs(seconds) {
-        let names: Vec<Name> = (0..10)
-            .map(|_| {
-                let n = name(&format!("d{}/f{id}", id % 1000));
-                id += 1;
-                n
-            })
+    let (mut commit, mut durable, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sent = 0u64;
+    while start.elapsed() < Duration::from_secs(SECONDS) {
+        let due = (start.elapsed().as_nanos() as u64 * RATE / 1_000_000_000) + 1;
+        if due <= sent {
+            std::thread::sleep(arrival(sent).saturating_duration_since(Instant::now()));
+            continue;
+        }
+        let names: Vec<Name> = (sent..due)
+            .map(|k| name(&format!("d{}/f{k}", k % 1000)))
             .collect();
         let t = Instant::now();
-        produced
-            .lock()
-            .expect("lock")
-            .extend(std::iter::repeat_n(t, names.len()));
         q.append(&names, SystemTime::now()).expect("append");
-        lat.push(t.elapsed());
-        tick += Duration::from_millis(1);
-        if let Some(wait) = tick.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        let end = Instant::now();
+        commit.push(end - t);
+        durable.extend((sent..due).map(|k| end.duration_since(arrival(k))));
+        sizes.push(names.len());
+        sent = due;
     }
-    let rate = id as f64 / start.elapsed().as_secs_f64();
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(50));
     done.store(true, Ordering::Release);
     let (e2e, acks) = drainer.join().expect("drainer");
-    println!("   produced {rate:.0} names/s; {} delivered", e2e.len());
-    println!("   append (10 names)        {}", summary(lat));
+    let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    println!(
+        "   {rate:.0} names/s in {} commits (mean batch {mean:.1}, max {}); {} delivered",
+        sizes.len(),
+        sizes.iter().max().unwrap_or(&0),
+        e2e.len()
+    );
+    println!("   append                   {}", summary(commit));
+    println!("   arrival -> durable       {}", summary(durable));
+    println!("   arrival -> drainer holds {}", summary(e2e));
     println!("   ack (Durability::None)   {}", summary(acks));
-    println!("   append -> drainer holds  {}", summary(e2e));
     let st = q.status(SystemTime::now()).expect("status");
     println!(
         "   entries left {}, file {} KiB",

@@ -19,7 +19,9 @@
 //! In newline mode this follows rsync reading a local `--files-from` file: blank lines are
 //! skipped, and so is a line whose first byte is `#` or `;` (a comment; a top-level file named
 //! `#x` must be written `./#x` or `/#x`). Whitespace is never trimmed. Skipped lines are counted
-//! ([`NameParser::ignored`]), not reported.
+//! ([`NameParser::ignored`]), not reported. (rsync only does this for a list it reads
+//! locally, `RL_DUMP_COMMENTS` in flist.c; a list forwarded between the two rsync processes is
+//! always NUL-separated and taken verbatim.)
 //!
 //! With `--from0` we deviate from rsync on purpose: rsync skips empty and `#`/`;` entries there
 //! too, but a NUL-separated feed is written by a program (a change logger), for which a name

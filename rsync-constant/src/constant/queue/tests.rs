@@ -616,3 +616,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn concurrent_appender_and_drainer_see_every_name_once() {
+    let (_d, q) = live(QueueConfig::default(), &[M1]);
+    let q = std::sync::Arc::new(q);
+    let appender = {
+        let q = std::sync::Arc::clone(&q);
+        std::thread::spawn(move || {
+            for b in 0..100u32 {
+                let batch: Vec<Name> = (0..7)
+                    .map(|i| normalize(format!("b{b}/f{i}").as_bytes()).unwrap())
+                    .collect();
+                q.append(&batch, t(1.0)).unwrap();
+            }
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 700 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} seen",
+            seen.len()
+        );
+        let Next::Entries { entries, .. } = q.next_for(M1, None, 50, t(1.0)).unwrap() else {
+            panic!()
+        };
+        if let Some(last) = entries.last() {
+            q.ack(M1, last.seq, t(1.0)).unwrap();
+        }
+        for e in entries {
+            assert!(seen.insert(e.name.into_bytes()), "delivered twice");
+        }
+    }
+    appender.join().unwrap();
+    assert!(next(&q, M1, t(1.0)).is_empty());
+    q.check().unwrap();
+}
