@@ -178,13 +178,31 @@ fn end_to_end(dir: &Path) {
     let start = Instant::now();
     // Name k arrives at start + k / RATE.
     let arrival = move |k: u64| start + Duration::from_nanos(k * 1_000_000_000 / RATE);
+    // The drainer pipelines: it reads after the last entry it holds and hands the
+    // acknowledgements to a separate thread, so an ack waiting for the write lock (held by an
+    // append during its fsync) never delays reading.
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<Seq>();
+    let acker = {
+        let q = Arc::clone(&q);
+        std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            while let Ok(mut upto) = ack_rx.recv() {
+                upto = ack_rx.try_iter().last().unwrap_or(upto);
+                let t = Instant::now();
+                q.ack(MIRROR, upto, SystemTime::now()).expect("ack");
+                acks.push(t.elapsed());
+            }
+            acks
+        })
+    };
     let drainer = {
         let (q, done) = (Arc::clone(&q), Arc::clone(&done));
         std::thread::spawn(move || {
-            let (mut lat, mut acks) = (Vec::new(), Vec::new());
+            let mut lat = Vec::new();
+            let mut held: Option<Seq> = None;
             while !done.load(Ordering::Acquire) {
                 let Next::Entries { entries, .. } = q
-                    .next_for(MIRROR, None, 1000, SystemTime::now())
+                    .next_for(MIRROR, held, 1000, SystemTime::now())
                     .expect("next")
                 else {
                     panic!("mirror not live")
@@ -202,11 +220,10 @@ fn end_to_end(dir: &Path) {
                         .expect("id");
                     lat.push(now.duration_since(arrival(k)));
                 }
-                let t = Instant::now();
-                q.ack(MIRROR, last, SystemTime::now()).expect("ack");
-                acks.push(t.elapsed());
+                held = Some(last);
+                ack_tx.send(last).expect("acker");
             }
-            (lat, acks)
+            lat
         })
     };
     let (mut commit, mut durable, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
@@ -231,7 +248,8 @@ fn end_to_end(dir: &Path) {
     let rate = sent as f64 / start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(50));
     done.store(true, Ordering::Release);
-    let (e2e, acks) = drainer.join().expect("drainer");
+    let e2e = drainer.join().expect("drainer");
+    let acks = acker.join().expect("acker");
     let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
     println!(
         "   {rate:.0} names/s in {} commits (mean batch {mean:.1}, max {}); {} delivered",
