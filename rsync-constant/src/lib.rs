@@ -7,10 +7,13 @@
 //! - [`itemize`]: rsync's `--itemize-changes` strings;
 //! - [`fs`]: the receiver's (and sender's) file-system side: every operation is anchored to
 //!   a held directory handle and resolves peer-chosen names with `*at` system calls, never
-//!   string-joined paths.
+//!   string-joined paths;
+//! - [`constant`]: the foundations of `--constant` mode: the FIFO name feed and the durable
+//!   per-mirror change queue.
 
 #![forbid(unsafe_code)]
 
+pub mod constant;
 pub mod exit;
 pub mod fs;
 pub mod itemize;
