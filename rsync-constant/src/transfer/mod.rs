@@ -7,6 +7,8 @@
 
 mod basis;
 mod ids;
+#[cfg(test)]
+mod inplace_tests;
 mod receiver;
 mod sender;
 #[cfg(test)]
