@@ -337,6 +337,7 @@ pub(crate) fn run_cell(
             _ => "vs source",
         };
         problems.extend(diffs.into_iter().map(|d| format!("{what}: {d}")));
+        problems.extend(inode_changes(scn.same_inodes, before.as_ref(), got));
         if let Some(r) = reference.and_then(|r| r.dest_snapshot.as_ref()) {
             let ref_how = Compare {
                 hard_links: true,
@@ -348,6 +349,14 @@ pub(crate) fn run_cell(
                     .map(|d| format!("vs stock↔stock: {d}")),
             );
         }
+    }
+    // A file rebuilt wrong is redone and ends up right: only this warning tells (e.g. an
+    // --inplace sender copying blocks the receiver had already overwritten).
+    let warned = [&run.stdout, &run.stderr]
+        .iter()
+        .any(|o| o.windows(19).any(|w| w == b"failed verification"));
+    if warned {
+        problems.push("a file failed verification (and was transferred again)".to_owned());
     }
     let itemize = itemize_lines(&run.stdout);
     match reference {
@@ -389,6 +398,29 @@ pub(crate) fn run_cell(
         itemize,
         problems,
     })
+}
+
+/// The files of `paths` that are no longer the inode they were `before` the run.
+fn inode_changes(paths: &[&[u8]], before: Option<&Snapshot>, got: &Snapshot) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            let was = before.and_then(|b| b.get(p)).map(|e| e.inode);
+            let now = got.get(p).map(|e| e.inode);
+            match (was, now) {
+                (Some(a), Some(b)) if a == b => None,
+                (Some(_), Some(_)) => Some(format!(
+                    "vs the destination before the run: {}: replaced (another inode), not \
+                     updated in place",
+                    printable(p)
+                )),
+                _ => Some(format!(
+                    "vs the destination before the run: {}: missing",
+                    printable(p)
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The itemize lines missing from `got` and the ones it has in excess, against `want`.

@@ -51,6 +51,9 @@ pub(crate) struct Scenario {
     pub(crate) control_without: Option<&'static str>,
     /// Needs root (foreign owners, device nodes); skipped loudly otherwise.
     pub(crate) needs_root: bool,
+    /// Destination files that must keep their inode (`--inplace` updates them where they
+    /// are, so that hard links to them see the new contents).
+    pub(crate) same_inodes: &'static [&'static [u8]],
     /// Whether the reference prints itemize lines (other cells are compared with it).
     pub(crate) itemizes: Itemizes,
 }
@@ -87,6 +90,7 @@ const DEFAULTS: Scenario = Scenario {
     delta: false,
     control_without: None,
     needs_root: false,
+    same_inodes: &[],
     itemizes: Itemizes::Lines,
 };
 
@@ -126,6 +130,18 @@ pub(crate) const ALL: &[Scenario] = &[
         source: big_delta,
         dest: Some(big_delta_dest),
         delta: true,
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "inplace",
+        about: "--inplace over a 16 MiB file with edits (overwrites, data moved back and moved \
+                forward, two blocks swapped), a file that shrinks, one that grows and a new one: \
+                each is updated where it is (same inode)",
+        args: &["-a", "-i", "--inplace"],
+        source: inplace,
+        dest: Some(inplace_dest),
+        same_inodes: &[b"big.bin", b"shrinks.bin", b"grows.bin"],
+        control_without: Some("--inplace"),
         ..DEFAULTS
     },
     Scenario {
@@ -388,6 +404,70 @@ fn big_delta_dest(root: &Path) -> io::Result<()> {
     let mut b = TreeBuilder::new(root)?;
     b.root(0o755, t(90));
     b.file(b"big.bin", &big_files().0, 0o644, t(91))?;
+    b.finish()
+}
+
+/// The `--inplace` scenario's files: (name, old version in the destination, new version in
+/// the source). Built once per test process.
+fn inplace_files() -> &'static [(&'static [u8], Vec<u8>, Vec<u8>); 3] {
+    static FILES: OnceLock<[(&'static [u8], Vec<u8>, Vec<u8>); 3]> = OnceLock::new();
+    FILES.get_or_init(|| {
+        const MIB: usize = 1 << 20;
+        let edit = |v: &mut Vec<u8>, at: usize, len: usize, seed: u64| {
+            if let Some(dst) = v.get_mut(at..at + len) {
+                dst.copy_from_slice(&pseudo_random(len, seed));
+            }
+        };
+        let old = pseudo_random(16 * MIB, 0x1a_91ace);
+        let mut big = old.clone();
+        for k in 0..16 {
+            edit(&mut big, k * MIB + 4_321 + k * 99, 5_000, 200 + k as u64);
+        }
+        // Moved back by 3,000 bytes between 3 and 6 MiB: still copyable in place.
+        big.drain(3 * MIB..3 * MIB + 3_000);
+        big.splice(6 * MIB..6 * MIB, pseudo_random(3_000, 7));
+        // Moved forward by 4,000 bytes between 9 and 12 MiB: overwritten before it is read.
+        big.splice(9 * MIB..9 * MIB, pseudo_random(4_000, 8));
+        big.drain(12 * MIB..12 * MIB + 4_000);
+        // 1 MiB blocks swapped: the one moved back is copied in place; the one moved
+        // forward by 8 MiB was overwritten long before, and a sender that copied it anyway
+        // would make every receiver fail its checksum.
+        let (early, late) = (2 * MIB + 1_000, 10 * MIB + 1_000);
+        let a = old[early..early + MIB].to_vec();
+        let b = old[late..late + MIB].to_vec();
+        big[early..early + MIB].copy_from_slice(&b);
+        big[late..late + MIB].copy_from_slice(&a);
+        let old_shrink = pseudo_random(3 * MIB, 9);
+        let mut shrink = old_shrink[..2 * MIB + 777].to_vec();
+        edit(&mut shrink, MIB, 1_000, 10);
+        let old_grow = pseudo_random(2 * MIB, 11);
+        let mut grow = old_grow.clone();
+        edit(&mut grow, MIB / 2, 1_000, 12);
+        grow.extend_from_slice(&pseudo_random(MIB + 5, 13));
+        [
+            (&b"big.bin"[..], old, big),
+            (b"shrinks.bin", old_shrink, shrink),
+            (b"grows.bin", old_grow, grow),
+        ]
+    })
+}
+
+fn inplace(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(1));
+    for (i, (name, _, new)) in inplace_files().iter().enumerate() {
+        b.file(name, new, 0o644, t(2 + i as u32))?;
+    }
+    b.file(b"fresh.bin", &data(70_000, 14), 0o600, t(9))?;
+    b.finish()
+}
+
+fn inplace_dest(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(90));
+    for (i, (name, old, _)) in inplace_files().iter().enumerate() {
+        b.file(name, old, 0o640, t(91 + i as u32))?;
+    }
     b.finish()
 }
 
