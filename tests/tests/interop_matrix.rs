@@ -14,6 +14,8 @@
 //!   listed subset for `--files-from`;
 //! - the destination against the reference's destination (same checks);
 //! - the client's itemize lines (`-i`, every scenario) against the reference's, order-free;
+//! - the client's `created directory` line for a missing destination, against the
+//!   reference's (a server receiver sends it as `MSG_INFO`);
 //! - for `--inplace`: the updated files keep their inode;
 //! - no file failed its whole-file checksum (rsync redoes it silently but for a warning);
 //! - for the 64 MiB delta scenario: `--stats`' literal data and the bytes counted on the wire

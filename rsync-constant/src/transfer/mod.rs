@@ -54,6 +54,13 @@ impl rsync_proto::driver::Executor for TransferFs {
         }
     }
 
+    fn take_info(&mut self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Send(s) => s.take_info(),
+            Self::Receive(r) => r.take_info(),
+        }
+    }
+
     fn resumable(&self) -> bool {
         match self {
             Self::Send(s) => s.resumable(),

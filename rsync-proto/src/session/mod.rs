@@ -123,6 +123,11 @@ pub trait Session {
     /// Poll [`Session::poll_transmit`] afterwards.
     fn keepalive(&mut self);
 
+    /// An info line of the application's at this point of the run (rsync's receiver prints
+    /// `created directory DEST` once it has made the destination): a server sends it to the
+    /// client as `MSG_INFO`; a client gets it back as an [`Event::Log`] to show.
+    fn info(&mut self, text: Vec<u8>);
+
     /// Whether the session has ended ([`Event::Done`] has been queued).
     fn is_done(&self) -> bool;
 

@@ -714,6 +714,10 @@ impl Session for Sender {
         self.core.keepalive();
     }
 
+    fn info(&mut self, text: Vec<u8>) {
+        self.core.log(MsgCode::Info, text);
+    }
+
     fn file_list(&self) -> &[Option<FileEntry>] {
         &self.list
     }

@@ -129,6 +129,8 @@ pub(crate) struct Outcome {
     remote: String,
     dest_snapshot: Option<Snapshot>,
     itemize: Vec<Vec<u8>>,
+    /// The client's `created directory` lines, the destination's path shown as `<dest>`.
+    created: Vec<Vec<u8>>,
     /// Every failed check; empty means the cell passed.
     pub(crate) problems: Vec<String>,
 }
@@ -211,6 +213,21 @@ fn itemize_lines(stdout: &[u8]) -> Vec<Vec<u8>> {
         .collect();
     v.sort();
     v
+}
+
+/// The `created directory NAME` lines of a client's stdout (rsync's receiver prints one when
+/// it makes the destination, at `-v` or `-i`; a server receiver sends it as `MSG_INFO`), with
+/// `dest` replaced by `<dest>` so that cells in other directories compare equal.
+fn created_lines(stdout: &[u8], dest: &Path) -> Vec<Vec<u8>> {
+    let dest = dest.as_os_str().as_encoded_bytes();
+    stdout
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"created directory "))
+        .map(|name| {
+            let name = if name == dest { &b"<dest>"[..] } else { name };
+            [&b"created directory "[..], name].concat()
+        })
+        .collect()
 }
 
 /// The value of `--stats`' "Literal data: 1,234 bytes" line.
@@ -359,6 +376,22 @@ pub(crate) fn run_cell(
         problems.push("a file failed verification (and was transferred again)".to_owned());
     }
     let itemize = itemize_lines(&run.stdout);
+    let created = created_lines(&run.stdout, &dest);
+    match reference {
+        // Every scenario itemizes, so stock says it made a missing destination.
+        None if scn.dest.is_none() && created != [b"created directory <dest>".to_vec()] => {
+            problems.push(format!(
+                "`created directory <dest>` expected once on the client's stdout, found {:?}",
+                created.iter().map(|l| printable(l)).collect::<Vec<_>>()
+            ));
+        }
+        Some(r) if r.created != created => problems.push(format!(
+            "client output: {:?} where stock↔stock printed {:?}",
+            created.iter().map(|l| printable(l)).collect::<Vec<_>>(),
+            r.created.iter().map(|l| printable(l)).collect::<Vec<_>>()
+        )),
+        _ => {}
+    }
     match reference {
         // A reference that transfers something must itemize it, or comparing the itemize
         // lines of later cells with it would prove nothing.
@@ -396,6 +429,7 @@ pub(crate) fn run_cell(
         remote,
         dest_snapshot,
         itemize,
+        created,
         problems,
     })
 }

@@ -407,10 +407,13 @@ fn big_delta_dest(root: &Path) -> io::Result<()> {
     b.finish()
 }
 
+/// A file's name, old version and new version.
+type Versions = (&'static [u8], Vec<u8>, Vec<u8>);
+
 /// The `--inplace` scenario's files: (name, old version in the destination, new version in
 /// the source). Built once per test process.
-fn inplace_files() -> &'static [(&'static [u8], Vec<u8>, Vec<u8>); 3] {
-    static FILES: OnceLock<[(&'static [u8], Vec<u8>, Vec<u8>); 3]> = OnceLock::new();
+fn inplace_files() -> &'static [Versions; 3] {
+    static FILES: OnceLock<[Versions; 3]> = OnceLock::new();
     FILES.get_or_init(|| {
         const MIB: usize = 1 << 20;
         let edit = |v: &mut Vec<u8>, at: usize, len: usize, seed: u64| {

@@ -48,6 +48,10 @@ pub struct ReceiverOptions {
     pub checksum: bool,
     /// `--inplace`: files are updated where they are (same inode), not replaced.
     pub inplace: bool,
+    /// rsync's `INFO_GTE(NAME, 1) || stdout_format_has_i` (`-v` or `-i`; on a server `v`
+    /// letters or `--log-format=%i`): say `created directory DEST` when the destination is
+    /// made.
+    pub names: bool,
 }
 
 /// The receiver's executor.
@@ -69,8 +73,10 @@ pub struct ReceiverFs {
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
-    /// `created directory DEST` for the application to show.
+    /// The destination directory was made for this run (rsync's `FLAG_DIR_CREATED`).
     pub created_dest: bool,
+    /// Info lines for the user ([`Executor::take_info`]).
+    info: Vec<Vec<u8>>,
 }
 
 fn fs_fail(e: &FsError) -> String {
@@ -100,6 +106,7 @@ impl ReceiverFs {
             absent: HashSet::new(),
             window: basis::Window::default(),
             created_dest: false,
+            info: Vec::new(),
         }
     }
 
@@ -137,14 +144,22 @@ impl ReceiverFs {
                 ))
             }
             (Err(_), _) => {
+                if !self.opts.dry_run {
+                    std::fs::create_dir(&path).map_err(|e| {
+                        ExecutorError::new(11, format!("mkdir {} failed: {e}", path.display()))
+                    })?;
+                }
+                self.created_dest = true;
+                if self.opts.names && (summary.count > 1 || trailing_slash) {
+                    // main.c get_local_name: the operand without its final slash.
+                    let shown = path.as_os_str().as_bytes();
+                    let shown = shown.strip_suffix(b"/").unwrap_or(shown);
+                    let line = [&b"created directory "[..], shown, b"\n"].concat();
+                    self.info.push(line);
+                }
                 if self.opts.dry_run {
-                    self.created_dest = true;
                     return Ok(());
                 }
-                std::fs::create_dir(&path).map_err(|e| {
-                    ExecutorError::new(11, format!("mkdir {} failed: {e}", path.display()))
-                })?;
-                self.created_dest = true;
             }
         }
         self.open_root(&path)
@@ -568,6 +583,10 @@ impl Executor for ReceiverFs {
             report(Role::Receiver, &e.message);
             self.failures.error();
         }
+    }
+
+    fn take_info(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.info)
     }
 
     fn execute(

@@ -23,6 +23,7 @@ use super::io::Core;
 use super::types::{FilesFrom, FsAnswer, FsRequest, SessionOptions};
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FileList, FlistDecoder, IdList};
+use crate::mux::MsgCode;
 use crate::wire::WireWrite;
 use generator::{Generator, Stage};
 use hlink::Hlinks;
@@ -406,6 +407,10 @@ impl Session for Receiver {
 
     fn keepalive(&mut self) {
         self.core.keepalive();
+    }
+
+    fn info(&mut self, text: Vec<u8>) {
+        self.core.log(MsgCode::Info, text);
     }
 
     fn file_list(&self) -> &[Option<FileEntry>] {
