@@ -120,6 +120,8 @@ pub struct Options {
     pub sender: bool,
     /// The capability letters after `-e.` on a server command line.
     pub client_info: Option<Vec<u8>>,
+    /// `--version` / `-V`: print the version banner and exit.
+    pub version: bool,
     /// `-r`/`--recursive` was given explicitly (not only implied by `-a`): it survives
     /// `--files-from`, which drops the recursion `-a` implies (rsync options.c).
     pub recursive_explicit: bool,
@@ -389,6 +391,7 @@ fn short_flag(o: &mut Options, c: u8) -> Result<(), OptionsError> {
         b'W' => o.whole_file = Some(true),
         b'R' => o.relative = true,
         b'i' => o.itemize = o.itemize.saturating_add(1),
+        b'V' => o.version = true,
         b'P' => {
             o.partial = true;
             o.progress = true;
@@ -507,6 +510,7 @@ fn long_option(
                 o.itemize = o.itemize.max(1);
             }
         }
+        "version" if on => o.version = true,
         "server" if on => o.server = true,
         "sender" if on => o.sender = true,
         b if NOT_SUPPORTED.contains(&b) => return Err(OptionsError::NotSupported(opt)),
