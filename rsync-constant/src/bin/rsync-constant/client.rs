@@ -239,6 +239,8 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 .with_context(|| format!("starting the remote shell {prog:?}"))?;
             let w = child.stdin.take().context("remote shell stdin")?;
             let r = child.stdout.take().context("remote shell stdout")?;
+            remote::enlarge_pipe(&w);
+            remote::enlarge_pipe(&r);
             Ok(Peer {
                 child,
                 reader: Box::new(r),
