@@ -39,6 +39,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
 
+#[path = "interop_matrix/big_files.rs"]
+mod big_files;
 #[path = "interop_matrix/cell.rs"]
 mod cell;
 #[path = "interop_matrix/known_failures.rs"]

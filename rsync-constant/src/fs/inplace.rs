@@ -25,7 +25,7 @@ use super::path::RelPath;
 /// position that starts at 0.
 ///
 /// Dropping it keeps whatever was written (rsync leaves an interrupted in-place file as it
-/// is); [`finish`](Self::finish) cuts it to the written length.
+/// is); [`truncate`](Self::truncate) cuts it to the written length.
 #[derive(Debug)]
 pub struct InPlaceFile {
     fd: OwnedFd,

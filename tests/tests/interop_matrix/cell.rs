@@ -11,7 +11,8 @@ use rsync_tests::peers::{run, FakeShell, Peer, Run};
 use rsync_tests::tree::{printable, Compare, Snapshot};
 use tempfile::TempDir;
 
-use crate::scenarios::{write_files_from, Expect, Itemizes, Scenario, BIG_LEN};
+use crate::big_files::BIG_LEN;
+use crate::scenarios::{write_files_from, Expect, Itemizes, Scenario};
 
 /// The `--protocol` axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
