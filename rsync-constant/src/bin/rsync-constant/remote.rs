@@ -179,6 +179,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pipes_to_the_remote_shell_get_a_larger_buffer() {
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        let before = rustix::pipe::fcntl_getpipe_size(&r).expect("size");
+        enlarge_pipe(&w);
+        let after = rustix::pipe::fcntl_getpipe_size(&r).expect("size");
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if max >= PIPE_SIZE || rustix::process::geteuid().is_root() {
+            assert_eq!(after, PIPE_SIZE, "both ends share the buffer");
+        } else {
+            assert_eq!(after, before, "a refused size leaves the default");
+        }
+        // Not a pipe: ignored.
+        enlarge_pipe(std::fs::File::open("/dev/null").expect("null"));
+    }
+
+    #[test]
     fn operands_like_rsync() {
         assert_eq!(parse_operand(b"src/"), Operand::Local(b"src/".to_vec()));
         assert_eq!(
