@@ -442,3 +442,27 @@ fn interop_with_stock_rsync_both_ways() {
         }
     }
 }
+
+#[test]
+fn version_banner_like_rsyncs() {
+    for flag in ["--version", "-V"] {
+        let out = run(&[os(flag)]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            format!(
+                "rsync-constant  version {}  protocol version 31",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "{flag}"
+        );
+        assert!(text.contains("Capabilities:\n") && text.contains("inplace,"));
+        assert!(out.stderr.is_empty(), "{flag}");
+    }
+    // With other options and operands too (rsync prints it and exits).
+    let out = run(&[os("-av"), os("--version"), os("a"), os("b")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.starts_with(b"rsync-constant  version "));
+}

@@ -270,6 +270,15 @@ impl MuxDecoder {
         self.buf.len() - self.start
     }
 
+    /// Takes the bytes pushed but not yet returned as frames (the peer stopped framing:
+    /// `--files-from` names below protocol 31, RFC.md §5.3 `[mux-start]`).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.start.min(self.buf.len()));
+        self.buf.clear();
+        self.start = 0;
+        rest
+    }
+
     /// The next complete frame; `Ok(None)` while more bytes are needed.
     ///
     /// # Errors

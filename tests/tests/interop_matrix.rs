@@ -14,6 +14,10 @@
 //!   listed subset for `--files-from`;
 //! - the destination against the reference's destination (same checks);
 //! - the client's itemize lines (`-i`, every scenario) against the reference's, order-free;
+//! - the client's `created directory` line for a missing destination, against the
+//!   reference's (a server receiver sends it as `MSG_INFO`);
+//! - for `--inplace`: the updated files keep their inode;
+//! - no file failed its whole-file checksum (rsync redoes it silently but for a warning);
 //! - for the 64 MiB delta scenario: `--stats`' literal data and the bytes counted on the wire
 //!   through the fake remote shell both under 10% of the file.
 //!
@@ -35,6 +39,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
 
+#[path = "interop_matrix/big_files.rs"]
+mod big_files;
 #[path = "interop_matrix/cell.rs"]
 mod cell;
 #[path = "interop_matrix/known_failures.rs"]
@@ -262,6 +268,7 @@ matrix!(
     files_from,
     filters,
     hard_links,
+    inplace,
     itemize,
     modes,
     nested_dirs,

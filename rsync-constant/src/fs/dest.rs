@@ -24,6 +24,7 @@ use rustix::io::Errno;
 
 use super::dircache::DirCache;
 use super::error::{FsError, Op};
+use super::inplace::InPlaceFile;
 use super::meta::{apply_to_fd, ApplyError, Attrs, FileKind, Meta, Mtime};
 use super::path::RelPath;
 use super::resolve::{Parent, Strategy, DIR_FLAGS};
@@ -287,6 +288,20 @@ impl Destination {
     pub fn begin_file(&self, rel: &RelPath) -> Result<TempFile, FsError> {
         let (parent, _) = self.parent(Op::Resolve, rel)?;
         TempFile::create(parent, rel)
+    }
+
+    /// Opens the existing regular file `rel` for an in-place update (`--inplace`): for
+    /// writing, without truncating it, never following a symlink; with `create`, a missing
+    /// file is created under its final name (mode 0600 until its metadata is applied), as
+    /// rsync's receiver does. See [`InPlaceFile`].
+    ///
+    /// # Errors
+    /// [`Op::Resolve`] if the parent cannot be resolved safely; [`Op::Write`] if the open
+    /// fails (`ELOOP` for a symlink, `ENOENT` for a missing file without `create`);
+    /// [`FsError::WrongKind`] for anything but a regular file.
+    pub fn open_in_place(&self, rel: &RelPath, create: bool) -> Result<InPlaceFile, FsError> {
+        let (parent, name) = self.parent(Op::Resolve, rel)?;
+        InPlaceFile::open(&parent, name, rel, create)
     }
 
     /// Creates (or atomically replaces a non-directory at) `rel` as a symlink

@@ -1,5 +1,6 @@
 //! The file-system side: directory-handle-anchored operations on a
 //! destination ([`Destination`]), atomic file replacement ([`TempFile`]),
+//! in-place updates (`--inplace`, [`InPlaceFile`]),
 //! validated byte paths ([`RelPath`]) and a symlink-safe tree walk
 //! ([`walk()`]).
 //!
@@ -16,6 +17,7 @@
 mod dest;
 mod dircache;
 mod error;
+mod inplace;
 mod meta;
 pub mod path;
 mod resolve;
@@ -27,6 +29,7 @@ mod tests;
 
 pub use dest::{Basis, Destination, Special};
 pub use error::{FsError, Op};
+pub use inplace::InPlaceFile;
 pub use meta::{Attrs, FileKind, Meta, Mtime};
 pub use path::{PathError, RelPath};
 pub use temp::TempFile;

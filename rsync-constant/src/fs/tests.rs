@@ -494,6 +494,69 @@ fn basis_files_are_read_at_offsets_and_must_be_regular() {
 }
 
 #[test]
+fn in_place_files_keep_their_inode_and_must_be_regular() {
+    let fx = fixture();
+    for d in both(&fx.dest) {
+        fs::write(fx.dest.join("f"), b"0123456789").unwrap();
+        fs::hard_link(fx.dest.join("f"), fx.victim.join("alias")).unwrap();
+        let ino = fs::metadata(fx.dest.join("f")).unwrap().ino();
+        let mut f = d.open_in_place(&rp(b"f"), false).unwrap();
+        assert!(!f.created());
+        assert_eq!(f.meta().ino, ino);
+        // Opening truncates nothing; writes go at the position, skips keep the bytes.
+        assert_eq!(fs::read(fx.dest.join("f")).unwrap(), b"0123456789");
+        f.write_all_bufs(&[b"ab".to_vec(), b"c".to_vec()]).unwrap();
+        f.skip(3);
+        f.write_all_bufs(&[b"XY".to_vec()]).unwrap();
+        assert_eq!(f.position(), 8);
+        assert_eq!(fs::read(fx.dest.join("f")).unwrap(), b"abc345XY89");
+        f.truncate().unwrap();
+        let attrs = Attrs {
+            mode: Some(0o640),
+            mtime: Some(Mtime {
+                sec: 1_600_000_000,
+                nsec: 5,
+            }),
+            uid: None,
+            gid: None,
+        };
+        f.set_meta(&attrs).unwrap();
+        drop(f);
+        // The same inode: the hard link outside sees the new contents and metadata.
+        let md = fs::metadata(fx.victim.join("alias")).unwrap();
+        assert_eq!(md.ino(), ino);
+        assert_eq!(fs::read(fx.victim.join("alias")).unwrap(), b"abc345XY");
+        assert_eq!((md.mode() & 0o7777, md.mtime_nsec()), (0o640, 5));
+        fs::remove_file(fx.victim.join("alias")).unwrap();
+        // Missing: an error, or created under its final name with `create`.
+        let e = d.open_in_place(&rp(b"new"), false).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::NOENT.raw_os_error()));
+        let f = d.open_in_place(&rp(b"new"), true).unwrap();
+        assert!(f.created());
+        drop(f);
+        let md = fs::symlink_metadata(fx.dest.join("new")).unwrap();
+        assert!(md.is_file() && md.len() == 0 && md.mode() & 0o7777 == 0o600);
+        // Never a symlink (not even a dangling one with `create`), a FIFO (without
+        // blocking), a directory.
+        std::os::unix::fs::symlink(fx.victim.join("y"), fx.dest.join("l")).unwrap();
+        std::os::unix::fs::symlink(fx.outside.join("z"), fx.dest.join("dl")).unwrap();
+        for (name, errno) in [(&b"l"[..], Errno::LOOP), (b"dl", Errno::LOOP)] {
+            let e = d.open_in_place(&rp(name), true).unwrap_err();
+            assert_eq!(e.errno(), Some(errno.raw_os_error()), "{e}");
+        }
+        d.mknod(&rp(b"fifo"), Special::Fifo, 0o600).unwrap();
+        assert!(d.open_in_place(&rp(b"fifo"), false).is_err());
+        d.mkdir(&rp(b"dir"), 0o755).unwrap();
+        assert!(d.open_in_place(&rp(b"dir"), true).is_err());
+        for n in [&b"new"[..], b"l", b"dl", b"fifo"] {
+            d.remove(&rp(n)).unwrap();
+        }
+        d.remove(&rp(b"dir")).unwrap();
+        assert_victim_intact(&fx);
+    }
+}
+
+#[test]
 fn special_files() {
     let fx = fixture();
     let d = Destination::open(&fx.dest).unwrap();
@@ -617,6 +680,11 @@ mod prop {
                 let _ = d.mknod(&p, Special::Fifo, 0o666);
                 let _ = d.set_mtime_nofollow(&p, Mtime { sec: 0, nsec: 0 });
                 let _ = d.open_basis(&p).map(|b| b.len());
+                if let Ok(mut f) = d.open_in_place(&p, true) {
+                    let _ = f.write_all_bufs(&[b"evil".to_vec()]);
+                    let _ = f.truncate();
+                    let _ = f.set_meta(&attrs);
+                }
                 let _ = walk(d.dir_fd(), Some(&p), true).count();
                 let _ = d.remove(&p);
                 let _ = d.remove_all(&p);

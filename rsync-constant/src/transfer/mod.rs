@@ -7,6 +7,8 @@
 
 mod basis;
 mod ids;
+#[cfg(test)]
+mod inplace_tests;
 mod receiver;
 mod sender;
 #[cfg(test)]
@@ -49,6 +51,13 @@ impl rsync_proto::driver::Executor for TransferFs {
         match self {
             Self::Send(s) => s.execute(request, answer),
             Self::Receive(r) => r.execute(request, answer),
+        }
+    }
+
+    fn take_info(&mut self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Send(s) => s.take_info(),
+            Self::Receive(r) => r.take_info(),
         }
     }
 

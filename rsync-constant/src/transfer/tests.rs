@@ -606,3 +606,28 @@ fn sender_applies_filter_rules_and_prunes_excluded_dirs() {
         .unwrap_err();
     assert_eq!(err.exit_code, 2);
 }
+
+#[test]
+fn a_made_destination_is_announced_like_rsync() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `-v`/`-i`: "created directory DEST" (the operand without its final slash), taken once.
+    let dest = tmp.path().join("made");
+    let mut with_slash = dest.as_os_str().to_owned();
+    with_slash.push("/");
+    let (mut r, _) = receiver(Path::new(&with_slash), |o| o.names = true);
+    assert!(dest.is_dir());
+    let want = format!("created directory {}\n", dest.display()).into_bytes();
+    assert_eq!(r.take_info(), vec![want]);
+    assert!(r.take_info().is_empty());
+    // Not without -v/-i, not for an existing directory, and a dry run announces it too.
+    let (mut r, _) = receiver(&tmp.path().join("quiet"), |_| {});
+    assert!(r.take_info().is_empty());
+    let (mut r, _) = receiver(&dest, |o| o.names = true);
+    assert!(r.take_info().is_empty());
+    let (mut r, _) = receiver(&tmp.path().join("dry"), |o| {
+        o.names = true;
+        o.dry_run = true;
+    });
+    assert_eq!(r.take_info().len(), 1);
+    assert!(!tmp.path().join("dry").exists());
+}

@@ -1,15 +1,19 @@
 //! [`Writer`]: the receiver's file writing (create the temporary file, write it, set its
-//! attributes, rename it into place) on a thread of its own, so that the session's decoding
-//! and the generator's `lstat`s go on while the kernel allocates inodes and copies data.
-//! rsync gets the same overlap from its separate generator and receiver processes.
+//! attributes, rename it into place; or, with `--inplace`, write the destination file itself
+//! at explicit offsets, skip the blocks already in place and cut it to its new length) on a
+//! thread of its own, so that the session's decoding and the generator's `lstat`s go on
+//! while the kernel allocates inodes and copies data. rsync gets the same overlap from its
+//! separate generator and receiver processes.
 //!
 //! # Order
 //! Jobs run in the order they were given. Before the receiver runs a request that reads or
 //! changes a path that a job still in the thread's hands touches (the same path, an
 //! ancestor or a descendant), it waits for every job given so far ([`Writer::settle`]);
 //! before any request that could observe the results elsewhere (directory attributes,
-//! deletions, listings, links) it waits unconditionally ([`Writer::drain`]). Every request
-//! therefore sees the destination exactly as if the jobs had run synchronously.
+//! deletions, listings, links) it waits unconditionally ([`Writer::drain`]). An in-place
+//! file is also known by its inode ([`Writer::busy_inode`]): a hard link to it elsewhere
+//! sees its writes, so a request that finds that inode under another name waits too. Every
+//! request therefore sees the destination exactly as if the jobs had run synchronously.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +21,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use super::{report, Failures, Role};
-use crate::fs::{Attrs, Destination, FsError, RelPath, TempFile};
+use crate::fs::{Attrs, Destination, FsError, InPlaceFile, RelPath, TempFile};
 
 /// Batches queued before [`Writer::send`] blocks.
 const QUEUE: usize = 4;
@@ -35,11 +39,18 @@ const WRITE_PIECES: usize = 64;
 pub(super) enum Job {
     /// Create the temporary file for `rel` (a previous unfinished file is dropped).
     Begin { ndx: i32, rel: RelPath },
-    /// Append to it.
+    /// `--inplace`: write into this file, opened by the receiver (a previous unfinished
+    /// file is dropped).
+    BeginInPlace { ndx: i32, file: InPlaceFile },
+    /// Append to it (in place: write at the current position).
     Write { ndx: i32, data: Vec<u8> },
-    /// Apply `attrs` and rename it into place.
+    /// In place: move the position on without writing (a block already where it belongs).
+    Skip { ndx: i32, len: u64 },
+    /// Apply `attrs` and rename it into place (in place: cut it at the position, then
+    /// apply `attrs`).
     Commit { ndx: i32, attrs: Attrs },
-    /// Remove it.
+    /// Remove it (in place: keep what was written, cut at the position, as rsync keeps a
+    /// file that failed verification).
     Discard { ndx: i32 },
 }
 
@@ -67,9 +78,12 @@ pub(super) struct Writer {
     /// Jobs given so far.
     sent: u64,
     /// The files with jobs in the thread's hands: the sequence number of the last job given
-    /// for each, and its path.
-    files: VecDeque<(u64, RelPath)>,
+    /// for each, its path, and for an in-place file its (device, inode).
+    files: VecDeque<(u64, RelPath, Option<Inode>)>,
 }
+
+/// A file's (device, inode).
+type Inode = (u64, u64);
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,6 +119,9 @@ impl Writer {
                     for job in batch {
                         worker.run(job);
                     }
+                    // Jobs count as done once their bytes are in the file: an in-place
+                    // file is the basis, and may be another name's content.
+                    worker.flush_in_place();
                     p.done.fetch_add(n, Ordering::SeqCst);
                     if p.waiting.load(Ordering::SeqCst) {
                         let _guard = p.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -130,7 +147,12 @@ impl Writer {
         self.forget_done();
         let seq = self.sent + 1;
         match &job {
-            Job::Begin { rel, .. } => self.files.push_back((seq, rel.clone())),
+            Job::Begin { rel, .. } => self.files.push_back((seq, rel.clone(), None)),
+            Job::BeginInPlace { file, .. } => {
+                let m = file.meta();
+                let inode = Some((m.dev, m.ino));
+                self.files.push_back((seq, file.rel().clone(), inode));
+            }
             Job::Write { data, .. } => {
                 self.batch_bytes += data.len();
                 if let Some(last) = self.files.back_mut() {
@@ -193,15 +215,26 @@ impl Writer {
     /// or a descendant of it.
     pub(super) fn settle(&mut self, rel: &RelPath) {
         self.forget_done();
-        if self.files.iter().any(|(_, p)| related(p, rel)) {
+        if self.files.iter().any(|(_, p, _)| related(p, rel)) {
             self.drain();
         }
+    }
+
+    /// Waits for the queue if an in-place file in the thread's hands is the inode
+    /// `(dev, ino)` (the same file under another name: a hard link); `true` if it waited.
+    pub(super) fn busy_inode(&mut self, dev: u64, ino: u64) -> bool {
+        self.forget_done();
+        let busy = self.files.iter().any(|(_, _, i)| *i == Some((dev, ino)));
+        if busy {
+            self.drain();
+        }
+        busy
     }
 
     /// Drops the files whose jobs have all run.
     fn forget_done(&mut self) {
         let done = self.progress.done.load(Ordering::SeqCst);
-        while self.files.front().is_some_and(|(seq, _)| *seq <= done) {
+        while self.files.front().is_some_and(|(seq, _, _)| *seq <= done) {
             self.files.pop_front();
         }
     }
@@ -224,21 +257,56 @@ impl Drop for Writer {
     }
 }
 
+/// Where a file's data goes.
+enum Target {
+    /// A temporary file, renamed over the final name at the end.
+    Temp(TempFile),
+    /// The destination file itself (`--inplace`).
+    InPlace(InPlaceFile),
+}
+
 /// The file being written.
 struct Current {
     ndx: i32,
-    temp: TempFile,
+    target: Target,
     /// Pieces not written yet (kept as they came: no copy).
     pending: Vec<Vec<u8>>,
     pending_len: usize,
 }
 
 impl Current {
+    fn new(ndx: i32, target: Target) -> Self {
+        Self {
+            ndx,
+            target,
+            pending: Vec::new(),
+            pending_len: 0,
+        }
+    }
+
     fn flush(&mut self) -> Result<(), FsError> {
-        let r = self.temp.write_all_bufs(&self.pending);
+        let r = match &mut self.target {
+            Target::Temp(t) => t.write_all_bufs(&self.pending),
+            Target::InPlace(f) => f.write_all_bufs(&self.pending),
+        };
         self.pending.clear();
         self.pending_len = 0;
         r
+    }
+
+    /// Writes what is pending, then applies `attrs` and puts the file in place.
+    fn commit(mut self, attrs: Attrs) -> Result<(), FsError> {
+        self.flush()?;
+        match self.target {
+            Target::Temp(mut t) => {
+                apply_tolerant(attrs, |a| t.set_meta(a))?;
+                t.commit()
+            }
+            Target::InPlace(mut f) => {
+                f.truncate()?;
+                apply_tolerant(attrs, |a| f.set_meta(a))
+            }
+        }
     }
 }
 
@@ -267,16 +335,12 @@ impl Worker {
             Job::Begin { ndx, rel } => {
                 self.cur = None;
                 match self.dest.begin_file(&rel) {
-                    Ok(temp) => {
-                        self.cur = Some(Current {
-                            ndx,
-                            temp,
-                            pending: Vec::new(),
-                            pending_len: 0,
-                        });
-                    }
+                    Ok(temp) => self.cur = Some(Current::new(ndx, Target::Temp(temp))),
                     Err(e) => self.fail(&e),
                 }
+            }
+            Job::BeginInPlace { ndx, file } => {
+                self.cur = Some(Current::new(ndx, Target::InPlace(file)));
             }
             Job::Write { ndx, data } => {
                 let Some(c) = self.current(ndx) else {
@@ -291,31 +355,76 @@ impl Worker {
                     }
                 }
             }
-            Job::Commit { ndx, attrs } => {
-                let Some(mut c) = self.cur.take().filter(|c| c.ndx == ndx) else {
+            Job::Skip { ndx, len } => {
+                let Some(c) = self.current(ndx) else {
                     return;
                 };
-                let r = c.flush().and_then(|()| {
-                    apply_tolerant(attrs, |a| c.temp.set_meta(a))?;
-                    c.temp.commit()
-                });
+                let r = c.flush();
+                if let Target::InPlace(f) = &mut c.target {
+                    f.skip(len);
+                }
                 if let Err(e) = r {
                     self.fail(&e);
                 }
             }
+            Job::Commit { ndx, attrs } => {
+                let Some(c) = self.cur.take().filter(|c| c.ndx == ndx) else {
+                    return;
+                };
+                if let Err(e) = c.commit(attrs) {
+                    self.fail(&e);
+                }
+            }
             Job::Discard { ndx } => {
-                if self.current(ndx).is_some() {
-                    self.cur = None;
+                if self.current(ndx).is_none() {
+                    return;
+                }
+                let Some(mut c) = self.cur.take() else {
+                    return;
+                };
+                if matches!(c.target, Target::InPlace(_)) {
+                    // receiver.c: the in-place file keeps what was received, at its new
+                    // length; the redo phase updates it again.
+                    let r = c.flush().and_then(|()| match &mut c.target {
+                        Target::InPlace(f) => f.truncate(),
+                        Target::Temp(_) => Ok(()),
+                    });
+                    if let Err(e) = r {
+                        self.fail(&e);
+                    }
                 }
             }
         }
     }
 
-    /// The receiver has gone: `--partial` keeps what was received of an unfinished file.
+    /// Writes what an in-place file has pending (the end of a batch).
+    fn flush_in_place(&mut self) {
+        let pending = self
+            .cur
+            .as_mut()
+            .filter(|c| matches!(c.target, Target::InPlace(_)) && !c.pending.is_empty())
+            .map(Current::flush);
+        if let Some(Err(e)) = pending {
+            self.fail(&e);
+        }
+    }
+
+    /// The receiver has gone: `--partial` keeps what was received of an unfinished file; an
+    /// in-place file always keeps it, where it was written and at its old length beyond
+    /// (rsync's cleanup only flushes the in-place descriptor).
     fn finish(&mut self) {
         if let Some(mut c) = self.cur.take() {
-            if self.keep_partial.load(Ordering::SeqCst) && c.flush().is_ok() {
-                let _ = c.temp.commit();
+            match c.target {
+                Target::InPlace(_) => {
+                    let _ = c.flush();
+                }
+                Target::Temp(_) => {
+                    if self.keep_partial.load(Ordering::SeqCst) && c.flush().is_ok() {
+                        if let Target::Temp(t) = c.target {
+                            let _ = t.commit();
+                        }
+                    }
+                }
             }
         }
     }

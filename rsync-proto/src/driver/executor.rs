@@ -61,6 +61,15 @@ pub trait Executor: Send + 'static {
         let _ = summary;
     }
 
+    /// Info lines the executor has for the user since the last call, which rsync's receiver
+    /// prints with `rprintf(FINFO)` (`created directory DEST` when [`Executor::file_list`]
+    /// made the destination). The driver takes them after [`Executor::file_list`] and hands
+    /// them to [`Session::info`](crate::session::Session::info): a server sends them to the
+    /// client as `MSG_INFO`, a client shows them. The default has none.
+    fn take_info(&mut self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
     /// Executes one request, giving its answers (none, one, or several for
     /// [`FsRequest::ReadFile`]) to `answer` in order. `answer` may block: it is the
     /// driver's back-pressure.

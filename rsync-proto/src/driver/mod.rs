@@ -210,6 +210,8 @@ enum Job {
 /// A message from the executor thread.
 enum Reply {
     Answer(FsAnswer),
+    /// An info line of the executor's ([`Executor::take_info`]).
+    Info(Vec<u8>),
     /// This many jobs (one batch) are done.
     Completed(usize),
     Failed(ExecutorError),
@@ -335,6 +337,9 @@ impl<X: Executor> ExecutorThread<X> {
                         let result = match job {
                             Job::List(summary) => {
                                 executor.file_list(summary);
+                                for line in executor.take_info() {
+                                    sink.push(Reply::Info(line), 64);
+                                }
                                 Ok(())
                             }
                             Job::Request(req) => executor.execute(req, &mut |answer| {
@@ -634,6 +639,11 @@ where
                         Reply::Answer(a) => {
                             if !session.is_done() {
                                 note(session.handle_fs(a), &mut error);
+                            }
+                        }
+                        Reply::Info(line) => {
+                            if !session.is_done() {
+                                session.info(line);
                             }
                         }
                     }

@@ -21,6 +21,9 @@ pub(crate) struct Core {
     pub(crate) opts: SessionOptions,
     am_sender: bool,
     in_muxed: bool,
+    /// Demultiplex one `MSG_DATA` frame at a time (the peer may stop framing after one:
+    /// `--files-from` names at protocol 30, [`Core::input_raw`]).
+    frame_at_a_time: bool,
     demux: MuxDecoder,
     input: Vec<u8>,
     pos: usize,
@@ -55,6 +58,7 @@ impl Core {
         Self {
             am_sender,
             in_muxed: opts.in_muxed(),
+            frame_at_a_time: false,
             demux: MuxDecoder::with_limits(limits),
             input: Vec::new(),
             pos: 0,
@@ -92,18 +96,78 @@ impl Core {
             return Ok(());
         }
         self.demux.push(bytes);
+        self.demux_frames()?;
+        Ok(())
+    }
+
+    /// Demultiplexes the buffered frames (only up to the next `MSG_DATA` frame when
+    /// [`Self::frame_at_a_time`] is set); `true` if data was added to the input.
+    fn demux_frames(&mut self) -> Result<bool, SessionError> {
+        let mut data = false;
         while let Some(frame) = self.demux.poll_frame()? {
             match frame {
                 Frame::Data(d) => {
                     self.input.extend_from_slice(&d);
                     self.appended += d.len() as u64;
+                    data = true;
                 }
                 Frame::Message { code, payload } => self.message(code, &payload)?,
             }
-            if self.done {
+            if self.done || (data && self.frame_at_a_time) {
                 break;
             }
         }
+        Ok(data)
+    }
+
+    /// Demultiplexes frame by frame from now on: the peer will stop framing right after
+    /// the frame that completes what the role reads next (rsync's `io_end_multiplex_in`
+    /// with `MPLX_TO_BUFFERED`, which requires the current frame to be used up).
+    pub(crate) fn frame_at_a_time(&mut self) {
+        self.frame_at_a_time = self.in_muxed;
+    }
+
+    /// Frame-at-a-time mode: demultiplexes the next `MSG_DATA` frame that has arrived;
+    /// `true` if there was one.
+    pub(crate) fn next_frame(&mut self) -> Result<bool, SessionError> {
+        if !self.in_muxed || !self.frame_at_a_time {
+            return Ok(false);
+        }
+        self.demux_frames()
+    }
+
+    /// The peer stops framing here (below protocol 31, `--files-from` names between two
+    /// frames, RFC.md §5.3 `[mux-start]`): what follows the logical input read so far is raw.
+    ///
+    /// # Errors
+    /// [`SessionError::BadFilesFrom`] if unread bytes of a frame remain (the peer did not
+    /// end its frame where the raw bytes start; rsync asserts the same).
+    pub(crate) fn input_raw(&mut self) -> Result<(), SessionError> {
+        if !self.in_muxed {
+            return Ok(());
+        }
+        if self.pos < self.input.len() {
+            return Err(SessionError::BadFilesFrom);
+        }
+        let raw = self.demux.take_buffered();
+        self.appended += raw.len() as u64;
+        self.input.extend_from_slice(&raw);
+        self.in_muxed = false;
+        self.frame_at_a_time = false;
+        Ok(())
+    }
+
+    /// The peer frames again after its raw bytes: the unread input goes back through the
+    /// demultiplexer.
+    pub(crate) fn input_muxed(&mut self) -> Result<(), SessionError> {
+        if self.in_muxed || !self.opts.in_muxed() {
+            return Ok(());
+        }
+        let rest = self.input.split_off(self.pos.min(self.input.len()));
+        self.appended -= rest.len() as u64;
+        self.in_muxed = true;
+        self.demux.push(&rest);
+        self.demux_frames()?;
         Ok(())
     }
 
@@ -226,6 +290,14 @@ impl Core {
             self.framed.extend_from_slice(&self.out_data);
         }
         self.out_data.clear();
+    }
+
+    /// Writes `bytes` unframed after the data written so far, in a multiplexed direction
+    /// too (below protocol 31, `--files-from` names between two frames: RFC.md §5.3
+    /// `[mux-start]`).
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
+        self.flush_data();
+        self.framed.extend_from_slice(bytes);
     }
 
     /// Writes an out-of-band message after the data written so far (dropped when the

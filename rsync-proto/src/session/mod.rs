@@ -33,8 +33,8 @@
 //! compression, ACLs, xattrs, alternate basis directories, `--delay-updates`,
 //! `--delete-delay` or `--remove-source-files`. Supported: `-rlptgoD`, `-H`, `-c`, `-I`,
 //! `-W`, `--inplace`, `-n`, `--delete` (before, during, after), itemizing at every level,
-//! `--files-from` forwarding at 31 (inside `MSG_DATA`) and below 30 (raw stream; protocol
-//! 30's mid-stream switch is refused), keepalives ([`Session::keepalive`]).
+//! `--files-from` forwarding (inside `MSG_DATA` from protocol 31, raw between two frames
+//! at 30, in the raw stream below), keepalives ([`Session::keepalive`]).
 //!
 //! The receiving role follows rsync's `recv_generator` entry by entry: quick check (size
 //! and mtime seconds, or `-c` sums), type changes (what is in the way is deleted first,
@@ -122,6 +122,11 @@ pub trait Session {
     /// nothing else is pending; nothing on a plain stream, where no keepalive is safe).
     /// Poll [`Session::poll_transmit`] afterwards.
     fn keepalive(&mut self);
+
+    /// An info line of the application's at this point of the run (rsync's receiver prints
+    /// `created directory DEST` once it has made the destination): a server sends it to the
+    /// client as `MSG_INFO`; a client gets it back as an [`Event::Log`] to show.
+    fn info(&mut self, text: Vec<u8>);
 
     /// Whether the session has ended ([`Event::Done`] has been queued).
     fn is_done(&self) -> bool;

@@ -81,8 +81,8 @@ impl Sender {
     /// A client sender with `--delete` writes its filter list at once.
     ///
     /// # Errors
-    /// [`SessionError::Unsupported`] for protocol 30 with `--files-from` forwarding, or a file
-    /// list configuration [`crate::flist::FlistOptions::validate`] rejects.
+    /// [`SessionError::Unsupported`] for incremental recursion, or a file list configuration
+    /// [`crate::flist::FlistOptions::validate`] rejects.
     pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
         opts.flist.checksum_len = opts.flist_csum_len();
         opts.flist.validate()?;
@@ -92,18 +92,19 @@ impl Sender {
             });
         }
         let receive_names = opts.files_from == FilesFrom::Receive;
-        if receive_names && opts.protocol == 30 {
-            return Err(SessionError::Unsupported {
-                what: "--files-from forwarding at protocol 30",
-            });
-        }
         let state = if opts.server {
             State::Filters
         } else {
             State::AwaitList
         };
+        let mut core = Core::new(opts, true);
+        if receive_names && core.protocol() < 31 {
+            // flist.c send_file_list: the names come raw after the filter list, even where
+            // our input is multiplexed (protocol 30).
+            core.frame_at_a_time();
+        }
         let mut s = Self {
-            core: Core::new(opts, true),
+            core,
             state,
             filters: Vec::new(),
             names: Vec::new(),
@@ -168,7 +169,7 @@ impl Sender {
                 State::Goodbye { echoed } => self.read_goodbye(echoed)?,
                 State::AwaitList | State::Sending(_) | State::Finished => false,
             };
-            if !progressed {
+            if !progressed && !self.core.next_frame()? {
                 break;
             }
         }
@@ -183,6 +184,10 @@ impl Sender {
             Some(false) => Ok(true),
             Some(true) => {
                 if self.core.opts.files_from == FilesFrom::Receive {
+                    if self.core.protocol() < 31 {
+                        // Wire: `[files-from]` below 31: raw, between two frames at 30.
+                        self.core.input_raw()?;
+                    }
                     self.state = State::FilesFrom;
                 } else {
                     self.ask_list();
@@ -192,7 +197,8 @@ impl Sender {
         }
     }
 
-    /// Wire: `[files-from]`: NUL-terminated names, ending with an empty one.
+    /// Wire: `[files-from]`: NUL-terminated names, ending with an empty one (inside
+    /// `MSG_DATA` from protocol 31, raw below: RFC.md §8.3).
     fn read_name(&mut self) -> Result<bool, SessionError> {
         let r = self.core.reader();
         let rest = r.remaining();
@@ -205,6 +211,8 @@ impl Sender {
         let name = rest[..nul].to_vec();
         self.core.consume(nul + 1);
         if name.is_empty() {
+            // flist.c: multiplexed input again (protocol 30) once the names are read.
+            self.core.input_muxed()?;
             self.ask_list();
         } else {
             if nul > MAX_NAME_LEN
@@ -704,6 +712,10 @@ impl Session for Sender {
 
     fn keepalive(&mut self) {
         self.core.keepalive();
+    }
+
+    fn info(&mut self, text: Vec<u8>) {
+        self.core.log(MsgCode::Info, text);
     }
 
     fn file_list(&self) -> &[Option<FileEntry>] {

@@ -11,7 +11,8 @@ use rsync_tests::peers::{run, FakeShell, Peer, Run};
 use rsync_tests::tree::{printable, Compare, Snapshot};
 use tempfile::TempDir;
 
-use crate::scenarios::{write_files_from, Expect, Itemizes, Scenario, BIG_LEN};
+use crate::big_files::BIG_LEN;
+use crate::scenarios::{write_files_from, Expect, Itemizes, Scenario};
 
 /// The `--protocol` axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +130,8 @@ pub(crate) struct Outcome {
     remote: String,
     dest_snapshot: Option<Snapshot>,
     itemize: Vec<Vec<u8>>,
+    /// The client's `created directory` lines, the destination's path shown as `<dest>`.
+    created: Vec<Vec<u8>>,
     /// Every failed check; empty means the cell passed.
     pub(crate) problems: Vec<String>,
 }
@@ -211,6 +214,21 @@ fn itemize_lines(stdout: &[u8]) -> Vec<Vec<u8>> {
         .collect();
     v.sort();
     v
+}
+
+/// The `created directory NAME` lines of a client's stdout (rsync's receiver prints one when
+/// it makes the destination, at `-v` or `-i`; a server receiver sends it as `MSG_INFO`), with
+/// `dest` replaced by `<dest>` so that cells in other directories compare equal.
+fn created_lines(stdout: &[u8], dest: &Path) -> Vec<Vec<u8>> {
+    let dest = dest.as_os_str().as_encoded_bytes();
+    stdout
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"created directory "))
+        .map(|name| {
+            let name = if name == dest { &b"<dest>"[..] } else { name };
+            [&b"created directory "[..], name].concat()
+        })
+        .collect()
 }
 
 /// The value of `--stats`' "Literal data: 1,234 bytes" line.
@@ -337,6 +355,7 @@ pub(crate) fn run_cell(
             _ => "vs source",
         };
         problems.extend(diffs.into_iter().map(|d| format!("{what}: {d}")));
+        problems.extend(inode_changes(scn.same_inodes, before.as_ref(), got));
         if let Some(r) = reference.and_then(|r| r.dest_snapshot.as_ref()) {
             let ref_how = Compare {
                 hard_links: true,
@@ -349,7 +368,31 @@ pub(crate) fn run_cell(
             );
         }
     }
+    // A file rebuilt wrong is redone and ends up right: only this warning tells (e.g. an
+    // --inplace sender copying blocks the receiver had already overwritten).
+    let warned = [&run.stdout, &run.stderr]
+        .iter()
+        .any(|o| o.windows(19).any(|w| w == b"failed verification"));
+    if warned {
+        problems.push("a file failed verification (and was transferred again)".to_owned());
+    }
     let itemize = itemize_lines(&run.stdout);
+    let created = created_lines(&run.stdout, &dest);
+    match reference {
+        // Every scenario itemizes, so stock says it made a missing destination.
+        None if scn.dest.is_none() && created != [b"created directory <dest>".to_vec()] => {
+            problems.push(format!(
+                "`created directory <dest>` expected once on the client's stdout, found {:?}",
+                created.iter().map(|l| printable(l)).collect::<Vec<_>>()
+            ));
+        }
+        Some(r) if r.created != created => problems.push(format!(
+            "client output: {:?} where stock↔stock printed {:?}",
+            created.iter().map(|l| printable(l)).collect::<Vec<_>>(),
+            r.created.iter().map(|l| printable(l)).collect::<Vec<_>>()
+        )),
+        _ => {}
+    }
     match reference {
         // A reference that transfers something must itemize it, or comparing the itemize
         // lines of later cells with it would prove nothing.
@@ -387,8 +430,32 @@ pub(crate) fn run_cell(
         remote,
         dest_snapshot,
         itemize,
+        created,
         problems,
     })
+}
+
+/// The files of `paths` that are no longer the inode they were `before` the run.
+fn inode_changes(paths: &[&[u8]], before: Option<&Snapshot>, got: &Snapshot) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            let was = before.and_then(|b| b.get(p)).map(|e| e.inode);
+            let now = got.get(p).map(|e| e.inode);
+            match (was, now) {
+                (Some(a), Some(b)) if a == b => None,
+                (Some(_), Some(_)) => Some(format!(
+                    "vs the destination before the run: {}: replaced (another inode), not \
+                     updated in place",
+                    printable(p)
+                )),
+                _ => Some(format!(
+                    "vs the destination before the run: {}: missing",
+                    printable(p)
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The itemize lines missing from `got` and the ones it has in excess, against `want`.

@@ -51,23 +51,7 @@ const fn known(
 
 /// The known failures. Keep it sorted by scenario, then pairing, then direction.
 pub(crate) const KNOWN_FAILURES: &[KnownFailure] = &[
-    known(
-        "files_from",
-        OursClient,
-        Pull,
-        &[30],
-        "protocol 30 forwards --files-from names as raw bytes between two multiplexed \
-         frames; our roles refuse that switch (exit 4); 31 (in MSG_DATA) and 29/27 (raw \
-         stream) work",
-    ),
-    known(
-        "files_from",
-        OursServer,
-        Pull,
-        &[30],
-        "protocol 30 forwards --files-from names as raw bytes between two multiplexed \
-         frames; our server sender refuses that switch (exit 4)",
-    ),
+    // None: every cell passes.
 ];
 
 /// The row covering a cell, if any.

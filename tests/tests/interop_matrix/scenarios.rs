@@ -7,10 +7,11 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use rsync_tests::pseudo_random;
 use rsync_tests::tree::{Mtime, TreeBuilder};
+
+use crate::big_files::{big_delta, big_delta_dest, inplace, inplace_dest};
 
 /// What the destination must look like after the transfer.
 #[derive(Clone, Copy, Debug)]
@@ -44,13 +45,16 @@ pub(crate) struct Scenario {
     /// Names for `--files-from=FILE --from0` (added to the options when set).
     pub(crate) files_from: Option<&'static [&'static [u8]]>,
     /// Delta scenario: count wire bytes through the fake shell and read `--stats`' literal
-    /// data; both must stay under 10% of [`BIG_LEN`].
+    /// data; both must stay under 10% of [`BIG_LEN`](crate::big_files::BIG_LEN).
     pub(crate) delta: bool,
     /// An option whose removal must make the stock transfer miss the expectation: proves the
     /// scenario (and the comparison) can see what the option does.
     pub(crate) control_without: Option<&'static str>,
     /// Needs root (foreign owners, device nodes); skipped loudly otherwise.
     pub(crate) needs_root: bool,
+    /// Destination files that must keep their inode (`--inplace` updates them where they
+    /// are, so that hard links to them see the new contents).
+    pub(crate) same_inodes: &'static [&'static [u8]],
     /// Whether the reference prints itemize lines (other cells are compared with it).
     pub(crate) itemizes: Itemizes,
 }
@@ -87,6 +91,7 @@ const DEFAULTS: Scenario = Scenario {
     delta: false,
     control_without: None,
     needs_root: false,
+    same_inodes: &[],
     itemizes: Itemizes::Lines,
 };
 
@@ -126,6 +131,18 @@ pub(crate) const ALL: &[Scenario] = &[
         source: big_delta,
         dest: Some(big_delta_dest),
         delta: true,
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "inplace",
+        about: "--inplace over a 16 MiB file with edits (overwrites, data moved back and moved \
+                forward, two blocks swapped), a file that shrinks, one that grows and a new one: \
+                each is updated where it is (same inode)",
+        args: &["-a", "-i", "--inplace"],
+        source: inplace,
+        dest: Some(inplace_dest),
+        same_inodes: &[b"big.bin", b"shrinks.bin", b"grows.bin"],
+        control_without: Some("--inplace"),
         ..DEFAULTS
     },
     Scenario {
@@ -260,7 +277,7 @@ pub(crate) fn t(i: u32) -> Mtime {
     )
 }
 
-fn data(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
     pseudo_random(len, seed)
 }
 
@@ -347,47 +364,6 @@ fn empty_files_dest(root: &Path) -> io::Result<()> {
     b.dir(b"sub", 0o755, t(91))?;
     b.file(b"was-full", &data(5000, 3), 0o644, t(92))?;
     b.file(b"sub/e3", b"content", 0o644, t(93))?;
-    b.finish()
-}
-
-/// Size of the delta scenario's file.
-pub(crate) const BIG_LEN: usize = 64 << 20;
-
-/// The delta scenario's file: (old version in the destination, new version in the source).
-/// Built once per test process.
-fn big_files() -> &'static (Vec<u8>, Vec<u8>) {
-    static BIG: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
-    BIG.get_or_init(|| {
-        let old = pseudo_random(BIG_LEN, 0x05ee_db16);
-        let mut new = old.clone();
-        // 64 overwrites of 10,000 bytes at unaligned offsets (about 1% of the file) ...
-        for k in 0..64u64 {
-            let at = usize::try_from(k * (1 << 20) + 12_345 + k * 777).unwrap_or(0);
-            let patch = pseudo_random(10_000, 1000 + k);
-            if let Some(dst) = new.get_mut(at..at + patch.len()) {
-                dst.copy_from_slice(&patch);
-            }
-        }
-        // ... an insertion (everything after it moves) and a deletion that restores the size.
-        let ins = pseudo_random(5_000, 77);
-        new.splice(24_000_000..24_000_000, ins);
-        new.drain(48_000_000..48_005_000);
-        (old, new)
-    })
-}
-
-fn big_delta(root: &Path) -> io::Result<()> {
-    let mut b = TreeBuilder::new(root)?;
-    b.root(0o755, t(1));
-    b.file(b"big.bin", &big_files().1, 0o644, t(2))?;
-    b.file(b"note.txt", b"a small file next to it\n", 0o644, t(3))?;
-    b.finish()
-}
-
-fn big_delta_dest(root: &Path) -> io::Result<()> {
-    let mut b = TreeBuilder::new(root)?;
-    b.root(0o755, t(90));
-    b.file(b"big.bin", &big_files().0, 0o644, t(91))?;
     b.finish()
 }
 

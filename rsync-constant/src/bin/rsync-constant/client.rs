@@ -31,8 +31,6 @@ struct Plan {
     server_paths: Vec<Vec<u8>>,
     /// Our side's work.
     work: Work,
-    /// Directory a local receiver will create (for `created directory`).
-    created_dir: Option<String>,
 }
 
 fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
@@ -83,7 +81,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
                     sources,
                     files_from,
                 },
-                created_dir: None,
             })
         }
         (Operand::Local(d), true) => {
@@ -109,7 +106,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
                 sending: false,
                 remote: peer,
                 server_paths: paths,
-                created_dir: missing_dir(&d),
                 work: Work::Receive {
                     dest: PathBuf::from(OsStr::from_bytes(&d)),
                     files_from,
@@ -119,7 +115,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
         (Operand::Local(d), false) => Ok(Plan {
             sending: true,
             remote: None,
-            created_dir: missing_dir(&d),
             server_paths: vec![d],
             work: Work::Send {
                 sources: parsed
@@ -134,11 +129,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
         }),
         (Operand::Daemon, _) => Err((4, "daemon".into())),
     }
-}
-
-fn missing_dir(d: &[u8]) -> Option<String> {
-    let p = PathBuf::from(OsStr::from_bytes(d));
-    (!p.exists()).then(|| String::from_utf8_lossy(d).trim_end_matches('/').to_string())
 }
 
 /// Runs the client.
@@ -249,6 +239,8 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 .with_context(|| format!("starting the remote shell {prog:?}"))?;
             let w = child.stdin.take().context("remote shell stdin")?;
             let r = child.stdout.take().context("remote shell stdout")?;
+            remote::enlarge_pipe(&w);
+            remote::enlarge_pipe(&r);
             Ok(Peer {
                 child,
                 reader: Box::new(r),
@@ -264,7 +256,7 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
     let mut peer = spawn_peer(opts, &plan)?;
     let local = plan.remote.is_none();
     let failures = Failures::new();
-    let mut console = Console::new(opts, plan.sending, !local, plan.created_dir.clone());
+    let mut console = Console::new(opts, plan.sending, !local);
     let config = DriverConfig::default().with_timeout(
         opts.timeout
             .filter(|&t| t > 0)

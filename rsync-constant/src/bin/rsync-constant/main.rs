@@ -8,6 +8,7 @@ mod remote;
 mod server;
 mod setup;
 mod stdio;
+mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -29,7 +30,8 @@ fn usage() -> &'static str {
      \x20      rsync-constant [OPTIONS] SRC... [USER@]HOST:DEST\n\
      \x20      rsync-constant [OPTIONS] [USER@]HOST:SRC... DEST\n\
      Options have rsync's meaning (-a -r -l -p -t -g -o -D -H -v -i -n -c -W --delete\n\
-     --stats --progress --files-from --from0 -e --rsync-path --protocol --timeout ...)."
+     --stats --progress --files-from --from0 -e --rsync-path --protocol --timeout ...);\n\
+     --version (-V) shows what this build supports."
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
             return exit_with(i32::from(e.exit_code().code()));
         }
     };
+    if opts.version {
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), version::banner().as_bytes());
+        return ExitCode::SUCCESS;
+    }
     if server {
         server::run(&opts, &args, operands)
     } else {

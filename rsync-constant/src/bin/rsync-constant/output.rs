@@ -76,7 +76,6 @@ pub(crate) struct Console {
     ctx: ItemizeContext,
     header: &'static str,
     header_done: bool,
-    created_dir: Option<String>,
     started: Instant,
     created: Kinds,
     deleted: Kinds,
@@ -120,12 +119,7 @@ fn commas_f(x: f64) -> String {
 impl Console {
     /// Output for a client whose side is `sending`; `remote` when the peer is on another
     /// host (a push then shows `<`).
-    pub(crate) fn new(
-        opts: &Options,
-        sending: bool,
-        remote: bool,
-        created_dir: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(opts: &Options, sending: bool, remote: bool) -> Self {
         Self {
             verbose: opts.verbose,
             itemize: opts.itemize,
@@ -147,7 +141,6 @@ impl Console {
                 "receiving file list ... done"
             },
             header_done: false,
-            created_dir,
             started: Instant::now(),
             created: Kinds::default(),
             deleted: Kinds::default(),
@@ -192,11 +185,6 @@ impl Console {
         }
         if self.verbose > 0 || self.stats {
             self.out(self.header.as_bytes());
-        }
-        if let Some(d) = self.created_dir.take() {
-            if self.verbose > 0 {
-                self.out(format!("created directory {d}").as_bytes());
-            }
         }
     }
 

@@ -2,7 +2,20 @@
 //! shell command line (`-e`, `RSYNC_RSH`, `--rsync-path`), with rsync's rules.
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt as _;
+
+/// Buffer size asked for each pipe to and from the remote shell (Linux's default is 64 KiB;
+/// 1 MiB is the most an unprivileged process may ask for by default,
+/// `/proc/sys/fs/pipe-max-size`).
+const PIPE_SIZE: usize = 1 << 20;
+
+/// Enlarges the buffer of the pipe `fd` is an end of (`F_SETPIPE_SZ`) to [`PIPE_SIZE`], so
+/// that each side can write more before it must wait for the other to read. Failure (an
+/// older kernel, a lower limit, not a pipe) leaves the default size: it only costs speed.
+pub(crate) fn enlarge_pipe(fd: impl AsFd) {
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
+}
 
 /// One operand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +177,25 @@ pub(crate) fn remote_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipes_to_the_remote_shell_get_a_larger_buffer() {
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        let before = rustix::pipe::fcntl_getpipe_size(&r).expect("size");
+        enlarge_pipe(&w);
+        let after = rustix::pipe::fcntl_getpipe_size(&r).expect("size");
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if max >= PIPE_SIZE || rustix::process::geteuid().is_root() {
+            assert_eq!(after, PIPE_SIZE, "both ends share the buffer");
+        } else {
+            assert_eq!(after, before, "a refused size leaves the default");
+        }
+        // Not a pipe: ignored.
+        enlarge_pipe(std::fs::File::open("/dev/null").expect("null"));
+    }
 
     #[test]
     fn operands_like_rsync() {

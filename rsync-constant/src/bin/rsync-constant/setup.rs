@@ -234,6 +234,8 @@ pub(crate) fn start<'a>(
                 r.dry_run = opts.dry_run;
                 r.partial = opts.partial;
                 r.checksum = opts.checksum;
+                r.inplace = opts.inplace;
+                r.names = opts.verbose > 0 || opts.itemize > 0;
                 r.umask = umask();
                 r.am_root = am_root;
                 TransferFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))

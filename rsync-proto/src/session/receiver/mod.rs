@@ -23,6 +23,7 @@ use super::io::Core;
 use super::types::{FilesFrom, FsAnswer, FsRequest, SessionOptions};
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FileList, FlistDecoder, IdList};
+use crate::mux::MsgCode;
 use crate::wire::WireWrite;
 use generator::{Generator, Stage};
 use hlink::Hlinks;
@@ -88,8 +89,8 @@ impl Receiver {
     /// names) at once.
     ///
     /// # Errors
-    /// [`SessionError::Unsupported`] for incremental recursion or `--files-from` forwarding
-    /// at protocol 30; a file-list configuration error.
+    /// [`SessionError::Unsupported`] for incremental recursion; a file-list configuration
+    /// error.
     pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
         opts.flist.checksum_len = opts.flist_csum_len();
         opts.flist.validate()?;
@@ -102,11 +103,6 @@ impl Receiver {
             FilesFrom::Send(n) if !opts.server => Some(n.clone()),
             _ => None,
         };
-        if names.is_some() && opts.protocol == 30 {
-            return Err(SessionError::Unsupported {
-                what: "--files-from forwarding at protocol 30",
-            });
-        }
         let server = opts.server;
         let rules = opts.filter_rules.clone();
         let reads_filters = server && opts.filter_list_on_wire(true);
@@ -119,12 +115,20 @@ impl Receiver {
                 out.put_bytes(rule);
             }
             out.put_int(0);
-            for name in names.iter().flatten() {
-                out.put_bytes(name);
-                out.push(0);
-            }
-            if names.is_some() {
-                out.push(0);
+            if let Some(names) = &names {
+                // Wire: `[files-from]`: inside MSG_DATA from protocol 31; below, raw (at 30
+                // between two frames: io.c start_filesfrom_forwarding).
+                let mut list = Vec::new();
+                for name in names {
+                    list.extend_from_slice(name);
+                    list.push(0);
+                }
+                list.push(0);
+                if core.protocol() >= 31 {
+                    core.out().extend_from_slice(&list);
+                } else {
+                    core.send_raw(&list);
+                }
             }
         }
         let mut r = Self {
@@ -403,6 +407,10 @@ impl Session for Receiver {
 
     fn keepalive(&mut self) {
         self.core.keepalive();
+    }
+
+    fn info(&mut self, text: Vec<u8>) {
+        self.core.log(MsgCode::Info, text);
     }
 
     fn file_list(&self) -> &[Option<FileEntry>] {

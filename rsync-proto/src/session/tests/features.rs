@@ -1,12 +1,12 @@
 //! Pair scenarios for the full feature set, at every protocol and in both directions: hard
 //! links, `--delete`, dry runs, `-c`, attribute-only changes, type changes, symlinks,
-//! devices, `--inplace`, keepalives, id mapping.
+//! devices, `--inplace`, keepalives, id mapping, `--files-from` forwarding.
 
 use super::fakefs::{DstDriver, Fs, Kind, NOW};
 use super::pair::{prng, Dir, Pair};
 use super::scenarios::{run, DIRS, PROTOCOLS};
 use crate::flist::IdList;
-use crate::session::{iflags, DeleteTiming, Event, FileOutcome, FsRequest, Session};
+use crate::session::{iflags, DeleteTiming, Event, FileOutcome, FilesFrom, FsRequest, Session};
 
 /// The flags of every itemize record one side reported, by name.
 fn records(p: &Pair, sender_side: bool) -> Vec<(String, u16, Option<Vec<u8>>)> {
@@ -577,4 +577,78 @@ fn sender_io_error_skips_deletions() {
             assert_eq!(s, 23, "p{p} {d:?}");
         }
     }
+}
+
+/// `--files-from` forwarded by a client receiver: inside `MSG_DATA` from protocol 31, raw
+/// between two frames at 30 (right after the filter list's frame, framing resumes after the
+/// empty name), raw in the raw stream below; the server sender reads exactly the names, in
+/// any delivery chunking.
+#[test]
+fn files_from_forwarding() {
+    let names: Vec<Vec<u8>> = vec![b"a.txt".to_vec(), b"d/b\nc".to_vec(), b"x\xff".to_vec()];
+    let raw: Vec<u8> = names
+        .iter()
+        .flat_map(|n| [&n[..], b"\0"].concat())
+        .collect();
+    let raw = [raw, vec![0]].concat();
+    for p in PROTOCOLS {
+        for chunks in [vec![usize::MAX], vec![1], vec![3, 7, 2]] {
+            let src = Fs::new().file("a.txt", b"aaa", 9);
+            let n = names.clone();
+            let mut pair = Pair::with_sides(
+                p,
+                Dir::Pull,
+                src,
+                Fs::new(),
+                |o| o.files_from = FilesFrom::Receive,
+                move |o| o.files_from = FilesFrom::Send(n.clone()),
+            );
+            pair.chunks = chunks.clone();
+            run(&mut pair, 0);
+            let asked = pair.src.seen.iter().find_map(|r| match r {
+                FsRequest::FileList { files_from, .. } => Some(files_from.clone()),
+                _ => None,
+            });
+            assert_eq!(asked, Some(Some(names.clone())), "p{p} {chunks:?}");
+            let log = &pair.r2s_log;
+            let filter_end: &[u8] = if p >= 30 {
+                &[4, 0, 0, 7, 0, 0, 0, 0]
+            } else {
+                &[0, 0, 0, 0]
+            };
+            let raw_at = |at: usize| log.get(at..at + raw.len()) == Some(&raw[..]);
+            match p {
+                31.. => {
+                    // One frame: the filter list's end, then the names.
+                    let len = (4 + raw.len()) as u8;
+                    assert!(log.starts_with(&[len, 0, 0, 7, 0, 0, 0, 0]), "p{p}");
+                    assert!(raw_at(8), "p{p}");
+                }
+                30 => {
+                    assert!(log.starts_with(filter_end), "p30");
+                    assert!(raw_at(8), "p30: raw names after the filter frame");
+                    // Frames again after them (the generator's requests).
+                    assert_eq!(log.get(8 + raw.len() + 3), Some(&7), "p30: framed again");
+                }
+                _ => {
+                    assert!(log.starts_with(filter_end) && raw_at(4), "p{p}");
+                }
+            }
+        }
+    }
+}
+
+/// At protocol 30 the names must start where a frame ends: bytes of the filter list's frame
+/// left after its end are a protocol error, as rsync's assertion makes them.
+#[test]
+fn files_from_at_30_must_follow_a_frame_end() {
+    let mut so = super::pair::archive(30, true);
+    so.files_from = FilesFrom::Receive;
+    let mut s = crate::session::Sender::new(so).expect("sender");
+    // The filter list's end and a name in the same frame.
+    let r = s.handle_input(&[8, 0, 0, 7, 0, 0, 0, 0, b'a', 0, 0, 0]);
+    assert!(
+        matches!(r, Err(crate::session::SessionError::BadFilesFrom)),
+        "{r:?}"
+    );
 }

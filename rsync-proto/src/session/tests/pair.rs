@@ -56,6 +56,27 @@ impl Pair {
         Self::with_options(protocol, dir, src, dst, |_| {})
     }
 
+    /// `-a` plus what `tweak` changes (on both sides), then what `sender` and `receiver`
+    /// change on their side only.
+    pub(crate) fn with_sides(
+        protocol: u8,
+        dir: Dir,
+        src: Fs,
+        dst: Fs,
+        sender: impl Fn(&mut SessionOptions),
+        receiver: impl Fn(&mut SessionOptions),
+    ) -> Self {
+        let mut pair = Self::with_options(protocol, dir, src, dst.clone(), |_| {});
+        let mut so = archive(protocol, dir == Dir::Pull);
+        let mut ro = archive(protocol, dir == Dir::Push);
+        sender(&mut so);
+        receiver(&mut ro);
+        pair.sender = Sender::new(so).expect("sender");
+        pair.receiver = Receiver::new(ro.clone()).expect("receiver");
+        pair.dst = DstDriver::new(dst, ro);
+        pair
+    }
+
     /// `-a` plus what `tweak` changes (on both sides).
     pub(crate) fn with_options(
         protocol: u8,

@@ -1,5 +1,6 @@
 //! [`ReceiverFs`]: a receiver's file-system requests on a [`Destination`], every path
-//! resolved beneath the destination handle, files written to a temporary name and renamed.
+//! resolved beneath the destination handle, files written to a temporary name and renamed
+//! (with `--inplace`: into the destination file itself, see [`ReceiverFs::begin`]).
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
@@ -7,16 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rsync_core::checksum::StrongSum;
-use rsync_core::Signature;
 use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
 use rsync_proto::flist::{mode, FileEntry, IdList, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
+
+mod incoming;
 
 use super::basis::{self, hash_file};
 use super::writer::{apply_tolerant, Job, Writer};
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::Special;
-use crate::fs::{walk, Attrs, Basis, Destination, FileKind, FsError, Meta, Mtime, RelPath};
+use crate::fs::{walk, Attrs, Destination, FileKind, FsError, Meta, Mtime, RelPath};
+use incoming::Incoming;
 
 /// What the receiver preserves and how it behaves (from the command line).
 #[derive(Debug, Clone, Default)]
@@ -43,12 +46,12 @@ pub struct ReceiverOptions {
     /// `-c`: an up-to-date file's time is compared to the nanosecond before it is set
     /// (rsync's `ATTRS_ACCURATE_TIME`).
     pub checksum: bool,
-}
-
-/// A file being received (its temporary file is the [`Writer`]'s).
-struct Incoming {
-    ndx: i32,
-    basis: Option<Basis>,
+    /// `--inplace`: files are updated where they are (same inode), not replaced.
+    pub inplace: bool,
+    /// rsync's `INFO_GTE(NAME, 1) || stdout_format_has_i` (`-v` or `-i`; on a server `v`
+    /// letters or `--log-format=%i`): say `created directory DEST` when the destination is
+    /// made.
+    pub names: bool,
 }
 
 /// The receiver's executor.
@@ -70,8 +73,10 @@ pub struct ReceiverFs {
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
-    /// `created directory DEST` for the application to show.
+    /// The destination directory was made for this run (rsync's `FLAG_DIR_CREATED`).
     pub created_dest: bool,
+    /// Info lines for the user ([`Executor::take_info`]).
+    info: Vec<Vec<u8>>,
 }
 
 fn fs_fail(e: &FsError) -> String {
@@ -101,6 +106,7 @@ impl ReceiverFs {
             absent: HashSet::new(),
             window: basis::Window::default(),
             created_dest: false,
+            info: Vec::new(),
         }
     }
 
@@ -138,14 +144,22 @@ impl ReceiverFs {
                 ))
             }
             (Err(_), _) => {
+                if !self.opts.dry_run {
+                    std::fs::create_dir(&path).map_err(|e| {
+                        ExecutorError::new(11, format!("mkdir {} failed: {e}", path.display()))
+                    })?;
+                }
+                self.created_dest = true;
+                if self.opts.names && (summary.count > 1 || trailing_slash) {
+                    // main.c get_local_name: the operand without its final slash.
+                    let shown = path.as_os_str().as_bytes();
+                    let shown = shown.strip_suffix(b"/").unwrap_or(shown);
+                    let line = [&b"created directory "[..], shown, b"\n"].concat();
+                    self.info.push(line);
+                }
                 if self.opts.dry_run {
-                    self.created_dest = true;
                     return Ok(());
                 }
-                std::fs::create_dir(&path).map_err(|e| {
-                    ExecutorError::new(11, format!("mkdir {} failed: {e}", path.display()))
-                })?;
-                self.created_dest = true;
             }
         }
         self.open_root(&path)
@@ -193,7 +207,13 @@ impl ReceiverFs {
     }
 
     fn basis_meta(&mut self, ndx: i32, path: &WirePath, checksum: Option<StrongSum>) -> FsAnswer {
-        let answer = self.basis_answer(ndx, path, checksum);
+        let mut answer = self.basis_answer(ndx, path, checksum);
+        if let FsAnswer::Basis { meta: Some(m), .. } = &answer {
+            if self.busy_in_place(m.dev, m.ino) {
+                // A hard link of a file being written in place: as it is once written.
+                answer = self.basis_answer(ndx, path, checksum);
+            }
+        }
         if let FsAnswer::Basis { meta: None, .. } = answer {
             self.absent.insert(ndx);
         }
@@ -256,27 +276,6 @@ impl ReceiverFs {
         FsAnswer::Basis { ndx, meta: Some(b) }
     }
 
-    /// The block sums of the basis (see [`basis::signature_of`]).
-    fn signature(&self, ndx: i32, path: &WirePath, head: rsync_core::SumHead) -> FsAnswer {
-        let basis = self
-            .local(path)
-            .ok()
-            .flatten()
-            .zip(self.dest.as_ref())
-            .map(|(rel, dest)| dest.open_basis(&rel));
-        let signature = match basis {
-            Some(Ok(basis)) => {
-                let (sig, err) = basis::signature_of(&basis, head, self.strong);
-                if let Some(e) = err {
-                    self.fail(&fs_fail(&e));
-                }
-                sig
-            }
-            _ => Signature::with_head(head),
-        };
-        FsAnswer::Signature { ndx, signature }
-    }
-
     /// The mode bits a new or updated entry gets: the sender's with `-p`, else the
     /// sender's masked with the umask (rsync's `dest_mode` for new entries).
     fn perms_for(&self, entry: &FileEntry, existing: Option<&Meta>) -> u32 {
@@ -327,63 +326,6 @@ impl ReceiverFs {
             uid,
             gid,
         }
-    }
-
-    fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
-        self.incoming = None;
-        self.window.clear();
-        let rel = self
-            .local(path)?
-            .ok_or("cannot write to the transfer root")?;
-        let Some(dest) = &self.dest else {
-            return Err("no destination".into());
-        };
-        let basis = if self.absent.remove(&ndx) {
-            None
-        } else {
-            if let Some(w) = &mut self.writer {
-                w.settle(&rel);
-            }
-            dest.open_basis(&rel).ok()
-        };
-        if self.writer.is_none() {
-            let w = Writer::spawn(Arc::clone(dest), self.failures.clone())
-                .map_err(|e| format!("cannot start the writing thread: {e}"))?;
-            self.writer = Some(w);
-        }
-        if let Some(w) = &mut self.writer {
-            w.send(Job::Begin { ndx, rel });
-        }
-        self.incoming = Some(Incoming { ndx, basis });
-        Ok(())
-    }
-
-    fn commit(&mut self, ndx: i32, entry: &FileEntry) -> Result<(), String> {
-        let Some(inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
-            return Err(format!(
-                "commit of {} without data",
-                name_str(entry.name.as_bytes())
-            ));
-        };
-        let existing = inc.basis.as_ref().map(|b| *b.meta());
-        let attrs = self.attrs(entry, existing.as_ref());
-        if let Some(w) = &mut self.writer {
-            w.send(Job::Commit { ndx, attrs });
-        }
-        Ok(())
-    }
-
-    fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
-        let data = match self
-            .incoming
-            .as_ref()
-            .filter(|i| i.ndx == ndx)
-            .and_then(|i| i.basis.as_ref())
-        {
-            Some(basis) => self.window.copy(basis, offset, len as usize),
-            None => Vec::new(),
-        };
-        FsAnswer::Copied { ndx, data }
     }
 
     fn mkdir(&mut self, entry: &FileEntry) -> Result<(), String> {
@@ -643,6 +585,10 @@ impl Executor for ReceiverFs {
         }
     }
 
+    fn take_info(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.info)
+    }
+
     fn execute(
         &mut self,
         request: FsRequest,
@@ -667,11 +613,7 @@ impl Executor for ReceiverFs {
             }
             FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
             FsRequest::Write { ndx, data } => {
-                if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
-                    if let Some(w) = &mut self.writer {
-                        w.send(Job::Write { ndx, data });
-                    }
-                }
+                self.write(ndx, data);
                 Ok(())
             }
             FsRequest::CopyFromBasis { ndx, offset, len } => {

@@ -1,0 +1,200 @@
+//! Parsing rsync's command lines (client and server) and building the server's.
+
+use super::*;
+
+#[test]
+fn log_format_reaches_a_server_only() {
+    let (o, _) = parse(
+        &os(&[
+            "--server",
+            "-logDtpre.iLsfxCIvu",
+            "--log-format=%i",
+            ".",
+            "d/",
+        ]),
+        true,
+    )
+    .expect("server argv");
+    assert_eq!(o.itemize, 1);
+    let (o, _) = parse(&os(&["--server", "--log-format=%i%I", ".", "d/"]), true).expect("argv");
+    assert_eq!(o.itemize, 2);
+    let (o, _) = parse(&os(&["--server", "--log-format=X", ".", "d/"]), true).expect("argv");
+    assert_eq!(o.itemize, 0);
+    assert!(matches!(
+        parse(&os(&["--log-format=%i", "a", "b"]), false),
+        Err(OptionsError::NotSupported(_))
+    ));
+    let (o, _) = parse(&os(&["-ai", "a", "b"]), false).expect("client argv");
+    let push = o.server_args(true, 31, b"LsfxCIvu");
+    assert!(
+        push.contains(&OsString::from("--log-format=%i")),
+        "{push:?}"
+    );
+    let pull = o.server_args(false, 31, b"LsfxCIvu");
+    assert!(!pull
+        .iter()
+        .any(|a| a.as_bytes().starts_with(b"--log-format")));
+}
+
+fn os(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn archive_and_clusters() {
+    let (o, rest) = parse(&os(&["-avH", "--delete", "src/", "dst"]), false).unwrap();
+    assert!(
+        o.recursive
+            && o.links
+            && o.perms
+            && o.times
+            && o.group
+            && o.owner
+            && o.devices
+            && o.specials
+    );
+    assert!(o.hard_links);
+    assert_eq!(o.verbose, 1);
+    assert_eq!(o.delete, Some(DeleteMode::Default));
+    assert_eq!(rest, os(&["src/", "dst"]));
+    let (o, _) = parse(&os(&["-a", "--no-o", "--no-g", "--no-D"]), false).unwrap();
+    assert!(!o.owner && !o.group && !o.devices && !o.specials && o.perms);
+}
+
+#[test]
+fn values_inline_or_separate() {
+    let (o, _) = parse(
+        &os(&[
+            "-e",
+            "ssh -p 2222",
+            "--rsync-path=/opt/rsync",
+            "-B1024",
+            "--timeout",
+            "30",
+        ]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(o.rsh, Some("ssh -p 2222".into()));
+    assert_eq!(o.rsync_path, Some("/opt/rsync".into()));
+    assert_eq!(o.block_size, Some(1024));
+    assert_eq!(o.timeout, Some(30));
+    let (o, _) = parse(
+        &os(&["--exclude=*.o", "--include", "keep.o", "-f", "- tmp/"]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        o.filters,
+        vec![
+            FilterArg::Exclude(b"*.o".to_vec()),
+            FilterArg::Include(b"keep.o".to_vec()),
+            FilterArg::Filter(b"- tmp/".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn refuses_what_it_does_not_do() {
+    let e = parse(&os(&["-z"]), false).unwrap_err();
+    assert_eq!(e, OptionsError::NotSupported("-z".into()));
+    assert_eq!(e.exit_code().code(), 4);
+    let e = parse(&os(&["--bogus"]), false).unwrap_err();
+    assert_eq!(e.exit_code().code(), 1);
+    assert_eq!(e.to_string(), "--bogus: unknown option");
+    assert!(matches!(
+        parse(&os(&["--timeout=x"]), false),
+        Err(OptionsError::BadValue { .. })
+    ));
+    assert!(matches!(
+        parse(&os(&["-e"]), false),
+        Err(OptionsError::BadValue { .. })
+    ));
+}
+
+#[test]
+fn server_args_match_stock_rsync() {
+    // Stock rsync 3.5.0 client, `rsync -a src/ host:dst/` (push): `--server -logDtpre.iLsfxCIvu . dst/`.
+    let (o, _) = parse(&os(&["-a"]), false).unwrap();
+    assert_eq!(
+        o.server_args(true, 32, b"iLsfxCIvu"),
+        os(&["--server", "-logDtpre.iLsfxCIvu"])
+    );
+    // Pull: `--server --sender -logDtpre.iLsfxCIvu`.
+    assert_eq!(
+        o.server_args(false, 32, b"iLsfxCIvu"),
+        os(&["--server", "--sender", "-logDtpre.iLsfxCIvu"])
+    );
+    // Protocol 29: no -e letters (observed: `-logDtpr`).
+    assert_eq!(
+        o.server_args(false, 29, b"LsfxCIvu"),
+        os(&["--server", "--sender", "-logDtpr"])
+    );
+    // The captured pull in tests/data/vectors: `-Ie.LsfxCIvu --checksum-choice=xxh128 --checksum-seed=-99`.
+    let (o, _) = parse(
+        &os(&["-I", "--checksum-seed=-99", "--checksum-choice=xxh128"]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        o.server_args(false, 31, b"LsfxCIvu"),
+        os(&[
+            "--server",
+            "--sender",
+            "-Ie.LsfxCIvu",
+            "--checksum-choice=xxh128",
+            "--checksum-seed=-99"
+        ])
+    );
+    // argv-p31-filesfrom.vec: stock sends `-logDtpR … --files-from=- --from0`.
+    let (o, _) = parse(&os(&["-a", "--files-from=list", "--from0"]), false).unwrap();
+    assert_eq!(
+        o.server_args(false, 31, b""),
+        os(&[
+            "--server",
+            "--sender",
+            "-logDtpRe.",
+            "--files-from=-",
+            "--from0"
+        ])
+    );
+    let (o, _) = parse(
+        &os(&["-a", "--no-relative", "--files-from=list", "--from0"]),
+        false,
+    )
+    .unwrap();
+    assert!(o.server_args(false, 31, b"").ends_with(&os(&[
+        "--files-from=-",
+        "--from0",
+        "--no-relative"
+    ])));
+}
+
+#[test]
+fn server_side_parse() {
+    let (o, rest) = parse(
+        &os(&[
+            "--server",
+            "--sender",
+            "-vlogDtprce.iLsfxCIvu",
+            "--numeric-ids",
+            ".",
+            "src/",
+        ]),
+        true,
+    )
+    .unwrap();
+    assert!(o.server && o.sender && o.checksum && o.numeric_ids && o.recursive);
+    assert_eq!(o.verbose, 1);
+    assert_eq!(o.client_info.as_deref(), Some(&b".iLsfxCIvu"[..]));
+    assert_eq!(rest, os(&[".", "src/"]));
+    // macOS openrsync sends separate flags and no -e at all.
+    let (o, _) = parse(
+        &os(&[
+            "--server", "-g", "-l", "-o", "-p", "-D", "-r", "-t", "-v", "--dirs", ".", "d",
+        ]),
+        true,
+    )
+    .unwrap();
+    assert!(o.group && o.dirs && o.client_info.is_none());
+}
