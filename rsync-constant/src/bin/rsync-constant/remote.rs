@@ -13,6 +13,12 @@ const PIPE_SIZE: usize = 1 << 20;
 /// Enlarges the buffer of the pipe `fd` is an end of (`F_SETPIPE_SZ`) to [`PIPE_SIZE`], so
 /// that each side can write more before it must wait for the other to read. Failure (an
 /// older kernel, a lower limit, not a pipe) leaves the default size: it only costs speed.
+///
+/// Measured on a 256 MiB push through a pipe remote shell (2-core VM under other load, 21
+/// interleaved rounds, fresh destination): to our server, fastest run 0.342 s → 0.285 s,
+/// fastest quarter 0.368 s → 0.321 s, voluntary context switches 7,126 → 2,870; to stock
+/// rsync 0.322 s → 0.294 s, 0.330 s → 0.307 s, 7,926 → 1,467. 20,000 small files (79 MB):
+/// no difference beyond the noise.
 pub(crate) fn enlarge_pipe(fd: impl AsFd) {
     let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
 }
