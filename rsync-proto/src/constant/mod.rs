@@ -27,10 +27,16 @@
 //! # Ok::<(), rsync_proto::constant::RecordError>(())
 //! ```
 
+mod config;
+mod master;
+mod mirror;
 mod record;
 #[cfg(test)]
 mod tests;
 
+pub use config::{record_context, ConstantConfig, ConstantError};
+pub use master::{ChangeId, Master, MasterEvent};
+pub use mirror::{Mirror, MirrorEvent};
 pub use record::{
     decode_master, decode_mirror, kind, Hello, MasterRecord, MirrorRecord, RecordContext,
     RecordError, RecordReader, MAGIC, MAX_RECORD_LEN, MIN_WINDOW, VERSION,
