@@ -162,6 +162,8 @@ pub struct Master {
     /// User and group ids whose names were sent.
     named_uids: HashSet<u32>,
     named_gids: HashSet<u32>,
+    /// Changes were queued since the last `BATCH_END`.
+    batch_open: bool,
     closing: bool,
 }
 
@@ -216,6 +218,7 @@ impl Master {
             batch: Batch::default(),
             named_uids: HashSet::new(),
             named_gids: HashSet::new(),
+            batch_open: false,
             closing: false,
         };
         let hello = Hello {
@@ -240,6 +243,7 @@ impl Master {
             self.release(id.0, 0, &[]);
         } else {
             self.feed.push_back(Feed::Change(id.0, path));
+            self.batch_open = true;
         }
         self.pump();
         Ok(id)
@@ -257,26 +261,40 @@ impl Master {
             self.release(id.0, 0, &[]);
         } else {
             self.feed.push_back(Feed::Tree(id.0, path));
+            self.batch_open = true;
         }
         self.pump();
         Ok(id)
     }
 
     /// Ends the current batch (`BATCH_END`, RFC.md §15.6): the mirror carries out its
-    /// deferred deletions; hard links are detected within a batch.
+    /// deferred deletions (a deleted regular file is acknowledged only then, so call this
+    /// whenever the queue drains); hard links are detected within a batch.
     ///
     /// # Errors
     /// As [`Master::submit`].
     pub fn end_batch(&mut self) -> Result<ChangeId, ConstantError> {
         let id = self.new_change()?;
         self.feed.push_back(Feed::BatchEnd(id.0));
+        self.batch_open = false;
         self.pump();
         Ok(id)
     }
 
-    /// No more changes: `BYE` goes out once everything queued is sent; the session ends
-    /// with the mirror's `BYE`.
+    /// No more changes: a last `BATCH_END` if changes were submitted since the previous
+    /// one (the mirror's deferred deletions are acknowledged only then), and `BYE` once
+    /// everything is acknowledged; the session ends with the mirror's `BYE`.
     pub fn close(&mut self) {
+        if !self.closing && self.batch_open && self.phase == Phase::Running {
+            // An internal change (0): acknowledged without an event.
+            let c = Change {
+                refs: 1,
+                ..Change::default()
+            };
+            self.changes.insert(0, c);
+            self.feed.push_back(Feed::BatchEnd(0));
+            self.batch_open = false;
+        }
         self.closing = true;
         self.pump();
     }
@@ -356,7 +374,7 @@ impl Master {
 
     /// Changes submitted and not yet acknowledged.
     pub fn pending(&self) -> usize {
-        self.changes.len()
+        self.changes.len() - usize::from(self.changes.contains_key(&0))
     }
 
     /// Ids sent and not yet acknowledged.
@@ -434,7 +452,7 @@ impl Master {
         }
         ch.refs = ch.refs.saturating_sub(1);
         if ch.refs == 0 {
-            if let Some(ch) = self.changes.remove(&c) {
+            if let Some(ch) = self.changes.remove(&c).filter(|_| c != 0) {
                 self.events.push_back(MasterEvent::Acked {
                     id: ChangeId(c),
                     status: ch.status,

@@ -614,3 +614,102 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn want_tree_precedes_the_ack_and_listings_do_not_ask() -> Result<(), ConstantError> {
+    let mut t = ToMirror::new(Fs::new(), ConstantConfig::default());
+    let dir = |name: &str| {
+        let mut d = FileEntry::new(wp(name), mode::S_IFDIR | 0o755);
+        d.mtime = 9;
+        d
+    };
+    t.send(MasterRecord::Entry {
+        id: 1,
+        entry: dir("n"),
+    })?;
+    let want = t.got.iter().position(
+        |r| matches!(r, MirrorRecord::WantTree { id: 1, path } if path.as_bytes() == b"n"),
+    );
+    let ack = t
+        .got
+        .iter()
+        .position(|r| matches!(r, MirrorRecord::Ack { id: 1, .. }));
+    assert!(
+        matches!((want, ack), (Some(w), Some(a)) if w < a),
+        "{:?}",
+        t.got
+    );
+    // Inside a listing a created directory is not asked for: the master walks it.
+    t.send(MasterRecord::DirBegin {
+        id: 2,
+        path: wp("n"),
+    })?;
+    t.send(MasterRecord::Entry {
+        id: 3,
+        entry: dir("n/sub"),
+    })?;
+    t.send(MasterRecord::DirEnd {
+        id: 4,
+        path: wp("n"),
+    })?;
+    let wants = t
+        .got
+        .iter()
+        .filter(|r| matches!(r, MirrorRecord::WantTree { .. }))
+        .count();
+    assert_eq!(wants, 1);
+    assert_eq!(t.acks(), vec![(1, 0), (2, 0), (3, 0), (4, 0)]);
+    assert!(t.dst.fs.get(b"n/sub").is_some());
+    Ok(())
+}
+
+#[test]
+fn a_later_change_supersedes_a_deferred_deletion() -> Result<(), ConstantError> {
+    let mut t = ToMirror::new(Fs::new().file("f", b"old", 1), ConstantConfig::default());
+    t.send(MasterRecord::Delete {
+        id: 1,
+        path: wp("f"),
+    })?;
+    assert!(t.acks().is_empty(), "deferred until BATCH_END");
+    entry(&mut t, 2, "f", 5)?;
+    // The superseded deletion is acknowledged at once, not carried out.
+    assert_eq!(t.acks(), vec![(1, 0)]);
+    data(&mut t, 2, b"fresh")?;
+    end(&mut t, 2, b"fresh")?;
+    t.send(MasterRecord::BatchEnd { id: 3 })?;
+    assert_eq!(t.acks(), vec![(1, 0), (2, 0), (3, 0)]);
+    use super::fakefs::Kind;
+    let got = t.dst.fs.get(b"f").map(|(_, i)| i.kind.clone());
+    assert_eq!(got, Some(Kind::File(b"fresh".to_vec())));
+    Ok(())
+}
+
+#[test]
+fn a_deferred_file_replaced_behind_our_back_is_kept() -> Result<(), ConstantError> {
+    let mut t = ToMirror::new(Fs::new().file("f", b"old", 1), ConstantConfig::default());
+    t.send(MasterRecord::Delete {
+        id: 1,
+        path: wp("f"),
+    })?;
+    // Another process replaces the file (a new inode) before the batch ends.
+    t.dst.fs = t.dst.fs.clone().file("f", b"someone else's", 2);
+    t.send(MasterRecord::BatchEnd { id: 2 })?;
+    assert_eq!(t.acks(), vec![(1, 0), (2, 0)]);
+    assert!(t.dst.fs.get(b"f").is_some());
+    Ok(())
+}
+
+#[test]
+fn keepalives_are_empty_output() {
+    let mut t = ToMirror::new(Fs::new(), ConstantConfig::default());
+    let mut out = Vec::new();
+    assert!(!t.mirror.poll_output(&mut out));
+    t.mirror.keepalive();
+    assert!(t.mirror.poll_output(&mut out));
+    assert!(out.is_empty());
+    assert!(!t.mirror.poll_output(&mut out), "one keepalive per call");
+    let mut m = ToMaster::new(Fs::new());
+    m.master.keepalive();
+    assert!(m.master.poll_output(&mut out));
+    assert!(out.is_empty());
+}

@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use super::fake::assert_same;
 use super::fakefs::{Fs, Kind};
 use super::pair::{archive, prng, Pair};
-use crate::constant::{ConstantConfig, MasterEvent, MirrorEvent};
+use crate::constant::{
+    decode_master, record_context, ConstantConfig, MasterEvent, MasterRecord, MirrorEvent,
+    RecordReader,
+};
 use crate::filter::FilterList;
 use crate::flist::WirePath;
 use crate::mux::MsgCode;
@@ -404,4 +407,44 @@ proptest! {
         all_ok(&p, n + 1);
         assert_same(&p.dst.fs, &src);
     }
+}
+
+#[test]
+fn close_ends_the_open_batch_so_deletions_complete() {
+    let src = Fs::new().file("keep", b"k", 1);
+    let dst = Fs::new().file("keep", b"k", 1).file("f", b"file", 1);
+    let mut p = Pair::new(src.clone(), dst);
+    let f = p.master.submit(wp("f")).expect("submit");
+    p.finish();
+    assert_eq!(
+        p.acked(),
+        vec![(f.0, 0)],
+        "only the daemon's change is reported"
+    );
+    assert!(p.dst.fs.get(b"f").is_none());
+    assert_eq!(p.master.pending(), 0);
+}
+
+#[test]
+fn data_records_stay_bounded() {
+    let src = Fs::new().file("big", &prng(3 << 20, 9), 5);
+    let mut p = Pair::new(src.clone(), Fs::new());
+    p.src.chunk = 1 << 20;
+    p.master.submit(wp("big")).expect("submit");
+    p.finish();
+    assert_same(&p.dst.fs, &src);
+    let ctx = record_context(&archive());
+    let mut r = RecordReader::new();
+    r.push(&p.m2r_log);
+    let (mut n, mut max) = (0, 0);
+    while let Some((k, body)) = r.next_frame().expect("frame") {
+        if let Some(MasterRecord::Data { tokens, .. }) = decode_master(&ctx, k, &body).expect("rec")
+        {
+            n += 1;
+            max = max.max(tokens.len());
+        }
+    }
+    let lim = ConstantConfig::default().data_record;
+    assert!(n >= (3 << 20) / (lim + (32 << 10)), "{n} DATA records");
+    assert!(max < lim + (32 << 10) + 8, "a DATA record of {max} bytes");
 }
