@@ -542,13 +542,8 @@ impl Mirror {
         if self.phase != Phase::Closing {
             return false;
         }
-        if self.silent.is_none() && !self.deferred.is_empty() {
-            // Deletions still deferred are carried out as at a BATCH_END.
-            self.flush_deferred();
-            if self.queue.back().is_some_and(|&b| b == self.last_id) {
-                self.silent = Some(self.last_id);
-                return true;
-            }
+        if self.silent.is_none() && self.flush_deferred() {
+            return true;
         }
         if self.jobs.is_empty() && self.recv.is_none() {
             self.send(&MirrorRecord::Bye);

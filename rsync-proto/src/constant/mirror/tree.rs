@@ -354,13 +354,15 @@ impl Mirror {
         Ok(())
     }
 
-    /// After `BYE`, deletions still deferred are carried out as at a `BATCH_END`.
-    pub(super) fn flush_deferred(&mut self) {
+    /// After `BYE`, deletions still deferred are carried out as at a `BATCH_END` (of an id
+    /// the master never sent, acknowledged silently). `true` if it was queued.
+    pub(super) fn flush_deferred(&mut self) -> bool {
         if self.deferred.is_empty() || !self.queue.is_empty() || self.active.is_some() {
-            return;
+            return false;
         }
         let id = self.last_id.saturating_add(1);
         self.last_id = id;
+        self.silent = Some(id);
         self.jobs.insert(
             id,
             Job {
@@ -369,5 +371,6 @@ impl Mirror {
             },
         );
         self.queue.push_back(id);
+        true
     }
 }

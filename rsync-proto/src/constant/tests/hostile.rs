@@ -713,3 +713,25 @@ fn keepalives_are_empty_output() {
     assert!(m.master.poll_output(&mut out));
     assert!(out.is_empty());
 }
+
+#[test]
+fn bye_carries_out_deferred_deletions_silently() -> Result<(), ConstantError> {
+    let mut t = ToMirror::new(Fs::new().file("f", b"old", 1), ConstantConfig::default());
+    t.send(MasterRecord::Delete {
+        id: 1,
+        path: wp("f"),
+    })?;
+    entry(&mut t, 2, "g", 1)?;
+    t.send(MasterRecord::Bye)?;
+    assert!(
+        t.acks().is_empty(),
+        "the deletion waits for the file in flight"
+    );
+    data(&mut t, 2, b"g")?;
+    end(&mut t, 2, b"g")?;
+    // Only the master's ids are acknowledged, then BYE.
+    assert_eq!(t.acks(), vec![(2, 0), (1, 0)]);
+    assert_eq!(t.got.last(), Some(&MirrorRecord::Bye));
+    assert!(t.dst.fs.get(b"f").is_none());
+    Ok(())
+}
