@@ -41,6 +41,7 @@ mod config;
 mod master;
 mod mirror;
 mod record;
+mod role;
 #[cfg(test)]
 mod tests;
 
@@ -51,3 +52,4 @@ pub use record::{
     decode_master, decode_mirror, kind, Hello, MasterRecord, MirrorRecord, RecordContext,
     RecordError, RecordReader, MAGIC, MAX_RECORD_LEN, MIN_WINDOW, VERSION,
 };
+pub use role::ConstantRole;

@@ -4,7 +4,9 @@
 
 use super::fake::FakeFs;
 use super::fakefs::Fs;
-use crate::constant::{ConstantConfig, ConstantError, Master, MasterEvent, Mirror, MirrorEvent};
+use crate::constant::{
+    ConstantConfig, ConstantError, ConstantRole, Master, MasterEvent, Mirror, MirrorEvent,
+};
 use crate::session::SessionOptions;
 
 /// Deterministic pseudo-random bytes.
@@ -25,6 +27,18 @@ pub(crate) fn archive() -> SessionOptions {
     o
 }
 
+/// Executes the requests of either role in order, as a driver does; `true` if there were any.
+fn serve<R: ConstantRole>(role: &mut R, fs: &mut FakeFs) -> Result<bool, ConstantError> {
+    let mut any = false;
+    while let Some(r) = role.poll_request() {
+        any = true;
+        for a in fs.execute(r) {
+            role.handle_answer(a)?;
+        }
+    }
+    Ok(any)
+}
+
 /// Two roles connected in memory.
 pub(crate) struct Pair {
     pub(crate) master: Master,
@@ -35,6 +49,8 @@ pub(crate) struct Pair {
     r2m: Vec<u8>,
     /// Every byte the master sent.
     pub(crate) m2r_log: Vec<u8>,
+    /// Every byte the mirror sent.
+    pub(crate) r2m_log: Vec<u8>,
     /// Bytes each side sent.
     pub(crate) m2r_total: u64,
     pub(crate) r2m_total: u64,
@@ -68,6 +84,7 @@ impl Pair {
             m2r: Vec::new(),
             r2m: Vec::new(),
             m2r_log: Vec::new(),
+            r2m_log: Vec::new(),
             m2r_total: 0,
             r2m_total: 0,
             chunks: vec![usize::MAX],
@@ -91,6 +108,7 @@ impl Pair {
         }
         if self.mirror.poll_output(&mut out) {
             self.r2m_total += out.len() as u64;
+            self.r2m_log.extend_from_slice(&out);
             self.r2m.append(&mut out);
             any = true;
         }
@@ -108,18 +126,8 @@ impl Pair {
             self.master.handle_data(&c)?;
             any = true;
         }
-        while let Some(r) = self.master.poll_request() {
-            any = true;
-            for a in self.src.execute(r) {
-                self.master.handle_answer(a)?;
-            }
-        }
-        while let Some(r) = self.mirror.poll_request() {
-            any = true;
-            for a in self.dst.execute(r) {
-                self.mirror.handle_answer(a)?;
-            }
-        }
+        any |= serve(&mut self.master, &mut self.src)?;
+        any |= serve(&mut self.mirror, &mut self.dst)?;
         self.max_in_flight = self.max_in_flight.max(self.mirror.in_flight());
         while let Some(e) = self.master.poll_event() {
             self.master_events.push(e);

@@ -8,8 +8,8 @@ use super::fake::assert_same;
 use super::fakefs::{Fs, Kind};
 use super::pair::{archive, prng, Pair};
 use crate::constant::{
-    decode_master, record_context, ConstantConfig, MasterEvent, MasterRecord, MirrorEvent,
-    RecordReader,
+    decode_master, decode_mirror, record_context, ConstantConfig, MasterEvent, MasterRecord,
+    MirrorEvent, MirrorRecord, RecordReader,
 };
 use crate::filter::FilterList;
 use crate::flist::WirePath;
@@ -447,4 +447,40 @@ fn data_records_stay_bounded() {
     let lim = ConstantConfig::default().data_record;
     assert!(n >= (3 << 20) / (lim + (32 << 10)), "{n} DATA records");
     assert!(max < lim + (32 << 10) + 8, "a DATA record of {max} bytes");
+}
+
+#[test]
+fn block_sums_beyond_one_record_continue_in_sums_more() {
+    // 8-byte blocks: 2 MiB of basis gives 262,144 block sums, several records' worth.
+    let old = prng(2 << 20, 11);
+    let mut new = old.clone();
+    new[1_000_000] ^= 0x55;
+    let src = Fs::new().file("f", &new, 2);
+    let mut opts = archive();
+    opts.block_size = 8;
+    let mut p = Pair::with(
+        src.clone(),
+        Fs::new().file("f", &old, 1),
+        opts.clone(),
+        ConstantConfig::default(),
+    );
+    p.master.submit(wp("f")).expect("submit");
+    p.finish();
+    assert_same(&p.dst.fs, &src);
+    let ctx = record_context(&opts);
+    let mut r = RecordReader::new();
+    r.push(&p.r2m_log);
+    let (mut sums, mut more) = (0, 0);
+    while let Some((k, body)) = r.next_frame().expect("frame") {
+        match decode_mirror(&ctx, k, &body).expect("record") {
+            Some(MirrorRecord::Sums { .. }) => sums += 1,
+            Some(MirrorRecord::SumsMore { .. }) => more += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(sums, 1);
+    assert!(more >= 1, "no SUMS_MORE");
+    let (literal, matched) = p.sent();
+    assert!(literal <= 16, "literal {literal}");
+    assert_eq!(matched + literal, new.len() as u64);
 }
