@@ -2,7 +2,7 @@
 //! `Stat`/`ListDir` requests (slots), whose answers become records in request order, within
 //! the window (RFC.md §15.4–§15.7).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::{Expect, Flight, Master, State};
 use crate::constant::record::MasterRecord;
@@ -38,14 +38,28 @@ pub(super) struct Walk {
     change: u64,
     /// Directories still to list.
     stack: Vec<WirePath>,
+    /// The same, to look names up.
+    set: HashSet<Vec<u8>>,
 }
 
 impl Walk {
     pub(super) fn new(change: u64, root: WirePath) -> Self {
         Self {
             change,
+            set: HashSet::from([root.as_bytes().to_vec()]),
             stack: vec![root],
         }
+    }
+
+    fn push(&mut self, dir: WirePath) {
+        self.set.insert(dir.as_bytes().to_vec());
+        self.stack.push(dir);
+    }
+
+    fn pop(&mut self) -> Option<WirePath> {
+        let dir = self.stack.pop()?;
+        self.set.remove(dir.as_bytes());
+        Some(dir)
     }
 }
 
@@ -53,8 +67,8 @@ impl Walk {
 #[derive(Debug)]
 pub(super) enum Open {
     None,
-    /// Its listing is awaited.
-    Listing,
+    /// The listing of this directory is awaited.
+    Listing(WirePath),
     /// `DIR_BEGIN` is out (or queued); these names remain.
     Dir(Box<DirWork>),
 }
@@ -65,6 +79,8 @@ pub(super) struct DirWork {
     dir: WirePath,
     names: VecDeque<ListedName>,
     subdirs: Vec<WirePath>,
+    /// Every directory in it (the walk will list them).
+    dirs: HashSet<Vec<u8>>,
 }
 
 /// Why a path is `Stat`ed.
@@ -80,6 +96,11 @@ pub(super) enum Purpose {
     TreeRoot,
     /// A parent directory at the end of a batch.
     Parent,
+    /// A directory of a walk, just before its listing: is it still a directory?
+    WalkDir,
+    /// A walk's directory that is no longer one: its state is sent as for a change (the
+    /// changes riding on the walk for it depend on that).
+    Vanished,
 }
 
 /// A request whose answer becomes a record, or a record waiting for earlier ones.
@@ -97,6 +118,8 @@ pub(super) enum Slot {
         ndx: i32,
         dir: WirePath,
         answer: Option<Vec<ListedName>>,
+        /// The directory is gone (or no longer one): nothing is sent for it.
+        gone: bool,
     },
     DirEnd {
         change: u64,
@@ -195,7 +218,10 @@ impl Master {
     /// is done after [`Master::close`].
     pub(super) fn pump(&mut self) {
         if self.phase == super::Phase::Running {
-            while self.room() > 0 && self.issue_one() {}
+            while self.room() > 0 && self.issue_one() {
+                // Markers (DIR_END, BATCH_END) at the front go out at once.
+                self.drain();
+            }
         }
         if self.phase != super::Phase::Done {
             // After BYE, files in flight are still sent (their SUMS may come late).
@@ -207,7 +233,7 @@ impl Master {
     /// One step of issuing; `false` when nothing can be issued now.
     fn issue_one(&mut self) -> bool {
         match &mut self.open {
-            Open::Listing => false,
+            Open::Listing(_) => false,
             Open::Dir(d) => {
                 if let Some(l) = d.names.pop_front() {
                     let (change, dir) = (d.change, d.dir.clone());
@@ -250,7 +276,9 @@ impl Master {
                 self.stat(change, dir, Purpose::DirSelf);
                 if let Some(w) = self.walks.front_mut() {
                     subdirs.reverse();
-                    w.stack.extend(subdirs);
+                    for d in subdirs {
+                        w.push(d);
+                    }
                 }
                 true
             }
@@ -279,8 +307,11 @@ impl Master {
             return false;
         };
         let change = w.change;
-        match w.stack.pop() {
+        match w.pop() {
             Some(dir) => {
+                // A directory that vanished (or changed type) since it was listed is not
+                // walked: DIR_BEGIN would recreate it.
+                self.stat(change, dir.clone(), Purpose::WalkDir);
                 let ndx = self.next_ndx();
                 self.hold(change);
                 self.requests.push_back(FsRequest::ListDir {
@@ -291,10 +322,11 @@ impl Master {
                 self.slots.push_back(Slot::List {
                     change,
                     ndx,
-                    dir,
+                    dir: dir.clone(),
                     answer: None,
+                    gone: false,
                 });
-                self.open = Open::Listing;
+                self.open = Open::Listing(dir);
             }
             None => {
                 self.walks.pop_front();
@@ -364,7 +396,7 @@ impl Master {
     }
 
     /// Sends the records of the slots at the front that are ready.
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         while self.slots.front().is_some_and(Slot::ready) {
             let Some(slot) = self.slots.pop_front() else {
                 break;
@@ -377,6 +409,7 @@ impl Master {
                     answer,
                     ..
                 } => self.stat_done(change, path, purpose, answer.flatten()),
+                Slot::List { gone: true, .. } => self.open = Open::None,
                 Slot::List { dir, answer, .. } => {
                     self.dir_begin(change, dir, answer.unwrap_or_default())
                 }
@@ -402,12 +435,66 @@ impl Master {
             change,
             path,
             state,
+            wanted: false,
         };
         self.flights.insert(self.last_id, f);
         self.last_id
     }
 
+    /// The walk that will list `path` or a directory above it, if any: its change.
+    fn covering_walk(&self, path: &WirePath) -> Option<u64> {
+        let p = path.as_bytes();
+        let mut dirs = vec![p];
+        let cuts = p.iter().enumerate().filter(|(_, &b)| b == b'/');
+        dirs.extend(cuts.filter_map(|(i, _)| p.get(..i)));
+        dirs.push(b".");
+        let open = match &self.open {
+            Open::Listing(d) => Some((d.as_bytes(), None)),
+            Open::Dir(w) => Some((w.dir.as_bytes(), Some(&w.dirs))),
+            Open::None => None,
+        };
+        let front = self.walks.front().map(|w| w.change);
+        for d in dirs {
+            if let Some(w) = self.walks.iter().find(|w| w.set.contains(d)) {
+                return Some(w.change);
+            }
+            if let Some((listing, inside)) = open {
+                if d == listing || inside.is_some_and(|s| s.contains(d)) {
+                    return front;
+                }
+            }
+        }
+        None
+    }
+
+    /// RFC.md §15.10: a change beneath a directory that a walk has yet to list rides on
+    /// that walk (the walk reads its state later) and is acknowledged with it: its record
+    /// would reach the mirror before the directory does.
+    fn ride(&mut self, change: u64, path: &WirePath) -> bool {
+        let Some(walk) = self.covering_walk(path).filter(|&w| w != change) else {
+            return false;
+        };
+        let Some(w) = self.changes.get_mut(&walk) else {
+            return false;
+        };
+        w.riders.push(change);
+        self.hold(change);
+        true
+    }
+
     fn stat_done(&mut self, change: u64, path: WirePath, purpose: Purpose, e: Option<FileEntry>) {
+        if purpose == Purpose::WalkDir {
+            if !e.as_ref().is_some_and(|e| e.is_dir() && e.name == path) {
+                if let Some(Slot::List { gone, .. }) = self.slots.front_mut() {
+                    *gone = true;
+                }
+                self.stat_done(change, path, Purpose::Vanished, e);
+            }
+            return;
+        }
+        if matches!(purpose, Purpose::Feed) && e.is_none() && self.ride(change, &path) {
+            return;
+        }
         let Some(e) = e else {
             let hidden = self.filter.as_ref().is_some_and(|f| {
                 let p = path.as_bytes();
@@ -415,7 +502,7 @@ impl Master {
             });
             if matches!(
                 purpose,
-                Purpose::Feed | Purpose::TreeRoot | Purpose::DirSelf
+                Purpose::Feed | Purpose::TreeRoot | Purpose::DirSelf | Purpose::Vanished
             ) && !hidden
                 && !path.is_dot()
             {
@@ -435,6 +522,7 @@ impl Master {
             return;
         }
         match purpose {
+            Purpose::Feed | Purpose::Parent | Purpose::TreeRoot if self.ride(change, &path) => {}
             Purpose::TreeRoot if e.is_dir() => {
                 self.hold(change);
                 self.walks.push_back(Walk::new(change, path));
@@ -475,7 +563,7 @@ impl Master {
         let state = if e.is_regular() {
             State::File(FileState::AwaitSums)
         } else if e.is_dir() {
-            State::Dir { wanted: false }
+            State::Dir
         } else {
             State::Plain
         };
@@ -492,12 +580,19 @@ impl Master {
         });
         names.sort_by(|a, b| a.name.cmp(&b.name));
         names.dedup_by(|a, b| a.name == b.name);
+        let dirs = names
+            .iter()
+            .filter(|l| l.mode & mode::S_IFMT == mode::S_IFDIR)
+            .filter_map(|l| child_of(&dir, &l.name))
+            .map(WirePath::into_bytes)
+            .collect();
         // The walk's own reference keeps the change open until its last directory.
         self.open = Open::Dir(Box::new(DirWork {
             change,
             dir,
             names: names.into(),
             subdirs: Vec::new(),
+            dirs,
         }));
     }
 }

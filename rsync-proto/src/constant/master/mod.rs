@@ -86,8 +86,8 @@ pub enum MasterEvent {
 enum State {
     /// Acknowledged only.
     Plain,
-    /// A directory's `ENTRY`: a `WANT_TREE` may come for it (once).
-    Dir { wanted: bool },
+    /// A directory's `ENTRY`.
+    Dir,
     /// A regular file's `ENTRY`.
     File(FileState),
 }
@@ -99,6 +99,8 @@ struct Flight {
     /// The name the record was about (`None` for `BATCH_END`).
     path: Option<WirePath>,
     state: State,
+    /// A `WANT_TREE` came for it (at most one may).
+    wanted: bool,
 }
 
 /// Bookkeeping of a change: references held by queued work, records in flight and walks.
@@ -107,6 +109,8 @@ struct Change {
     refs: u32,
     status: u32,
     message: Vec<u8>,
+    /// Changes that ride on this change's walk: released when it is done.
+    riders: Vec<u64>,
 }
 
 /// The answer the oldest request waits for.
@@ -451,14 +455,21 @@ impl Master {
             ch.message = message.to_vec();
         }
         ch.refs = ch.refs.saturating_sub(1);
-        if ch.refs == 0 {
-            if let Some(ch) = self.changes.remove(&c).filter(|_| c != 0) {
-                self.events.push_back(MasterEvent::Acked {
-                    id: ChangeId(c),
-                    status: ch.status,
-                    message: ch.message,
-                });
-            }
+        if ch.refs > 0 {
+            return;
+        }
+        let Some(ch) = self.changes.remove(&c) else {
+            return;
+        };
+        for r in &ch.riders {
+            self.release(*r, 0, &[]);
+        }
+        if c != 0 {
+            self.events.push_back(MasterEvent::Acked {
+                id: ChangeId(c),
+                status: ch.status,
+                message: ch.message,
+            });
         }
     }
 
@@ -535,16 +546,24 @@ impl Master {
         Ok(())
     }
 
-    /// `WANT_TREE`: the mirror created a directory; walk it for the same change.
+    /// `WANT_TREE`: the mirror created a directory (the one an `ENTRY` named, or missing
+    /// parents of an `ENTRY`'s or `HARDLINK`'s name); walk it for the same change.
     fn want_tree(&mut self, id: u64, path: WirePath) -> Result<(), ConstantError> {
+        let covers = |p: &WirePath| {
+            let (p, d) = (p.as_bytes(), path.as_bytes());
+            p == d || (p.len() > d.len() && p.starts_with(d) && p.get(d.len()) == Some(&b'/'))
+        };
         let change = match self.flights.get_mut(&id) {
-            Some(Flight {
-                change,
-                path: Some(p),
-                state: State::Dir { wanted },
-            }) if *p == path && !*wanted => {
-                *wanted = true;
-                *change
+            Some(f) if !f.wanted && f.path.as_ref().is_some_and(covers) => {
+                let is_dir = matches!(f.state, State::Dir);
+                if !is_dir && f.path.as_ref() == Some(&path) {
+                    return Err(ConstantError::UnknownId {
+                        record: "WANT_TREE",
+                        id,
+                    });
+                }
+                f.wanted = true;
+                f.change
             }
             _ => {
                 return Err(ConstantError::UnknownId {

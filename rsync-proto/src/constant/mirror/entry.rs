@@ -99,7 +99,14 @@ impl Mirror {
             }
             Kind::BatchEnd => return self.batch_begin(id),
         };
-        self.supersede(path.as_bytes());
+        // A directory stays a directory (what is beneath it stays) for `DIR_BEGIN` and a
+        // directory's `ENTRY`; the other changes replace what is at the path.
+        let below = match self.jobs.get(&id).map(|j| &j.kind) {
+            Some(Kind::DirBegin { .. }) => false,
+            Some(Kind::Entry { entry, .. }) => !entry.is_dir(),
+            _ => true,
+        };
+        self.supersede(path.as_bytes(), below);
         let r = FsRequest::Basis {
             ndx,
             path,
@@ -118,6 +125,27 @@ impl Mirror {
 
     /// The `lstat` of a job's own path.
     pub(super) fn stat_answer(
+        &mut self,
+        id: u64,
+        meta: Option<BasisMeta>,
+    ) -> Result<(), ConstantError> {
+        let new_name = match self.jobs.get(&id).map(|j| &j.kind) {
+            Some(Kind::Entry { entry, in_tree }) if meta.is_none() && !in_tree => {
+                Some(entry.name.clone())
+            }
+            Some(Kind::HardLink { path, .. }) if meta.is_none() => Some(path.clone()),
+            _ => None,
+        };
+        if let Some(name) = new_name {
+            if self.parents_begin(id, &name) {
+                return Ok(());
+            }
+        }
+        self.named_stat(id, meta)
+    }
+
+    /// Goes on once the parents of a new name are known to be there.
+    pub(super) fn named_stat(
         &mut self,
         id: u64,
         meta: Option<BasisMeta>,

@@ -154,6 +154,9 @@ enum Step {
     Queued,
     /// Waiting for the `lstat` of its path.
     Stat,
+    /// A new name: waiting for the `lstat` of the last of its parent directories found
+    /// missing so far (nearest first).
+    Parents(Vec<WirePath>),
     /// A hard link: the `lstat` of the link's path is known; waiting for the target's.
     LinkStat(Option<BasisMeta>),
     /// Deleting (with protected names: waiting for listings), then `Then`.
@@ -631,6 +634,9 @@ impl Mirror {
         let step = std::mem::replace(&mut job.step, Step::Queued);
         match (step, a) {
             (Step::Stat, FsAnswer::Basis { meta, .. }) => self.stat_answer(id, meta),
+            (Step::Parents(missing), FsAnswer::Basis { meta, .. }) => {
+                self.parent_answer(id, missing, meta)
+            }
             (Step::LinkStat(own), FsAnswer::Basis { meta, .. }) => self.link_answer(id, own, meta),
             (Step::Purge(p, then), FsAnswer::DirList { names, .. }) => {
                 self.purge_listed(id, p, then, names)
@@ -648,19 +654,20 @@ impl Mirror {
         }
     }
 
-    /// The deferred deletion of `path`, if any (the newest).
-    fn deferred_at(&self, path: &[u8]) -> Option<u64> {
-        self.deferred.iter().rev().copied().find(|d| {
+    /// A later change names `path` (with `below`, also what is beneath it): the deferred
+    /// deletions there are superseded (acknowledged, not carried out: that change decides).
+    fn supersede(&mut self, path: &[u8], below: bool) {
+        let hit = |p: &[u8]| {
+            p == path
+                || (below
+                    && (path == b"." || p.get(path.len()) == Some(&b'/') && p.starts_with(path)))
+        };
+        let (gone, kept): (Vec<u64>, Vec<u64>) = self.deferred.iter().partition(|d| {
             matches!(self.jobs.get(d), Some(Job { kind: Kind::Delete { path: p }, .. })
-                if p.as_bytes() == path)
-        })
-    }
-
-    /// A later change names `path`: a deferred deletion of it is superseded (acknowledged,
-    /// not carried out).
-    fn supersede(&mut self, path: &[u8]) {
-        while let Some(d) = self.deferred_at(path) {
-            self.deferred.retain(|&x| x != d);
+                if hit(p.as_bytes()))
+        });
+        self.deferred = kept;
+        for d in gone {
             self.ack(d, 0, Vec::new());
         }
     }

@@ -9,6 +9,7 @@
 
 use super::{Job, Kind, Mirror, MirrorEvent, Step, Want};
 use crate::constant::config::{ndx_of, ConstantError, STATUS_PARTIAL};
+use crate::constant::record::MirrorRecord;
 use crate::flist::{mode, FileEntry, WirePath};
 use crate::mux::MsgCode;
 use crate::session::{BasisMeta, FsRequest, ListedName};
@@ -43,6 +44,13 @@ pub(super) struct Purge {
     stack: Vec<Frame>,
     /// Report deletions as [`MirrorEvent::Deleted`] (not when making room).
     report: bool,
+}
+
+/// The directory holding `path`, `None` for a top-level name or `.` (the root exists).
+fn parent_of(path: &WirePath) -> Option<WirePath> {
+    let p = path.as_bytes();
+    let i = p.iter().rposition(|&b| b == b'/')?;
+    WirePath::new(p.get(..i)?.to_vec()).ok()
 }
 
 /// `dir/name` as a checked path.
@@ -352,6 +360,76 @@ impl Mirror {
             self.settle(id, 0, Vec::new(), with);
         }
         Ok(())
+    }
+
+    /// A new name outside a directory listing: check that its parent is a directory
+    /// (`false` when it is `.`, which always is). The answer goes to
+    /// [`Mirror::parent_answer`].
+    pub(super) fn parents_begin(&mut self, id: u64, name: &WirePath) -> bool {
+        match parent_of(name) {
+            Some(parent) => {
+                self.ask_lstat(id, parent.clone());
+                self.set_step(id, Step::Parents(vec![parent]));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn ask_lstat(&mut self, id: u64, path: WirePath) {
+        let r = FsRequest::Basis {
+            ndx: ndx_of(id),
+            path,
+            checksum: None,
+        };
+        self.ask(id, r, Want::Basis);
+    }
+
+    /// RFC.md §15.5: the parents of a new name that are missing (or not directories) are
+    /// created, mode `0700` until their own entries come, and the topmost is asked for as
+    /// a subtree (`WANT_TREE` of this id): the source has more there than this one name.
+    pub(super) fn parent_answer(
+        &mut self,
+        id: u64,
+        mut missing: Vec<WirePath>,
+        meta: Option<BasisMeta>,
+    ) -> Result<(), ConstantError> {
+        let Some(last) = missing.last().cloned() else {
+            return self.named_stat(id, None);
+        };
+        match meta {
+            Some(m) if m.is_dir() => {
+                missing.pop();
+            }
+            Some(_) => self.remove(id, last.clone(), false, false),
+            None => {
+                if let Some(up) = parent_of(&last) {
+                    self.ask_lstat(id, up.clone());
+                    missing.push(up);
+                    self.set_step(id, Step::Parents(missing));
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(top) = missing.last().cloned() {
+            for dir in missing.into_iter().rev() {
+                let entry = FileEntry::new(dir, mode::S_IFDIR | 0o700);
+                self.request(FsRequest::Mkdir {
+                    ndx: ndx_of(id),
+                    entry,
+                });
+            }
+            self.send(&MirrorRecord::WantTree { id, path: top });
+            if let Some(Job {
+                kind: Kind::Entry { in_tree, .. },
+                ..
+            }) = self.jobs.get_mut(&id)
+            {
+                // The subtree asked for covers the entry itself.
+                *in_tree = true;
+            }
+        }
+        self.named_stat(id, None)
     }
 
     /// After `BYE`, deletions still deferred are carried out as at a `BATCH_END` (of an id

@@ -188,10 +188,46 @@ impl FakeFs {
             .or_insert_with(|| what.as_bytes().to_vec());
     }
 
+    /// Whether `path`'s parent is a directory (else creating or removing it fails with
+    /// `ENOTDIR`/`ENOENT`, as the kernel's calls do).
+    fn parent_ok(&self, path: &[u8]) -> bool {
+        let parent = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => &path[..i],
+            None => b".",
+        };
+        path == b"." || matches!(self.fs.get(parent), Some((_, i)) if i.kind == Kind::Dir)
+    }
+
+    /// The path a writing request creates or removes, and its index.
+    fn target(&self, req: &FsRequest) -> Option<(i32, Vec<u8>)> {
+        match req {
+            FsRequest::Commit { ndx, .. } => {
+                Some((*ndx, self.temps.get(ndx).map(|t| t.path.clone())?))
+            }
+            FsRequest::Mkdir { ndx, entry }
+            | FsRequest::Symlink { ndx, entry }
+            | FsRequest::Mknod { ndx, entry }
+            | FsRequest::HardLink { ndx, entry, .. } => {
+                Some((*ndx, entry.name.as_bytes().to_vec()))
+            }
+            FsRequest::Remove { ndx, path } => Some((*ndx, path.as_bytes().to_vec())),
+            _ => None,
+        }
+    }
+
     /// Executes one request; its answers in order.
     pub(crate) fn execute(&mut self, req: FsRequest) -> Vec<FsAnswer> {
         self.seen.push(req.clone());
         let strong = self.opts.strong;
+        if let Some((ndx, path)) = self.target(&req) {
+            if !self.parent_ok(&path) {
+                if let FsRequest::Commit { .. } = req {
+                    self.temps.remove(&ndx);
+                }
+                self.fail(ndx, "parent is not a directory");
+                return vec![];
+            }
+        }
         match req {
             FsRequest::Stat { ndx, path } => vec![FsAnswer::Entry {
                 ndx,
