@@ -442,7 +442,7 @@ impl Master {
     }
 
     /// The walk that will list `path` or a directory above it, if any: its change.
-    fn covering_walk(&self, path: &WirePath) -> Option<u64> {
+    pub(super) fn covering_walk(&self, path: &WirePath) -> Option<u64> {
         let p = path.as_bytes();
         let mut dirs = vec![p];
         let cuts = p.iter().enumerate().filter(|(_, &b)| b == b'/');
@@ -470,7 +470,7 @@ impl Master {
     /// RFC.md §15.10: a change beneath a directory that a walk has yet to list rides on
     /// that walk (the walk reads its state later) and is acknowledged with it: its record
     /// would reach the mirror before the directory does.
-    fn ride(&mut self, change: u64, path: &WirePath) -> bool {
+    pub(super) fn ride(&mut self, change: u64, path: &WirePath) -> bool {
         let Some(walk) = self.covering_walk(path).filter(|&w| w != change) else {
             return false;
         };

@@ -27,7 +27,9 @@
 //! harmless. Ids are given when records go out, in the order of the requests that produced
 //! them; at most the window (the smaller of ours and the mirror's) is unacknowledged.
 //! Between `DIR_BEGIN D` and `DIR_END D` only names in `D` are sent; a subtree is walked one
-//! directory at a time, alternating with queued changes. Files are read one at a time, in
+//! directory at a time, alternating with queued changes; a change beneath a directory a
+//! walk has yet to list is left to the walk (and acknowledged with it), and so is a
+//! `WANT_TREE` for such a directory. Files are read one at a time, in
 //! the order their sums arrived; tokens go out in `DATA` records of about
 //! [`ConstantConfig::data_record`] bytes.
 
@@ -572,8 +574,17 @@ impl Master {
                 })
             }
         };
-        self.hold(change);
-        self.walks.push_back(Walk::new(change, path));
+        // A subtree that a walk will list anyway is not walked twice.
+        match self.covering_walk(&path) {
+            Some(w) if w == change => {}
+            Some(_) => {
+                self.ride(change, &path);
+            }
+            None => {
+                self.hold(change);
+                self.walks.push_back(Walk::new(change, path));
+            }
+        }
         Ok(())
     }
 
