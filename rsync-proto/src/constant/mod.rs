@@ -2,8 +2,18 @@
 //! session between a master (the sender, which owns the change queue) and a mirror (a server
 //! receiver), negotiated with `--constant=1` and never offered to a stock rsync.
 //!
-//! After the handshake of RFC.md §6 both directions carry [records](record) inside
-//! `MSG_DATA`: file entries, deletions, sums, tokens and per-change acknowledgements.
+//! After the handshake of RFC.md §6 both directions carry records ([`MasterRecord`],
+//! [`MirrorRecord`]) inside `MSG_DATA`: file entries, deletions, sums, tokens and per-change
+//! acknowledgements.
+//!
+//! The two roles are sans-IO state machines of the shape of [`crate::session::Session`]:
+//! the [`Master`] (client sender: the daemon submits changed names, it reads the source
+//! and sends records; [`MasterEvent::Acked`] says when a change is on the mirror) and the
+//! [`Mirror`] (server receiver: it applies the records to its destination and acknowledges
+//! them). Both take the payload of `MSG_DATA` frames (`handle_data`), the answers to their
+//! [`FsRequest`](crate::session::FsRequest)s (`handle_answer`), and give record bytes
+//! (`poll_output`), requests (`poll_request`) and events (`poll_event`); the driver frames,
+//! demultiplexes and runs the requests in order.
 //!
 //! ```
 //! use rsync_proto::constant::{decode_mirror, MirrorRecord, RecordContext, RecordReader};
@@ -27,11 +37,19 @@
 //! # Ok::<(), rsync_proto::constant::RecordError>(())
 //! ```
 
+mod config;
+mod master;
+mod mirror;
 mod record;
+mod role;
 #[cfg(test)]
 mod tests;
 
+pub use config::{record_context, ConstantConfig, ConstantError};
+pub use master::{ChangeId, Master, MasterEvent};
+pub use mirror::{Mirror, MirrorEvent};
 pub use record::{
     decode_master, decode_mirror, kind, Hello, MasterRecord, MirrorRecord, RecordContext,
     RecordError, RecordReader, MAGIC, MAX_RECORD_LEN, MIN_WINDOW, VERSION,
 };
+pub use role::ConstantRole;

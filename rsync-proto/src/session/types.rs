@@ -532,6 +532,46 @@ pub enum FsRequest {
         /// The sender's group names.
         gids: IdList,
     },
+    /// Constant master (RFC.md §15.5): `lstat` one source path and describe it as a
+    /// file-list entry (as [`FsRequest::FileList`] would: owner and group names filled
+    /// unless `--numeric-ids`, the symlink target, [`HardLink::DevIno`] for a
+    /// non-directory with more than one link, no `-c` sum). Answer: [`FsAnswer::Entry`].
+    ///
+    /// [`HardLink::DevIno`]: crate::flist::HardLink::DevIno
+    Stat {
+        /// Request number (echoed).
+        ndx: i32,
+        /// The path, relative to the source root.
+        path: WirePath,
+    },
+    /// Constant mirror (RFC.md §15.5): as [`FsRequest::BeginFile`], but the basis that
+    /// [`FsRequest::CopyFromBasis`] reads is the regular file at `basis` (another name, e.g.
+    /// the old name of a renamed file), opened now. Files of several indexes may be open at
+    /// once; each `ndx` has its own temporary file and basis.
+    BeginFileFrom {
+        /// Index.
+        ndx: i32,
+        /// The path the file will have.
+        path: WirePath,
+        /// The file to read basis blocks from.
+        basis: WirePath,
+    },
+    /// Constant mirror (RFC.md §15.6): remove `path` and, for a directory, everything beneath
+    /// it, never following a symlink. A missing path is not an error. No answer; a failure
+    /// is reported by the next [`FsRequest::Settle`] of `ndx`.
+    Remove {
+        /// Index of the change it belongs to.
+        ndx: i32,
+        /// The entry to remove.
+        path: WirePath,
+    },
+    /// Constant mirror (RFC.md §15.8): answer once every earlier request has taken effect
+    /// on the file system (files written and renamed into place, not merely queued).
+    /// Answer: [`FsAnswer::Settled`].
+    Settle {
+        /// Index of the change whose requests are to be confirmed.
+        ndx: i32,
+    },
 }
 
 /// The driver's answer to a request.
@@ -604,5 +644,22 @@ pub enum FsAnswer {
         uids: Vec<(u32, u32)>,
         /// Groups.
         gids: Vec<(u32, u32)>,
+    },
+    /// The answer to [`FsRequest::Stat`]: the entry, `None` if the path does not exist (or
+    /// its parent is not a directory).
+    Entry {
+        /// The request's number.
+        ndx: i32,
+        /// The entry.
+        entry: Option<FileEntry>,
+    },
+    /// The answer to [`FsRequest::Settle`].
+    Settled {
+        /// Index.
+        ndx: i32,
+        /// The first failure, since the previous `Settle` of `ndx`, of a request naming
+        /// `ndx` (what went wrong, for the log and the acknowledgement); `None` if all
+        /// succeeded.
+        error: Option<Vec<u8>>,
     },
 }

@@ -1,6 +1,6 @@
 //! Round trips and hostile input for the constant extension's records.
 
-use super::*;
+use crate::constant::*;
 use crate::flist::{mode, FileEntry, FlistOptions, WirePath};
 use crate::wire::WireWrite;
 use proptest::prelude::*;

@@ -1,0 +1,610 @@
+//! What the master sends and in which order: queued changes and subtree walks become
+//! `Stat`/`ListDir` requests (slots), whose answers become records in request order, within
+//! the window (RFC.md §15.4–§15.7).
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use super::{Expect, Flight, Master, State};
+use crate::constant::record::MasterRecord;
+use crate::filter::Side;
+use crate::flist::{mode, FileEntry, HardLink, WirePath};
+use crate::session::{FsRequest, ListedName};
+
+use super::send::FileState;
+
+/// Most hard-link candidates remembered in one batch.
+const MAX_LINKS: usize = 1 << 20;
+/// Most parent directories remembered in one batch.
+const MAX_PARENTS: usize = 1 << 16;
+/// Most user or group ids whose names are remembered as sent.
+const MAX_NAMED: usize = 1 << 16;
+
+/// Work the daemon queued.
+#[derive(Debug)]
+pub(super) enum Feed {
+    /// A name that may have changed.
+    Change(u64, WirePath),
+    /// A subtree.
+    Tree(u64, WirePath),
+    /// The end of a batch (then its parent directories, when configured).
+    BatchEnd(u64),
+    /// A parent directory of a name of the batch that just ended.
+    Parent(u64, WirePath),
+}
+
+/// A subtree being walked.
+#[derive(Debug)]
+pub(super) struct Walk {
+    change: u64,
+    /// Directories still to list.
+    stack: Vec<WirePath>,
+    /// The same, to look names up.
+    set: HashSet<Vec<u8>>,
+}
+
+impl Walk {
+    pub(super) fn new(change: u64, root: WirePath) -> Self {
+        Self {
+            change,
+            set: HashSet::from([root.as_bytes().to_vec()]),
+            stack: vec![root],
+        }
+    }
+
+    fn push(&mut self, dir: WirePath) {
+        self.set.insert(dir.as_bytes().to_vec());
+        self.stack.push(dir);
+    }
+
+    fn pop(&mut self) -> Option<WirePath> {
+        let dir = self.stack.pop()?;
+        self.set.remove(dir.as_bytes());
+        Some(dir)
+    }
+}
+
+/// The directory of a walk that is being sent.
+#[derive(Debug)]
+pub(super) enum Open {
+    None,
+    /// The listing of this directory is awaited.
+    Listing(WirePath),
+    /// `DIR_BEGIN` is out (or queued); these names remain.
+    Dir(Box<DirWork>),
+}
+
+#[derive(Debug)]
+pub(super) struct DirWork {
+    change: u64,
+    dir: WirePath,
+    names: VecDeque<ListedName>,
+    subdirs: Vec<WirePath>,
+    /// Every directory in it (the walk will list them).
+    dirs: HashSet<Vec<u8>>,
+}
+
+/// Why a path is `Stat`ed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A queued change: missing means `DELETE`.
+    Feed,
+    /// A name of a directory being walked: missing means nothing (`DIR_END` deletes it).
+    Child,
+    /// A walked directory's own attributes, after its `DIR_END`.
+    DirSelf,
+    /// The root of a subtree: a directory starts a walk.
+    TreeRoot,
+    /// A parent directory at the end of a batch.
+    Parent,
+    /// A directory of a walk, just before its listing: is it still a directory?
+    WalkDir,
+    /// A walk's directory that is no longer one: its state is sent as for a change (the
+    /// changes riding on the walk for it depend on that).
+    Vanished,
+}
+
+/// A request whose answer becomes a record, or a record waiting for earlier ones.
+#[derive(Debug)]
+pub(super) enum Slot {
+    Stat {
+        change: u64,
+        ndx: i32,
+        path: WirePath,
+        purpose: Purpose,
+        answer: Option<Option<FileEntry>>,
+    },
+    List {
+        change: u64,
+        ndx: i32,
+        dir: WirePath,
+        answer: Option<Vec<ListedName>>,
+        /// The directory is gone (or no longer one): nothing is sent for it.
+        gone: bool,
+    },
+    DirEnd {
+        change: u64,
+        dir: WirePath,
+    },
+    BatchEnd {
+        change: u64,
+    },
+}
+
+impl Slot {
+    fn ready(&self) -> bool {
+        match self {
+            Self::Stat { answer, .. } => answer.is_some(),
+            Self::List { answer, .. } => answer.is_some(),
+            Self::DirEnd { .. } | Self::BatchEnd { .. } => true,
+        }
+    }
+
+    fn change(&self) -> u64 {
+        match self {
+            Self::Stat { change, .. }
+            | Self::List { change, .. }
+            | Self::DirEnd { change, .. }
+            | Self::BatchEnd { change } => *change,
+        }
+    }
+}
+
+/// What a batch remembers: hard-link candidates and parent directories.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    links: HashMap<(i64, i64), WirePath>,
+    parents: BTreeSet<WirePath>,
+}
+
+/// The directory holding `path`, `None` for `.`.
+fn parent_of(path: &WirePath) -> Option<WirePath> {
+    let p = path.as_bytes();
+    if p == b"." {
+        return None;
+    }
+    match p.iter().rposition(|&b| b == b'/') {
+        Some(i) => WirePath::new(p.get(..i)?.to_vec()).ok(),
+        None => WirePath::new(b".".to_vec()).ok(),
+    }
+}
+
+fn child_of(dir: &WirePath, name: &[u8]) -> Option<WirePath> {
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+        return None;
+    }
+    let mut p = if dir.is_dot() {
+        Vec::new()
+    } else {
+        let mut d = dir.as_bytes().to_vec();
+        d.push(b'/');
+        d
+    };
+    p.extend_from_slice(name);
+    WirePath::new(p).ok()
+}
+
+impl Master {
+    fn room(&self) -> usize {
+        (self.window as usize).saturating_sub(self.flights.len() + self.slots.len())
+    }
+
+    fn next_ndx(&mut self) -> i32 {
+        self.next_ndx = if self.next_ndx == i32::MAX {
+            0
+        } else {
+            self.next_ndx + 1
+        };
+        self.next_ndx
+    }
+
+    fn stat(&mut self, change: u64, path: WirePath, purpose: Purpose) {
+        let ndx = self.next_ndx();
+        self.hold(change);
+        self.requests.push_back(FsRequest::Stat {
+            ndx,
+            path: path.clone(),
+        });
+        self.expect.push_back(Expect::Slot);
+        self.slots.push_back(Slot::Stat {
+            change,
+            ndx,
+            path,
+            purpose,
+            answer: None,
+        });
+    }
+
+    /// Issues requests while the window has room, then starts reads; sends `BYE` when all
+    /// is done after [`Master::close`].
+    pub(super) fn pump(&mut self) {
+        if self.phase == super::Phase::Running {
+            while self.room() > 0 && self.issue_one() {
+                // Markers (DIR_END, BATCH_END) at the front go out at once.
+                self.drain();
+            }
+        }
+        if self.phase != super::Phase::Done {
+            // After BYE, files in flight are still sent (their SUMS may come late).
+            self.start_read();
+        }
+        self.maybe_bye();
+    }
+
+    /// One step of issuing; `false` when nothing can be issued now.
+    fn issue_one(&mut self) -> bool {
+        match &mut self.open {
+            Open::Listing(_) => false,
+            Open::Dir(d) => {
+                if let Some(l) = d.names.pop_front() {
+                    let (change, dir) = (d.change, d.dir.clone());
+                    let Some(path) = child_of(&dir, &l.name) else {
+                        return true;
+                    };
+                    let is_dir = l.mode & mode::S_IFMT == mode::S_IFDIR;
+                    let hidden = self
+                        .filter
+                        .as_ref()
+                        .is_some_and(|f| f.excluded(path.as_bytes(), is_dir, Side::Sender));
+                    if hidden {
+                        return true;
+                    }
+                    if is_dir {
+                        if let Open::Dir(d) = &mut self.open {
+                            d.subdirs.push(path.clone());
+                        }
+                    }
+                    self.stat(change, path, Purpose::Child);
+                    return true;
+                }
+                if self.room() < 2 {
+                    return false;
+                }
+                let Open::Dir(d) = std::mem::replace(&mut self.open, Open::None) else {
+                    return false;
+                };
+                let DirWork {
+                    change,
+                    dir,
+                    mut subdirs,
+                    ..
+                } = *d;
+                self.hold(change);
+                self.slots.push_back(Slot::DirEnd {
+                    change,
+                    dir: dir.clone(),
+                });
+                self.stat(change, dir, Purpose::DirSelf);
+                if let Some(w) = self.walks.front_mut() {
+                    subdirs.reverse();
+                    for d in subdirs {
+                        w.push(d);
+                    }
+                }
+                true
+            }
+            Open::None => {
+                let walk_turn = !self.walks.is_empty()
+                    && (self.feed.is_empty() || self.turn >= self.window as usize);
+                if walk_turn {
+                    self.turn = 0;
+                    return self.walk_step();
+                }
+                match self.feed.pop_front() {
+                    Some(item) => {
+                        self.turn += 1;
+                        self.start_feed(item);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
+
+    /// The next directory of the current walk (or its end).
+    fn walk_step(&mut self) -> bool {
+        let Some(w) = self.walks.front_mut() else {
+            return false;
+        };
+        let change = w.change;
+        match w.pop() {
+            Some(dir) => {
+                // A directory that vanished (or changed type) since it was listed is not
+                // walked: DIR_BEGIN would recreate it.
+                self.stat(change, dir.clone(), Purpose::WalkDir);
+                let ndx = self.next_ndx();
+                self.hold(change);
+                self.requests.push_back(FsRequest::ListDir {
+                    ndx,
+                    path: dir.clone(),
+                });
+                self.expect.push_back(Expect::Slot);
+                self.slots.push_back(Slot::List {
+                    change,
+                    ndx,
+                    dir: dir.clone(),
+                    answer: None,
+                    gone: false,
+                });
+                self.open = Open::Listing(dir);
+            }
+            None => {
+                self.walks.pop_front();
+                self.release(change, 0, &[]);
+            }
+        }
+        true
+    }
+
+    fn start_feed(&mut self, item: Feed) {
+        match item {
+            Feed::Change(c, path) => {
+                if self.cfg.parent_times && self.batch.parents.len() < MAX_PARENTS {
+                    if let Some(p) = parent_of(&path) {
+                        self.batch.parents.insert(p);
+                    }
+                }
+                self.stat(c, path, Purpose::Feed);
+                self.release(c, 0, &[]);
+            }
+            Feed::Tree(c, path) => {
+                self.stat(c, path, Purpose::TreeRoot);
+                self.release(c, 0, &[]);
+            }
+            Feed::BatchEnd(change) => {
+                // Parent directories go after BATCH_END, whose deferred deletions change
+                // their times too.
+                self.slots.push_back(Slot::BatchEnd { change });
+                let parents = std::mem::take(&mut self.batch.parents);
+                for p in parents.into_iter().rev() {
+                    self.hold(change);
+                    self.feed.push_front(Feed::Parent(change, p));
+                }
+            }
+            Feed::Parent(c, path) => {
+                self.stat(c, path, Purpose::Parent);
+                self.release(c, 0, &[]);
+            }
+        }
+    }
+
+    /// A `Stat` (`Ok`) or `ListDir` (`Err`) answer for the first unanswered slot.
+    pub(super) fn slot_answer(
+        &mut self,
+        got: i32,
+        a: Result<Option<FileEntry>, Vec<ListedName>>,
+    ) -> Result<(), crate::constant::ConstantError> {
+        let slot = self.slots.iter_mut().find(|s| !s.ready());
+        let fits = match (slot, a) {
+            (Some(Slot::Stat { ndx, answer, .. }), Ok(e)) if *ndx == got => {
+                *answer = Some(e);
+                true
+            }
+            (Some(Slot::List { ndx, answer, .. }), Err(names)) if *ndx == got => {
+                *answer = Some(names);
+                true
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(crate::constant::ConstantError::UnexpectedAnswer {
+                what: "not the answer to the oldest request",
+            });
+        }
+        self.drain();
+        Ok(())
+    }
+
+    /// Sends the records of the slots at the front that are ready.
+    pub(super) fn drain(&mut self) {
+        while self.slots.front().is_some_and(Slot::ready) {
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            let change = slot.change();
+            match slot {
+                Slot::Stat {
+                    path,
+                    purpose,
+                    answer,
+                    ..
+                } => self.stat_done(change, path, purpose, answer.flatten()),
+                Slot::List { gone: true, .. } => self.open = Open::None,
+                Slot::List { dir, answer, .. } => {
+                    self.dir_begin(change, dir, answer.unwrap_or_default())
+                }
+                Slot::DirEnd { dir, .. } => {
+                    let id = self.emit(change, Some(dir.clone()), State::Plain);
+                    self.send(&MasterRecord::DirEnd { id, path: dir });
+                }
+                Slot::BatchEnd { .. } => {
+                    let id = self.emit(change, None, State::Plain);
+                    self.send(&MasterRecord::BatchEnd { id });
+                    self.batch.links.clear();
+                }
+            }
+            self.release(change, 0, &[]);
+        }
+    }
+
+    /// A new id for a record of `change`.
+    fn emit(&mut self, change: u64, path: Option<WirePath>, state: State) -> u64 {
+        self.last_id += 1;
+        self.hold(change);
+        let f = Flight {
+            change,
+            path,
+            state,
+            wanted: false,
+        };
+        self.flights.insert(self.last_id, f);
+        self.last_id
+    }
+
+    /// The walk that will list `path` or a directory above it, if any: its change.
+    pub(super) fn covering_walk(&self, path: &WirePath) -> Option<u64> {
+        let p = path.as_bytes();
+        let mut dirs = vec![p];
+        let cuts = p.iter().enumerate().filter(|(_, &b)| b == b'/');
+        dirs.extend(cuts.filter_map(|(i, _)| p.get(..i)));
+        dirs.push(b".");
+        let open = match &self.open {
+            Open::Listing(d) => Some((d.as_bytes(), None)),
+            Open::Dir(w) => Some((w.dir.as_bytes(), Some(&w.dirs))),
+            Open::None => None,
+        };
+        let front = self.walks.front().map(|w| w.change);
+        for d in dirs {
+            if let Some(w) = self.walks.iter().find(|w| w.set.contains(d)) {
+                return Some(w.change);
+            }
+            if let Some((listing, inside)) = open {
+                if d == listing || inside.is_some_and(|s| s.contains(d)) {
+                    return front;
+                }
+            }
+        }
+        None
+    }
+
+    /// RFC.md §15.10: a change beneath a directory that a walk has yet to list rides on
+    /// that walk (the walk reads its state later) and is acknowledged with it: its record
+    /// would reach the mirror before the directory does.
+    pub(super) fn ride(&mut self, change: u64, path: &WirePath) -> bool {
+        let Some(walk) = self.covering_walk(path).filter(|&w| w != change) else {
+            return false;
+        };
+        let Some(w) = self.changes.get_mut(&walk) else {
+            return false;
+        };
+        w.riders.push(change);
+        self.hold(change);
+        true
+    }
+
+    fn stat_done(&mut self, change: u64, path: WirePath, purpose: Purpose, e: Option<FileEntry>) {
+        if purpose == Purpose::WalkDir {
+            if !e.as_ref().is_some_and(|e| e.is_dir() && e.name == path) {
+                if let Some(Slot::List { gone, .. }) = self.slots.front_mut() {
+                    *gone = true;
+                }
+                self.stat_done(change, path, Purpose::Vanished, e);
+            }
+            return;
+        }
+        if matches!(purpose, Purpose::Feed) && e.is_none() && self.ride(change, &path) {
+            return;
+        }
+        let Some(e) = e else {
+            let hidden = self.filter.as_ref().is_some_and(|f| {
+                let p = path.as_bytes();
+                f.excluded(p, false, Side::Sender) || f.excluded(p, true, Side::Sender)
+            });
+            if matches!(
+                purpose,
+                Purpose::Feed | Purpose::TreeRoot | Purpose::DirSelf | Purpose::Vanished
+            ) && !hidden
+                && !path.is_dot()
+            {
+                let id = self.emit(change, Some(path.clone()), State::Plain);
+                self.send(&MasterRecord::Delete { id, path });
+            }
+            return;
+        };
+        if e.name != path {
+            // The executor described another path: treat the answer as missing data.
+            return;
+        }
+        let hidden = self.filter.as_ref().is_some_and(|f| {
+            !path.is_dot() && f.excluded(path.as_bytes(), e.is_dir(), Side::Sender)
+        });
+        if hidden {
+            return;
+        }
+        match purpose {
+            Purpose::Feed | Purpose::Parent | Purpose::TreeRoot if self.ride(change, &path) => {}
+            Purpose::TreeRoot if e.is_dir() => {
+                self.hold(change);
+                self.walks.push_back(Walk::new(change, path));
+            }
+            Purpose::Parent if !e.is_dir() => {}
+            _ => self.entry(change, e),
+        }
+    }
+
+    /// `ENTRY` (or `HARDLINK` for a second name of an inode in this batch).
+    fn entry(&mut self, change: u64, mut e: FileEntry) {
+        let devino = e.hardlink.take();
+        e.checksum = None;
+        e.top_dir = false;
+        e.no_content_dir = false;
+        if self.opts.flist.preserve_hard_links && e.is_regular() {
+            if let Some(HardLink::DevIno { dev, ino }) = devino {
+                match self.batch.links.get(&(dev, ino)) {
+                    Some(target) if *target != e.name => {
+                        let target = target.clone();
+                        let id = self.emit(change, Some(e.name.clone()), State::Plain);
+                        let path = e.name;
+                        self.send(&MasterRecord::HardLink { id, path, target });
+                        return;
+                    }
+                    Some(_) => {}
+                    None if self.batch.links.len() < MAX_LINKS => {
+                        self.batch.links.insert((dev, ino), e.name.clone());
+                    }
+                    None => {}
+                }
+            }
+        }
+        if !self.ctx.flist.numeric_ids {
+            strip_known(&mut self.named_uids, e.uid, &mut e.user_name);
+            strip_known(&mut self.named_gids, e.gid, &mut e.group_name);
+        }
+        let state = if e.is_regular() {
+            State::File(FileState::AwaitSums)
+        } else if e.is_dir() {
+            State::Dir
+        } else {
+            State::Plain
+        };
+        let id = self.emit(change, Some(e.name.clone()), state);
+        self.send(&MasterRecord::Entry { id, entry: e });
+    }
+
+    /// `DIR_BEGIN`: the listing is in; its names are `Stat`ed next.
+    fn dir_begin(&mut self, change: u64, dir: WirePath, mut names: Vec<ListedName>) {
+        let id = self.emit(change, Some(dir.clone()), State::Plain);
+        self.send(&MasterRecord::DirBegin {
+            id,
+            path: dir.clone(),
+        });
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        names.dedup_by(|a, b| a.name == b.name);
+        let dirs = names
+            .iter()
+            .filter(|l| l.mode & mode::S_IFMT == mode::S_IFDIR)
+            .filter_map(|l| child_of(&dir, &l.name))
+            .map(WirePath::into_bytes)
+            .collect();
+        // The walk's own reference keeps the change open until its last directory.
+        self.open = Open::Dir(Box::new(DirWork {
+            change,
+            dir,
+            names: names.into(),
+            subdirs: Vec::new(),
+            dirs,
+        }));
+    }
+}
+
+/// Names travel the first time an id appears in the session (RFC.md §15.3).
+fn strip_known(sent: &mut std::collections::HashSet<u32>, id: u32, name: &mut Option<Vec<u8>>) {
+    if name.is_none() {
+        return;
+    }
+    if sent.contains(&id) {
+        *name = None;
+    } else if sent.len() < MAX_NAMED {
+        sent.insert(id);
+    }
+}
