@@ -292,10 +292,10 @@ impl ReceiverFs {
 
     fn owner_of(&mut self, entry: &FileEntry) -> (Option<u32>, Option<u32>) {
         let uid = (self.opts.owner && self.opts.am_root).then(|| {
-            match (&entry.user_name, self.opts.numeric_ids || entry.uid == 0) {
+            match (entry.user_name(), self.opts.numeric_ids || entry.uid == 0) {
                 (Some(name), false) => *self
                     .uid_cache
-                    .entry(name.clone())
+                    .entry(name.to_vec())
                     .or_insert_with(|| super::user_id(name))
                     .as_ref()
                     .unwrap_or(&entry.uid),
@@ -303,10 +303,10 @@ impl ReceiverFs {
             }
         });
         let gid = self.opts.group.then(|| {
-            match (&entry.group_name, self.opts.numeric_ids || entry.gid == 0) {
+            match (entry.group_name(), self.opts.numeric_ids || entry.gid == 0) {
                 (Some(name), false) => *self
                     .gid_cache
-                    .entry(name.clone())
+                    .entry(name.to_vec())
                     .or_insert_with(|| super::group_id(name))
                     .as_ref()
                     .unwrap_or(&entry.gid),
@@ -418,7 +418,7 @@ impl ReceiverFs {
         let rel = self
             .local(&entry.name)?
             .ok_or("symlink at the transfer root")?;
-        let target = entry.symlink.clone().unwrap_or_default();
+        let target = entry.symlink().map(<[u8]>::to_vec).unwrap_or_default();
         self.replace_dir_if_any(&rel)?;
         let Some(dest) = &self.dest else {
             return Ok(());
@@ -458,7 +458,7 @@ impl ReceiverFs {
         let rel = self
             .local(&entry.name)?
             .ok_or("special file at the transfer root")?;
-        let rdev = rustix::fs::makedev(entry.rdev_major, entry.rdev_minor);
+        let rdev = rustix::fs::makedev(entry.rdev_major(), entry.rdev_minor());
         let special = match entry.mode & mode::S_IFMT {
             mode::S_IFIFO => Special::Fifo,
             mode::S_IFSOCK => Special::Socket,

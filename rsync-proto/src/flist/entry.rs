@@ -103,42 +103,45 @@ pub enum HardLink {
 }
 
 /// One file-list entry, as the sender describes it.
+///
+/// The fields every entry has are public; the rare ones (symlink target, device numbers,
+/// hard-link information, `-c` checksum, inline user and group names, the directory flags)
+/// sit behind accessors in one optional box, so an entry is 56 bytes plus its name's bytes
+/// (a file list of 100,000 entries is held in memory for the whole transfer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileEntry {
     /// Relative path, raw bytes.
     pub name: WirePath,
-    /// `st_mode`: type and permission bits.
-    pub mode: u32,
     /// Length in bytes (0 for devices and specials).
     pub size: u64,
     /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
     pub mtime: i64,
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
     /// Nanoseconds of the mtime (sent from protocol 31 on), ≤ [`MAX_NSEC`].
     pub mtime_nsec: u32,
     /// Owner id (`-o`).
     pub uid: u32,
     /// Group id (`-g`).
     pub gid: u32,
-    /// Owner name sent inline (protocol ≥ 30 with incremental recursion).
-    pub user_name: Option<Vec<u8>>,
-    /// Group name sent inline (protocol ≥ 30 with incremental recursion).
-    pub group_name: Option<Vec<u8>>,
-    /// Device major number (devices with `-D`).
-    pub rdev_major: u32,
-    /// Device minor number (devices with `-D`).
-    pub rdev_minor: u32,
-    /// Symlink target (`-l`), raw bytes without NUL.
-    pub symlink: Option<Vec<u8>>,
-    /// Hard-link information (`-H`).
-    pub hardlink: Option<HardLink>,
-    /// Whole-file checksum of a regular file (`-c`).
-    pub checksum: Option<Vec<u8>>,
-    /// Directory named on the command line (`XMIT_TOP_DIR`).
-    pub top_dir: bool,
-    /// Protocol ≥ 30: a directory whose contents are not part of the transfer
-    /// (`XMIT_NO_CONTENT_DIR`, e.g. an implied parent).
-    pub no_content_dir: bool,
+    /// The rare fields; `None` when they all have their default (so equal entries compare
+    /// equal however they were built).
+    extra: Option<Box<Extra>>,
+}
+
+/// The fields few entries have.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Extra {
+    user_name: Option<Box<[u8]>>,
+    group_name: Option<Box<[u8]>>,
+    symlink: Option<Box<[u8]>>,
+    checksum: Option<Box<[u8]>>,
+    hardlink: Option<HardLink>,
+    rdev_major: u32,
+    rdev_minor: u32,
+    top_dir: bool,
+    no_content_dir: bool,
 }
 
 impl FileEntry {
@@ -146,21 +149,13 @@ impl FileEntry {
     pub fn new(name: WirePath, mode: u32) -> Self {
         Self {
             name,
-            mode,
             size: 0,
             mtime: 0,
+            mode,
             mtime_nsec: 0,
             uid: 0,
             gid: 0,
-            user_name: None,
-            group_name: None,
-            rdev_major: 0,
-            rdev_minor: 0,
-            symlink: None,
-            hardlink: None,
-            checksum: None,
-            top_dir: false,
-            no_content_dir: false,
+            extra: None,
         }
     }
 
@@ -191,6 +186,115 @@ impl FileEntry {
     /// A FIFO or socket.
     pub fn is_special(&self) -> bool {
         matches!(self.file_type(), mode::S_IFIFO | mode::S_IFSOCK)
+    }
+
+    /// Changes the rare fields; drops the box when they are all back to their defaults.
+    fn edit(&mut self, f: impl FnOnce(&mut Extra)) {
+        match &mut self.extra {
+            Some(x) => {
+                f(x);
+                if **x == Extra::default() {
+                    self.extra = None;
+                }
+            }
+            None => {
+                let mut x = Extra::default();
+                f(&mut x);
+                if x != Extra::default() {
+                    self.extra = Some(Box::new(x));
+                }
+            }
+        }
+    }
+
+    fn bytes(v: Option<Vec<u8>>) -> Option<Box<[u8]>> {
+        v.map(Vec::into_boxed_slice)
+    }
+
+    /// Symlink target (`-l`), raw bytes without NUL.
+    pub fn symlink(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.symlink.as_deref()
+    }
+
+    /// Sets the symlink target.
+    pub fn set_symlink(&mut self, target: Option<Vec<u8>>) {
+        self.edit(|x| x.symlink = Self::bytes(target));
+    }
+
+    /// Owner name sent inline (protocol ≥ 30 with incremental recursion).
+    pub fn user_name(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.user_name.as_deref()
+    }
+
+    /// Sets the inline owner name.
+    pub fn set_user_name(&mut self, name: Option<Vec<u8>>) {
+        self.edit(|x| x.user_name = Self::bytes(name));
+    }
+
+    /// Group name sent inline (protocol ≥ 30 with incremental recursion).
+    pub fn group_name(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.group_name.as_deref()
+    }
+
+    /// Sets the inline group name.
+    pub fn set_group_name(&mut self, name: Option<Vec<u8>>) {
+        self.edit(|x| x.group_name = Self::bytes(name));
+    }
+
+    /// Whole-file checksum of a regular file (`-c`).
+    pub fn checksum(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.checksum.as_deref()
+    }
+
+    /// Sets the whole-file checksum.
+    pub fn set_checksum(&mut self, sum: Option<Vec<u8>>) {
+        self.edit(|x| x.checksum = Self::bytes(sum));
+    }
+
+    /// Hard-link information (`-H`).
+    pub fn hardlink(&self) -> Option<HardLink> {
+        self.extra.as_ref()?.hardlink
+    }
+
+    /// Sets the hard-link information.
+    pub fn set_hardlink(&mut self, link: Option<HardLink>) {
+        self.edit(|x| x.hardlink = link);
+    }
+
+    /// Device major number (devices with `-D`).
+    pub fn rdev_major(&self) -> u32 {
+        self.extra.as_ref().map_or(0, |x| x.rdev_major)
+    }
+
+    /// Device minor number (devices with `-D`).
+    pub fn rdev_minor(&self) -> u32 {
+        self.extra.as_ref().map_or(0, |x| x.rdev_minor)
+    }
+
+    /// Sets the device numbers.
+    pub fn set_rdev(&mut self, major: u32, minor: u32) {
+        self.edit(|x| (x.rdev_major, x.rdev_minor) = (major, minor));
+    }
+
+    /// Directory named on the command line (`XMIT_TOP_DIR`).
+    pub fn top_dir(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.top_dir)
+    }
+
+    /// Sets [`Self::top_dir`].
+    pub fn set_top_dir(&mut self, top: bool) {
+        self.edit(|x| x.top_dir = top);
+    }
+
+    /// Protocol ≥ 30: a directory whose contents are not part of the transfer
+    /// (`XMIT_NO_CONTENT_DIR`, e.g. an implied parent).
+    pub fn no_content_dir(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.no_content_dir)
+    }
+
+    /// Sets [`Self::no_content_dir`].
+    pub fn set_no_content_dir(&mut self, no_content: bool) {
+        self.edit(|x| x.no_content_dir = no_content);
     }
 }
 
@@ -425,4 +529,61 @@ pub enum FlistError {
     /// Bytes were fed after the list ended.
     #[error("file list already complete")]
     Finished,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_small() {
+        // The list of a 100,000-file tree is held for the whole transfer.
+        assert!(std::mem::size_of::<FileEntry>() <= 56);
+        assert_eq!(
+            std::mem::size_of::<Option<FileEntry>>(),
+            std::mem::size_of::<FileEntry>()
+        );
+    }
+
+    #[test]
+    fn rare_fields_round_trip_and_defaults_compare_equal() {
+        let name = || WirePath::try_from("l").unwrap();
+        let plain = FileEntry::new(name(), mode::S_IFLNK | 0o777);
+        let mut e = plain.clone();
+        e.set_symlink(Some(b"t".to_vec()));
+        e.set_user_name(Some(b"u".to_vec()));
+        e.set_group_name(Some(b"g".to_vec()));
+        e.set_checksum(Some(vec![1; 16]));
+        e.set_hardlink(Some(HardLink::Follower { first: 3 }));
+        e.set_rdev(8, 1);
+        e.set_top_dir(true);
+        e.set_no_content_dir(true);
+        assert_eq!(e.symlink(), Some(&b"t"[..]));
+        assert_eq!(
+            (e.user_name(), e.group_name()),
+            (Some(&b"u"[..]), Some(&b"g"[..]))
+        );
+        assert_eq!(e.checksum(), Some(&[1; 16][..]));
+        assert_eq!(e.hardlink(), Some(HardLink::Follower { first: 3 }));
+        assert_eq!((e.rdev_major(), e.rdev_minor()), (8, 1));
+        assert!(e.top_dir() && e.no_content_dir());
+        assert_ne!(e, plain);
+        // Back to the defaults, one at a time: equal to an entry never given them.
+        e.set_symlink(None);
+        e.set_user_name(None);
+        e.set_group_name(None);
+        e.set_checksum(None);
+        e.set_hardlink(None);
+        e.set_rdev(0, 0);
+        e.set_top_dir(false);
+        assert_ne!(e, plain);
+        e.set_no_content_dir(false);
+        assert_eq!(e, plain);
+        assert!(e.extra.is_none());
+        // Defaults never allocate the box.
+        let mut f = plain.clone();
+        f.set_top_dir(false);
+        f.set_symlink(None);
+        assert!(f.extra.is_none());
+    }
 }

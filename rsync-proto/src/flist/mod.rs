@@ -35,5 +35,5 @@ pub use encode::{encode_file_list, FlistEncoder};
 pub use entry::{mode, xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink};
 pub use entry::{MAX_CHECKSUM_LEN, MAX_NSEC, MAX_SYMLINK_LEN};
 pub use ids::IdList;
-pub use path::{PathError, WirePath, MAX_NAME_LEN};
+pub use path::{PathBatch, PathError, WirePath, MAX_BATCH_BYTES, MAX_NAME_LEN};
 pub use sort::{compare_entries, compare_names, sort_file_list};

@@ -614,21 +614,21 @@ impl Sender {
 fn number_hard_links(entries: &mut [FileEntry], ndx_start: i32) {
     let mut firsts: HashMap<(i64, i64), i32> = HashMap::new();
     for (i, e) in entries.iter_mut().enumerate() {
-        let Some(HardLink::DevIno { dev, ino }) = e.hardlink else {
+        let Some(HardLink::DevIno { dev, ino }) = e.hardlink() else {
             continue;
         };
         if e.is_dir() {
-            e.hardlink = None;
+            e.set_hardlink(None);
             continue;
         }
         let ndx = ndx_start.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
-        e.hardlink = Some(match firsts.get(&(dev, ino)) {
+        e.set_hardlink(Some(match firsts.get(&(dev, ino)) {
             Some(&first) => HardLink::Follower { first },
             None => {
                 firsts.insert((dev, ino), ndx);
                 HardLink::First
             }
-        });
+        }));
     }
 }
 

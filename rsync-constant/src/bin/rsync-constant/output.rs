@@ -218,7 +218,7 @@ impl Console {
         if flags & iflags::IS_NEW != 0 {
             self.created.add(e);
         }
-        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, xname, e.hardlink) {
+        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, xname, e.hardlink()) {
             (true, Some(x), _) => Some(x.to_vec()),
             (true, None, Some(HardLink::Follower { first })) => {
                 entry(first).map(|f| f.name.as_bytes().to_vec())

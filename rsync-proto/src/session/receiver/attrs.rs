@@ -92,10 +92,10 @@ pub(super) fn same_non_regular(entry: &FileEntry, st: &BasisMeta) -> bool {
         return false;
     }
     if entry.is_symlink() {
-        return st.symlink.is_some() && st.symlink == entry.symlink;
+        return st.symlink.is_some() && st.symlink.as_deref() == entry.symlink();
     }
     if entry.is_device() {
-        return st.rdev_major == entry.rdev_major && st.rdev_minor == entry.rdev_minor;
+        return st.rdev_major == entry.rdev_major() && st.rdev_minor == entry.rdev_minor();
     }
     true
 }
@@ -108,7 +108,7 @@ pub(super) fn regular_up_to_date(opts: &SessionOptions, entry: &FileEntry, st: &
     }
     if opts.checksum {
         let n = opts.flist_csum_len();
-        return match (&st.checksum, &entry.checksum) {
+        return match (&st.checksum, entry.checksum()) {
             (Some(a), Some(b)) => a.get(..n).is_some() && a.get(..n) == b.get(..n),
             _ => false,
         };
@@ -202,7 +202,7 @@ mod tests {
         // -c: the sums decide, whatever the times.
         o.checksum = true;
         let mut e = e;
-        e.checksum = Some(vec![1; 16]);
+        e.set_checksum(Some(vec![1; 16]));
         let mut st2 = st2;
         st2.checksum = Some(vec![1; 16]);
         assert!(regular_up_to_date(&o, &e, &st2));

@@ -245,9 +245,9 @@ impl Receiver {
             // and, with -r, everything below it).
             if let Some(e) = e.as_ref().filter(|e| e.is_dir()) {
                 let content = if p >= 30 {
-                    !e.no_content_dir
+                    !e.no_content_dir()
                 } else {
-                    e.top_dir || recursive
+                    e.top_dir() || recursive
                 };
                 if content {
                     self.gen.content.insert(i as i32);
