@@ -463,8 +463,8 @@ fn decode_flist(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Strin
         let k = |s: &str| format!("entry.{i}.{s}");
         put(f, k("name"), text(e.name.as_bytes()));
         put(f, k("mode"), format!("{:o}", e.mode));
-        put(f, k("size"), e.size);
-        put(f, k("mtime"), e.mtime);
+        put(f, k("size"), e.size());
+        put(f, k("mtime"), e.mtime());
         put(f, k("nsec"), e.mtime_nsec);
         put(f, k("uid"), e.uid);
         put(f, k("gid"), e.gid);

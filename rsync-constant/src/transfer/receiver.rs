@@ -321,7 +321,7 @@ impl ReceiverFs {
         Attrs {
             mode: Some(self.perms_for(entry, existing)),
             mtime: self.opts.times.then_some(Mtime {
-                sec: entry.mtime,
+                sec: entry.mtime(),
                 nsec: entry.mtime_nsec,
             }),
             uid,
@@ -446,7 +446,7 @@ impl ReceiverFs {
         }
         if self.opts.times && set_time {
             let t = Mtime {
-                sec: entry.mtime,
+                sec: entry.mtime(),
                 nsec: entry.mtime_nsec,
             };
             dest.set_mtime_nofollow(rel, t).map_err(|e| fs_fail(&e))?;
@@ -498,7 +498,7 @@ impl ReceiverFs {
         // rsync `set_file_attrs` without ATTRS_ACCURATE_TIME (`same_time` at modify-window
         // 0): an existing entry whose mtime has the same seconds keeps its own.
         let accurate = self.opts.checksum && existing.kind == FileKind::File;
-        let same_time = existing.mtime_sec == entry.mtime
+        let same_time = existing.mtime_sec == entry.mtime()
             && (!accurate || existing.mtime_nsec == entry.mtime_nsec);
         if same_time {
             attrs.mtime = None;

@@ -223,12 +223,12 @@ impl SenderFs {
             _ => {}
         }
         let mut e = FileEntry::new(out.placeholder.clone(), kind_bits(meta.kind) | meta.mode);
-        e.size = match meta.kind {
+        e.set_size(match meta.kind {
             FileKind::File | FileKind::Dir => meta.size,
             FileKind::Symlink => target.as_ref().map_or(0, |t| t.len() as u64),
             _ => 0,
-        };
-        e.mtime = meta.mtime_sec;
+        });
+        e.set_mtime(meta.mtime_sec);
         e.mtime_nsec = meta.mtime_nsec;
         e.uid = meta.uid;
         e.gid = meta.gid;

@@ -27,7 +27,7 @@ fn wp(s: &str) -> WirePath {
 
 fn entry(name: &str, m: u32) -> FileEntry {
     let mut e = FileEntry::new(wp(name), m);
-    e.mtime = 1_500_000_000;
+    e.set_mtime(1_500_000_000);
     e.mtime_nsec = 123_456_789;
     e
 }
@@ -474,7 +474,7 @@ fn sender_follows_rsync_operand_rules() {
     assert!(entries[0].top_dir());
     let a = &entries[1];
     assert_eq!(a.mode, mode::S_IFREG | 0o604);
-    assert_eq!(a.size, 3);
+    assert_eq!(a.size(), 3);
     assert!(matches!(a.hardlink(), Some(HardLink::DevIno { .. })));
     assert_eq!(
         a.hardlink(),

@@ -233,7 +233,7 @@ fn runs_inline(request: &FsRequest, resumable: bool, list: &[Option<FileEntry>])
                     .ok()
                     .and_then(|i| list.get(i))
                     .and_then(Option::as_ref)
-                    .is_some_and(|e| e.size <= INLINE_READ_MAX)
+                    .is_some_and(|e| e.size() <= INLINE_READ_MAX)
         }
         FsRequest::Basis { checksum, .. } => checksum.is_none(),
         FsRequest::Delete { is_dir, .. } => !is_dir,

@@ -79,12 +79,12 @@ fn entry(name: &[u8], node: &Option<Vec<u8>>) -> FileEntry {
     let mut e = match node {
         Some(data) => {
             let mut e = FileEntry::new(path, mode::S_IFREG | 0o644);
-            e.size = data.len() as u64;
+            e.set_size(data.len() as u64);
             e
         }
         None => FileEntry::new(path, mode::S_IFDIR | 0o755),
     };
-    e.mtime = 1_700_000_000;
+    e.set_mtime(1_700_000_000);
     e
 }
 

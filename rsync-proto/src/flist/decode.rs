@@ -367,11 +367,11 @@ impl FlistDecoder {
                         limit,
                     })?;
                 let mut e = FileEntry::new(path, src.mode);
-                e.size = src.size;
-                e.mtime = src.mtime;
+                e.set_size(src.size());
+                e.set_mtime(src.mtime());
                 e.mtime_nsec = src.mtime_nsec;
                 st.mode = src.mode;
-                st.mtime = src.mtime;
+                st.mtime = src.mtime();
                 if o.preserve_uid {
                     e.uid = src.uid;
                     st.uid = src.uid;
@@ -426,8 +426,8 @@ impl FlistDecoder {
             });
         }
         let mut e = FileEntry::new(path, st.mode);
-        e.size = u64::try_from(size).map_err(|_| range("size", size))?;
-        e.mtime = st.mtime;
+        e.set_size(u64::try_from(size).map_err(|_| range("size", size))?);
+        e.set_mtime(st.mtime);
         e.mtime_nsec = nsec;
         if e.is_dir() {
             e.set_top_dir(x & xmit::TOP_DIR != 0);
@@ -478,9 +478,9 @@ impl FlistDecoder {
             if device {
                 e.set_rdev(major, minor);
             }
-            e.size = 0;
+            e.set_size(0);
         } else if e.is_device() {
-            e.size = 0;
+            e.set_size(0);
         } else if p < 28 {
             st.rdev32 = 0;
         }

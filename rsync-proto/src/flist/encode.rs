@@ -97,13 +97,13 @@ impl FlistEncoder {
         if !valid_file_type(e.mode) {
             return bad("invalid file type");
         }
-        if p < 30 && !(0..=i64::from(u32::MAX)).contains(&e.mtime) {
+        if p < 30 && !(0..=i64::from(u32::MAX)).contains(&e.mtime()) {
             return bad("mtime outside 0..=u32::MAX below protocol 30");
         }
         if e.mtime_nsec > MAX_NSEC {
             return bad("mtime nanoseconds above 999999999");
         }
-        let size = i64::try_from(e.size).map_err(|_| unenc("size above i64::MAX"))?;
+        let size = i64::try_from(e.size()).map_err(|_| unenc("size above i64::MAX"))?;
         let mut st = self.prev;
         let first_entry = self.prev_name.is_empty();
 
@@ -193,10 +193,10 @@ impl FlistEncoder {
             }
         }
 
-        if e.mtime == st.mtime {
+        if e.mtime() == st.mtime {
             x |= xmit::SAME_TIME;
         } else {
-            st.mtime = e.mtime;
+            st.mtime = e.mtime();
         }
         if e.mtime_nsec != 0 && p >= 31 {
             x |= xmit::MOD_NSEC;
@@ -301,9 +301,9 @@ impl FlistEncoder {
         }
         if x & xmit::SAME_TIME == 0 {
             if p >= 30 {
-                w.put_varlong(e.mtime, 4);
+                w.put_varlong(e.mtime(), 4);
             } else {
-                w.put_int(e.mtime as u32 as i32);
+                w.put_int(e.mtime() as u32 as i32);
             }
         }
         if x & xmit::MOD_NSEC != 0 {
@@ -450,8 +450,8 @@ mod tests {
 
     fn entry(name: &str, m: u32, size: u64, mtime: i64) -> FileEntry {
         let mut e = FileEntry::new(WirePath::try_from(name).unwrap(), m);
-        e.size = size;
-        e.mtime = mtime;
+        e.set_size(size);
+        e.set_mtime(mtime);
         e
     }
 

@@ -4,6 +4,8 @@
 //! Spec: RFC.md §9. Reference: rsync `struct file_struct` (rsync.h) and the option globals
 //! read by `send_file_entry`/`recv_file_entry` (flist.c).
 
+use std::fmt;
+
 use super::ids::IdList;
 use super::path::{PathError, WirePath};
 use crate::wire::DecodeError;
@@ -104,19 +106,17 @@ pub enum HardLink {
 
 /// One file-list entry, as the sender describes it.
 ///
-/// The fields every entry has are public; the rare ones (symlink target, device numbers,
+/// A file list of 100,000 entries is held in memory for the whole transfer, so an entry is
+/// 48 bytes plus its name's bytes: the name, mode, nanoseconds and ids are public fields;
+/// the size and mtime ([`Self::size`], [`Self::mtime`]) keep their low 32 bits inline and
+/// the rest, when not zero, with the rare fields (symlink target, device numbers,
 /// hard-link information, `-c` checksum, inline user and group names, the directory flags)
-/// sit behind accessors in one optional box, so an entry is 56 bytes plus its name's bytes
-/// (a file list of 100,000 entries is held in memory for the whole transfer).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// in one optional box behind accessors.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileEntry {
     /// Relative path, raw bytes.
     pub name: WirePath,
-    /// Length in bytes (0 for devices and specials).
-    pub size: u64,
-    /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
-    pub mtime: i64,
     /// `st_mode`: type and permission bits.
     pub mode: u32,
     /// Nanoseconds of the mtime (sent from protocol 31 on), ≤ [`MAX_NSEC`].
@@ -125,6 +125,10 @@ pub struct FileEntry {
     pub uid: u32,
     /// Group id (`-g`).
     pub gid: u32,
+    /// Low 32 bits of the size.
+    size_lo: u32,
+    /// Low 32 bits of the mtime.
+    mtime_lo: u32,
     /// The rare fields; `None` when they all have their default (so equal entries compare
     /// equal however they were built).
     extra: Option<Box<Extra>>,
@@ -133,6 +137,10 @@ pub struct FileEntry {
 /// The fields few entries have.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Extra {
+    /// `size >> 32` (a file of 4 GiB or more).
+    size_hi: u32,
+    /// `mtime >> 32` (before 1970 or after 2106).
+    mtime_hi: i32,
     user_name: Option<Box<[u8]>>,
     group_name: Option<Box<[u8]>>,
     symlink: Option<Box<[u8]>>,
@@ -144,18 +152,71 @@ struct Extra {
     no_content_dir: bool,
 }
 
+impl fmt::Debug for FileEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("FileEntry");
+        d.field("name", &self.name)
+            .field("mode", &format_args!("0o{:o}", self.mode))
+            .field("size", &self.size())
+            .field("mtime", &self.mtime())
+            .field("mtime_nsec", &self.mtime_nsec)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid);
+        if let Some(x) = &self.extra {
+            d.field("symlink", &x.symlink)
+                .field("hardlink", &x.hardlink)
+                .field("rdev", &(x.rdev_major, x.rdev_minor))
+                .field("checksum", &x.checksum)
+                .field("names", &(&x.user_name, &x.group_name))
+                .field("top_dir", &x.top_dir)
+                .field("no_content_dir", &x.no_content_dir);
+        }
+        d.finish()
+    }
+}
+
 impl FileEntry {
     /// An entry with the given name and mode and every other field zero or absent.
     pub fn new(name: WirePath, mode: u32) -> Self {
         Self {
             name,
-            size: 0,
-            mtime: 0,
             mode,
             mtime_nsec: 0,
             uid: 0,
             gid: 0,
+            size_lo: 0,
+            mtime_lo: 0,
             extra: None,
+        }
+    }
+
+    /// Length in bytes (0 for devices and specials).
+    pub fn size(&self) -> u64 {
+        let hi = self.extra.as_ref().map_or(0, |x| x.size_hi);
+        u64::from(hi) << 32 | u64::from(self.size_lo)
+    }
+
+    /// Sets [`Self::size`].
+    pub fn set_size(&mut self, size: u64) {
+        self.size_lo = size as u32;
+        let hi = (size >> 32) as u32;
+        if hi != 0 || self.extra.is_some() {
+            self.edit(|x| x.size_hi = hi);
+        }
+    }
+
+    /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
+    pub fn mtime(&self) -> i64 {
+        let hi = self.extra.as_ref().map_or(0, |x| x.mtime_hi);
+        i64::from(hi) << 32 | i64::from(self.mtime_lo)
+    }
+
+    /// Sets [`Self::mtime`].
+    pub fn set_mtime(&mut self, mtime: i64) {
+        self.mtime_lo = mtime as u32;
+        let hi = (mtime >> 32) as i32;
+        if hi != 0 || self.extra.is_some() {
+            self.edit(|x| x.mtime_hi = hi);
         }
     }
 
@@ -538,11 +599,49 @@ mod tests {
     #[test]
     fn an_entry_is_small() {
         // The list of a 100,000-file tree is held for the whole transfer.
-        assert!(std::mem::size_of::<FileEntry>() <= 56);
+        assert!(std::mem::size_of::<FileEntry>() <= 48);
         assert_eq!(
             std::mem::size_of::<Option<FileEntry>>(),
             std::mem::size_of::<FileEntry>()
         );
+    }
+
+    #[test]
+    fn sizes_and_times_of_every_range_round_trip() {
+        let plain = FileEntry::new(WirePath::try_from("f").unwrap(), mode::S_IFREG);
+        for size in [0, 1, u64::from(u32::MAX), 1 << 32, (5 << 32) | 7, u64::MAX] {
+            let mut e = plain.clone();
+            e.set_size(size);
+            assert_eq!(e.size(), size);
+            assert_eq!(e.extra.is_some(), size >> 32 != 0, "{size}");
+            e.set_size(3);
+            assert_eq!(
+                e,
+                FileEntry {
+                    size_lo: 3,
+                    ..plain.clone()
+                }
+            );
+        }
+        let times = [
+            0,
+            1_700_000_000,
+            i64::from(u32::MAX),
+            1 << 32,
+            -1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for mtime in times {
+            let mut e = plain.clone();
+            e.set_mtime(mtime);
+            e.set_size(u64::MAX);
+            assert_eq!((e.mtime(), e.size()), (mtime, u64::MAX));
+            e.set_size(0);
+            assert_eq!(e.mtime(), mtime);
+            e.set_mtime(0);
+            assert_eq!(e, plain, "{mtime}");
+        }
     }
 
     #[test]

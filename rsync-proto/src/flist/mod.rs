@@ -9,8 +9,8 @@
 //! ```
 //! use rsync_proto::flist::{encode_file_list, decode_file_list, FileEntry, FileList, FlistOptions, WirePath, mode};
 //! let mut e = FileEntry::new(WirePath::try_from("dir/file")?, mode::S_IFREG | 0o644);
-//! e.size = 5;
-//! e.mtime = 1_700_000_000;
+//! e.set_size(5);
+//! e.set_mtime(1_700_000_000);
 //! let mut list = FileList::default();
 //! list.entries.push(e);
 //! let opts = FlistOptions::new(31);

@@ -131,16 +131,16 @@ fn build(o: &FlistOptions, raws: Vec<Raw>) -> Vec<FileEntry> {
     for r in raws {
         let mut e = FileEntry::new(r.name, types[usize::from(r.kind)] | r.perm);
         let special = e.is_special();
-        e.size = if e.is_device() || special {
+        e.set_size(if e.is_device() || special {
             0
         } else {
             r.size >> 1
-        };
-        e.mtime = if p < 30 {
+        });
+        e.set_mtime(if p < 30 {
             r.mtime & 0xffff_ffff
         } else {
             r.mtime
-        };
+        });
         e.mtime_nsec = if p >= 31 { r.nsec } else { 0 };
         e.uid = if o.preserve_uid { r.uid } else { 0 };
         e.gid = if o.preserve_gid { r.gid } else { 0 };

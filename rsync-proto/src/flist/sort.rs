@@ -377,7 +377,7 @@ pub(crate) mod tests {
             let entries: Vec<FileEntry> = v.iter().enumerate().filter_map(|(i, ((n, d), (t, c)))| {
                 let m = if *d { mode::S_IFDIR } else { mode::S_IFREG };
                 let mut e = FileEntry::new(WirePath::new(n.clone()).ok()?, m);
-                e.size = i as u64;
+                e.set_size(i as u64);
                 if *d {
                     e.set_top_dir(*t);
                     e.set_no_content_dir(*c);

@@ -252,7 +252,7 @@ impl Sender {
         self.stats.total_size = entries
             .iter()
             .filter(|e| e.is_regular() || e.is_symlink())
-            .map(|e| e.size as i64)
+            .map(|e| e.size() as i64)
             .sum();
         self.list = sort_file_list(entries, u32::from(p));
         if self.list.is_empty() && self.core.opts.server {
@@ -404,7 +404,7 @@ impl Sender {
         }
         if transfer {
             self.stats.xferred_files += 1;
-            let size = self.entry(ndx).map(|e| e.size).unwrap_or(0);
+            let size = self.entry(ndx).map(|e| e.size()).unwrap_or(0);
             self.stats.total_transferred_size += size;
         }
         self.core.events.push_back(Event::Itemize {

@@ -187,7 +187,7 @@ impl Console {
         for e in list.iter().flatten() {
             self.list_kinds.add(e);
             if e.is_regular() || e.is_symlink() {
-                self.total_size += e.size;
+                self.total_size += e.size();
             }
         }
         if self.verbose > 0 || self.stats {
@@ -307,7 +307,7 @@ impl Console {
                 }
                 self.literal += lit;
                 self.matched += mat;
-                let size = entry(*ndx).map_or(lit + mat, |e| e.size);
+                let size = entry(*ndx).map_or(lit + mat, |e| e.size());
                 self.transferred_size += size;
                 if self.progress && !self.quiet {
                     let secs = self.started.elapsed().as_secs_f64().max(0.001);

@@ -31,12 +31,12 @@ pub(super) fn itemize_flags(
     let Some(st) = meta else {
         return flags | iflags::IS_NEW;
     };
-    if entry.is_regular() && entry.size != st.size {
+    if entry.is_regular() && entry.size() != st.size {
         flags |= iflags::REPORT_SIZE;
     }
     let keep_time = opts.preserve_times;
     let time_changes = if keep_time {
-        entry.mtime != st.mtime
+        entry.mtime() != st.mtime
     } else {
         flags & (iflags::TRANSFER | iflags::LOCAL_CHANGE) != 0
             && xname.is_none_or(|x| !x.is_empty())
@@ -67,7 +67,7 @@ pub(super) fn attrs_differ(
     accurate: bool,
 ) -> bool {
     let time = opts.preserve_times
-        && (entry.mtime != st.mtime || (accurate && entry.mtime_nsec != st.mtime_nsec));
+        && (entry.mtime() != st.mtime || (accurate && entry.mtime_nsec != st.mtime_nsec));
     let perms =
         opts.preserve_perms && !entry.is_symlink() && (st.mode ^ entry.mode) & CHMOD_BITS != 0;
     let owner = opts.flist.preserve_uid && opts.am_root && entry.uid != st.uid;
@@ -103,7 +103,7 @@ pub(super) fn same_non_regular(entry: &FileEntry, st: &BasisMeta) -> bool {
 /// generator.c `quick_check_ok` for a regular file over a regular file: same size, then
 /// the `-c` sums, or (without `-I`) the mtime seconds.
 pub(super) fn regular_up_to_date(opts: &SessionOptions, entry: &FileEntry, st: &BasisMeta) -> bool {
-    if st.size != entry.size {
+    if st.size != entry.size() {
         return false;
     }
     if opts.checksum {
@@ -113,7 +113,7 @@ pub(super) fn regular_up_to_date(opts: &SessionOptions, entry: &FileEntry, st: &
             _ => false,
         };
     }
-    !opts.ignore_times && st.mtime == entry.mtime
+    !opts.ignore_times && st.mtime == entry.mtime()
 }
 
 #[cfg(test)]
@@ -132,8 +132,8 @@ mod tests {
 
     fn file(size: u64, mtime: i64, m: u32) -> FileEntry {
         let mut e = FileEntry::new(WirePath::try_from("f").expect("path"), mode::S_IFREG | m);
-        e.size = size;
-        e.mtime = mtime;
+        e.set_size(size);
+        e.set_mtime(mtime);
         e
     }
 

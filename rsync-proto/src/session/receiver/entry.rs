@@ -227,7 +227,7 @@ impl Receiver {
             && job
                 .meta
                 .as_ref()
-                .is_some_and(|m| m.is_regular() && m.size == job.e.size)
+                .is_some_and(|m| m.is_regular() && m.size == job.e.size())
     }
 
     fn dispatch(&mut self, job: &mut EntryJob) -> Result<bool, SessionError> {

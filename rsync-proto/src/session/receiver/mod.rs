@@ -228,7 +228,7 @@ impl Receiver {
         self.stats.total_size = entries
             .iter()
             .filter(|e| e.is_regular() || e.is_symlink())
-            .map(|e| e.size as i64)
+            .map(|e| e.size() as i64)
             .sum();
         self.stats.flist_size = self.flist_bytes;
         let o = &self.core.opts;

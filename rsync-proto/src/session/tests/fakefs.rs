@@ -217,7 +217,7 @@ impl Fs {
             i.mode = (i.mode & mode::S_IFMT) | (e.mode & 0o7777);
         }
         if o.preserve_times {
-            i.mtime = e.mtime;
+            i.mtime = e.mtime();
             i.nsec = e.mtime_nsec;
         }
         if o.flist.preserve_uid && o.am_root {
@@ -572,24 +572,24 @@ impl SrcDriver {
                 continue;
             };
             let mut e = FileEntry::new(name, i.mode);
-            e.mtime = i.mtime;
+            e.set_mtime(i.mtime);
             e.mtime_nsec = i.nsec;
             e.uid = i.uid;
             e.gid = i.gid;
             e.set_top_dir(p == b".");
             match &i.kind {
                 Kind::File(d) => {
-                    e.size = d.len() as u64;
+                    e.set_size(d.len() as u64);
                     data.insert(p.clone(), d.clone());
                 }
                 Kind::Symlink(t) => {
-                    e.size = t.len() as u64;
+                    e.set_size(t.len() as u64);
                     e.set_symlink(Some(t.clone()));
                 }
                 Kind::Device(a, b) => {
                     e.set_rdev(*a, *b);
                 }
-                Kind::Dir => e.size = 4096,
+                Kind::Dir => e.set_size(4096),
                 Kind::Special => {}
             }
             if i.kind != Kind::Dir && nlink[ino] > 1 {
