@@ -28,9 +28,9 @@ const IOERR_GENERAL: i32 = 1;
 /// `IOERR_VANISHED`.
 const IOERR_VANISHED: i32 = 2;
 /// Bytes per [`FsAnswer::FileData`].
-const DATA_CHUNK: usize = 256 * 1024;
+const DATA_CHUNK: usize = 64 * 1024;
 /// Names per shared name buffer of the file list.
-const NAME_BATCH: usize = 4096;
+const NAME_BATCH: usize = 1024;
 
 /// The file list as the walk builds it: entries in walk order, named in batches of
 /// [`NAME_BATCH`] that share one buffer (a 100,000-entry list makes 25 allocations for its

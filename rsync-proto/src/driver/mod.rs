@@ -65,11 +65,11 @@ pub const EXIT_STREAMIO: i32 = 12;
 pub const EXIT_PROTOCOL: i32 = 2;
 
 /// Reply batches the executor may have queued before it blocks (its back-pressure).
-const ANSWER_QUEUE: usize = 8;
+const ANSWER_QUEUE: usize = 2;
 
 /// Answer bytes (file data, basis bytes) the executor thread gathers before it hands a
 /// batch over; also the most it gathers beyond the driver's back-pressure threshold.
-const REPLY_BATCH_BYTES: usize = 256 * 1024;
+const REPLY_BATCH_BYTES: usize = 64 * 1024;
 
 /// Output buffer capacity kept between bursts, and the written prefix worth compacting.
 const OUT_KEEP: usize = 64 * 1024;
@@ -78,7 +78,7 @@ const OUT_KEEP: usize = 64 * 1024;
 const INLINE_READ_MAX: u64 = 1 << 20;
 
 /// Data bytes one slice of a request run on the driver's task may answer with.
-const INLINE_BUDGET: usize = 256 * 1024;
+const INLINE_BUDGET: usize = 64 * 1024;
 
 /// Longest the executor thread holds finished answers while it has more jobs to run.
 const REPLY_BATCH_DELAY: Duration = Duration::from_millis(2);
@@ -96,11 +96,11 @@ pub struct DriverConfig {
 }
 
 impl Default for DriverConfig {
-    /// No timeout, 256 KiB of pending output, 64 KiB reads.
+    /// No timeout, 128 KiB of pending output, 64 KiB reads.
     fn default() -> Self {
         Self {
             timeout: None,
-            max_pending_output: 256 * 1024,
+            max_pending_output: 128 * 1024,
             read_size: 64 * 1024,
         }
     }
@@ -524,6 +524,7 @@ where
         // Pump the session's outputs in the documented order, running cheap requests here
         // while the thread is idle and our output is not backed up.
         loop {
+            io.make_room();
             let mut any = session.poll_transmit(&mut io.out);
             if !announced && !session.file_list().is_empty() {
                 announced = true;
@@ -698,6 +699,16 @@ impl Io {
 
     fn pending(&self) -> usize {
         self.out.len() - self.pos
+    }
+
+    /// Drops the written prefix when the buffer would otherwise have to grow for the
+    /// session's next output: its capacity stays near the largest pending size (the
+    /// back-pressure threshold plus one burst), not twice that.
+    fn make_room(&mut self) {
+        if self.pos > 0 && self.out.capacity() - self.out.len() < OUT_KEEP {
+            self.out.drain(..self.pos);
+            self.pos = 0;
+        }
     }
 
     fn touch(&mut self) {
