@@ -524,7 +524,6 @@ where
         // Pump the session's outputs in the documented order, running cheap requests here
         // while the thread is idle and our output is not backed up.
         loop {
-            io.make_room();
             let mut any = session.poll_transmit(&mut io.out);
             if !announced && !session.file_list().is_empty() {
                 announced = true;
@@ -699,16 +698,6 @@ impl Io {
 
     fn pending(&self) -> usize {
         self.out.len() - self.pos
-    }
-
-    /// Drops the written prefix when the buffer would otherwise have to grow for the
-    /// session's next output: its capacity stays near the largest pending size (the
-    /// back-pressure threshold plus one burst), not twice that.
-    fn make_room(&mut self) {
-        if self.pos > 0 && self.out.capacity() - self.out.len() < OUT_KEEP {
-            self.out.drain(..self.pos);
-            self.pos = 0;
-        }
     }
 
     fn touch(&mut self) {

@@ -5,43 +5,54 @@
 //! `flist_sort_and_clean` (flist.c).
 
 use std::cmp::Ordering;
-use std::iter::once;
 
 use super::entry::FileEntry;
 
-/// One path component in the protocol ≥ 29 order: a component that names a directory
-/// (every component but the last, and the last one of a directory) compares as
-/// `name/` and after any non-directory component at the same depth.
-#[derive(Clone, Copy)]
-enum Comp<'a> {
-    Item(&'a [u8]),
-    Dir(&'a [u8]),
+/// A name as the protocol ≥ 29 order sees it: its bytes, followed by a `/` when it names a
+/// directory (the transfer root `.` is empty). Every byte up to the last `/` belongs to a
+/// directory component and compares after every byte of a non-directory name at the same
+/// position.
+struct Ordered<'a> {
+    bytes: &'a [u8],
+    /// The `/` a directory's name is followed by.
+    slash: bool,
+    /// Index of the last `/` (the virtual one included); bytes up to it are directory bytes.
+    last_slash: Option<usize>,
 }
 
-fn components(name: &[u8], is_dir: bool) -> impl Iterator<Item = Comp<'_>> {
-    // The transfer root "." is an empty path and sorts first.
-    let root = is_dir && name == b".";
-    let n = name.split(|&b| b == b'/').count();
-    name.split(|&b| b == b'/')
-        .enumerate()
-        .filter(move |_| !root)
-        .map(move |(i, c)| {
-            if i + 1 < n || is_dir {
-                Comp::Dir(c)
-            } else {
-                Comp::Item(c)
-            }
-        })
-}
-
-fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
-    match (a, b) {
-        (Comp::Item(_), Comp::Dir(_)) => Ordering::Less,
-        (Comp::Dir(_), Comp::Item(_)) => Ordering::Greater,
-        (Comp::Item(x), Comp::Item(y)) => x.cmp(y),
-        (Comp::Dir(x), Comp::Dir(y)) => {
-            x.iter().chain(once(&b'/')).cmp(y.iter().chain(once(&b'/')))
+impl<'a> Ordered<'a> {
+    fn new(name: &'a [u8], dir: bool) -> Self {
+        if dir && name == b"." {
+            return Self {
+                bytes: &[],
+                slash: false,
+                last_slash: None,
+            };
         }
+        let last_slash = if dir {
+            Some(name.len())
+        } else {
+            name.iter().rposition(|&c| c == b'/')
+        };
+        Self {
+            bytes: name,
+            slash: dir,
+            last_slash,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() + usize::from(self.slash)
+    }
+
+    /// The byte at `i` (the virtual `/` at the end of a directory's name).
+    fn at(&self, i: usize) -> u8 {
+        self.bytes.get(i).copied().unwrap_or(b'/')
+    }
+
+    /// Whether the byte at `i` belongs to a directory component.
+    fn in_dir(&self, i: usize) -> bool {
+        self.last_slash.is_some_and(|s| i <= s)
     }
 }
 
@@ -52,23 +63,39 @@ fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
 ///   non-directory sorts before every directory at the same depth, and the root `.` sorts
 ///   first. A directory and a non-directory with the same name are therefore different.
 ///
+/// Equivalently (and so computed): each name with a `/` appended for a directory, every byte
+/// tagged with whether it belongs to a directory component (it is at or before the last
+/// `/`), compared as (tag, byte) pairs with untagged bytes first.
+///
 /// Wire: `[flist-sort]` (RFC.md §9).
 pub fn compare_names(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool, protocol: u32) -> Ordering {
     if protocol < 29 {
         return a.cmp(b);
     }
-    let mut x = components(a, a_dir);
-    let mut y = components(b, b_dir);
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(c), Some(d)) => match cmp_comp(c, d) {
-                Ordering::Equal => {}
-                o => return o,
-            },
+    let (x, y) = (Ordered::new(a, a_dir), Ordered::new(b, b_dir));
+    let (lx, ly) = (x.len(), y.len());
+    // The common prefix of the bytes (a directory's `/` is at most one more).
+    let mut i = x
+        .bytes
+        .iter()
+        .zip(y.bytes)
+        .position(|(c, d)| c != d)
+        .unwrap_or(x.bytes.len().min(y.bytes.len()));
+    while i < lx && i < ly && x.at(i) == y.at(i) {
+        i += 1;
+    }
+    // Within the common prefix the tags first differ one past the nearer last `/`.
+    if x.last_slash != y.last_slash {
+        let first = x.last_slash.min(y.last_slash).map_or(0, |s| s + 1);
+        if first < i {
+            return x.last_slash.cmp(&y.last_slash);
         }
+    }
+    match (i < lx, i < ly) {
+        (false, false) => Ordering::Equal,
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => (x.in_dir(i), x.at(i)).cmp(&(y.in_dir(i), y.at(i))),
     }
 }
 
