@@ -27,8 +27,14 @@ use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
 const IOERR_GENERAL: i32 = 1;
 /// `IOERR_VANISHED`.
 const IOERR_VANISHED: i32 = 2;
-/// Bytes per [`FsAnswer::FileData`].
+/// Bytes per [`FsAnswer::FileData`] of a file under [`LARGE_FILE`]: each piece passes
+/// through several buffers on its way to the peer, and a tree has many such files.
 const DATA_CHUNK: usize = 64 * 1024;
+/// Bytes per [`FsAnswer::FileData`] of a large file: fewer reads, and fewer pieces for the
+/// matcher (which ends a literal run where a piece ends).
+const LARGE_CHUNK: usize = 256 * 1024;
+/// Size from which a file is read in [`LARGE_CHUNK`] pieces.
+const LARGE_FILE: u64 = 16 << 20;
 /// Names per shared name buffer of the file list.
 const NAME_BATCH: usize = 1024;
 
@@ -613,7 +619,12 @@ impl SenderFs {
             // A buffer sized to what is left, filled by a sequential read straight into its
             // spare capacity: no zeroing pass over every chunk (the file is read front to
             // back from offset 0, so its position is `r.off`).
-            let want = usize::try_from(r.size - r.off).map_or(DATA_CHUNK, |n| n.min(DATA_CHUNK));
+            let chunk = if r.size >= LARGE_FILE {
+                LARGE_CHUNK
+            } else {
+                DATA_CHUNK
+            };
+            let want = usize::try_from(r.size - r.off).map_or(chunk, |n| n.min(chunk));
             let mut buf = Vec::with_capacity(want);
             match std::io::Read::read_to_end(
                 &mut std::io::Read::take(r.file.file(), want as u64),
