@@ -106,7 +106,7 @@ pub fn name_and_link(entry: &FileEntry, hlink_target: Option<&[u8]>) -> Vec<u8> 
     if entry.is_dir() {
         out.push(b'/');
     }
-    if let Some(t) = &entry.symlink {
+    if let Some(t) = entry.symlink() {
         out.extend_from_slice(b" -> ");
         out.extend_from_slice(t);
     } else if let Some(t) = hlink_target {
@@ -144,7 +144,7 @@ mod tests {
         let f = entry("a.txt", mode::S_IFREG | 0o644);
         let d = entry("sub", mode::S_IFDIR | 0o755);
         let mut l = entry("link", mode::S_IFLNK | 0o777);
-        l.symlink = Some(b"a.txt".to_vec());
+        l.set_symlink(Some(b"a.txt".to_vec()));
         let new = iflags::IS_NEW;
         let cases: [(u16, &FileEntry, &str); 11] = [
             (iflags::TRANSFER | new, &f, ">f+++++++++"),
@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn names_with_links() {
         let mut l = entry("dir/link", mode::S_IFLNK | 0o777);
-        l.symlink = Some(b"../x".to_vec());
+        l.set_symlink(Some(b"../x".to_vec()));
         assert_eq!(name_and_link(&l, None), b"dir/link -> ../x");
         let d = entry("dir", mode::S_IFDIR | 0o755);
         assert_eq!(name_and_link(&d, None), b"dir/");

@@ -143,8 +143,8 @@ fn sent(v: &Vector, name: &[u8]) -> bool {
 fn check_entry(v: &Vector, o: &FlistOptions, e: &FileEntry, x: &Expect) {
     let what = format!("{}: {}", v.name, e.name);
     assert_eq!(e.mode, x.mode, "{what}: mode");
-    assert_eq!(e.size, x.size, "{what}: size");
-    assert_eq!(e.mtime, x.mtime, "{what}: mtime");
+    assert_eq!(e.size(), x.size, "{what}: size");
+    assert_eq!(e.mtime(), x.mtime, "{what}: mtime");
     let nsec = if v.protocol >= 31 { x.nsec } else { 0 };
     assert_eq!(e.mtime_nsec, nsec, "{what}: nsec");
     assert_eq!(e.uid, if o.preserve_uid { x.uid } else { 0 }, "{what}: uid");
@@ -154,17 +154,17 @@ fn check_entry(v: &Vector, o: &FlistOptions, e: &FileEntry, x: &Expect) {
     } else {
         (0, 0)
     };
-    assert_eq!((e.rdev_major, e.rdev_minor), rdev, "{what}: rdev");
+    assert_eq!((e.rdev_major(), e.rdev_minor()), rdev, "{what}: rdev");
     let target = x.target.clone().filter(|_| o.preserve_links);
-    assert_eq!(e.symlink, target, "{what}: symlink");
-    assert_eq!(e.top_dir, e.name.is_dot(), "{what}: top_dir");
-    assert!(!e.no_content_dir, "{what}: no_content_dir");
-    assert_eq!((&e.user_name, &e.group_name), (&None, &None), "{what}");
+    assert_eq!(e.symlink(), target.as_deref(), "{what}: symlink");
+    assert_eq!(e.top_dir(), e.name.is_dot(), "{what}: top_dir");
+    assert!(!e.no_content_dir(), "{what}: no_content_dir");
+    assert_eq!((e.user_name(), e.group_name()), (None, None), "{what}");
     if o.checksum_len > 0 && e.is_regular() {
-        let len = e.checksum.as_ref().map(Vec::len);
+        let len = e.checksum().map(<[u8]>::len);
         assert_eq!(len, Some(o.checksum_len), "{what}: -c sum");
     } else {
-        assert_eq!(e.checksum, None, "{what}: -c sum");
+        assert_eq!(e.checksum(), None, "{what}: -c sum");
     }
 }
 
@@ -174,15 +174,15 @@ fn check_hard_links(v: &Vector, o: &FlistOptions, list: &FileList) {
         let x = &v.entries[e.name.as_bytes()];
         let what = format!("{}: {}", v.name, e.name);
         match (o.preserve_hard_links, x.inode) {
-            (false, _) => assert_eq!(e.hardlink, None, "{what}"),
+            (false, _) => assert_eq!(e.hardlink(), None, "{what}"),
             (true, None) if v.protocol < 28 && e.is_regular() => {
                 // Protocol 27 sends dev/ino for every regular file.
                 assert!(
-                    matches!(e.hardlink, Some(HardLink::DevIno { .. })),
+                    matches!(e.hardlink(), Some(HardLink::DevIno { .. })),
                     "{what}"
                 );
             }
-            (true, None) => assert_eq!(e.hardlink, None, "{what}"),
+            (true, None) => assert_eq!(e.hardlink(), None, "{what}"),
             (true, Some(ino)) => groups.entry(ino).or_default().push(i),
         }
     }
@@ -192,7 +192,7 @@ fn check_hard_links(v: &Vector, o: &FlistOptions, list: &FileList) {
     for members in groups.values() {
         assert_eq!(members.len(), 2, "{}: a hard-link pair", v.name);
         let (a, b) = (&list.entries[members[0]], &list.entries[members[1]]);
-        match (a.hardlink, b.hardlink) {
+        match (a.hardlink(), b.hardlink()) {
             (Some(HardLink::DevIno { dev, ino }), Some(HardLink::DevIno { dev: d, ino: i })) => {
                 assert!(v.protocol < 30, "{}", v.name);
                 assert_eq!((dev, ino), (d, i), "{}: same dev/ino", v.name);

@@ -463,28 +463,32 @@ fn decode_flist(v: &Vector, bytes: &[u8], f: &mut Fields) -> Result<usize, Strin
         let k = |s: &str| format!("entry.{i}.{s}");
         put(f, k("name"), text(e.name.as_bytes()));
         put(f, k("mode"), format!("{:o}", e.mode));
-        put(f, k("size"), e.size);
-        put(f, k("mtime"), e.mtime);
+        put(f, k("size"), e.size());
+        put(f, k("mtime"), e.mtime());
         put(f, k("nsec"), e.mtime_nsec);
         put(f, k("uid"), e.uid);
         put(f, k("gid"), e.gid);
         if e.is_device() || (e.is_special() && o.protocol < 31) {
-            put(f, k("rdev"), format!("{},{}", e.rdev_major, e.rdev_minor));
+            put(
+                f,
+                k("rdev"),
+                format!("{},{}", e.rdev_major(), e.rdev_minor()),
+            );
         }
-        if let Some(t) = &e.symlink {
+        if let Some(t) = e.symlink() {
             put(f, k("symlink"), text(t));
         }
-        if let Some(h) = &e.hardlink {
+        if let Some(h) = e.hardlink() {
             put(f, k("hardlink"), format!("{h:?}"));
         }
-        if let Some(c) = &e.checksum {
+        if let Some(c) = e.checksum() {
             put(f, k("checksum"), hexs(c));
         }
         if e.is_dir() {
             put(
                 f,
                 k("dir"),
-                format!("top_dir={} no_content={}", e.top_dir, e.no_content_dir),
+                format!("top_dir={} no_content={}", e.top_dir(), e.no_content_dir()),
             );
         }
     }

@@ -44,11 +44,53 @@ pub(crate) fn read_names(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
     Ok(names)
 }
 
+/// The names of one directory, sorted bytewise, in one buffer (two allocations per
+/// directory instead of one per name).
+struct DirNames {
+    bytes: Vec<u8>,
+    /// `(start, end)` of each name in `bytes`, in order.
+    spans: Vec<(u32, u32)>,
+    next: usize,
+}
+
+impl DirNames {
+    fn read(dir: BorrowedFd<'_>) -> Result<Self, Errno> {
+        let mut d = Dir::read_from(dir)?;
+        let mut bytes = Vec::new();
+        let mut spans = Vec::new();
+        while let Some(ent) = d.read() {
+            let ent = ent?;
+            let name = ent.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                let start = bytes.len();
+                bytes.extend_from_slice(name);
+                // A directory's names stay far below 4 GiB (each ≤ 255 bytes).
+                let span = u32::try_from(start).and_then(|s| Ok((s, u32::try_from(bytes.len())?)));
+                spans.push(span.map_err(|_| Errno::NAMETOOLONG)?);
+            }
+        }
+        let name = |&(s, e): &(u32, u32)| bytes.get(s as usize..e as usize).unwrap_or_default();
+        spans.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+        Ok(Self {
+            bytes,
+            spans,
+            next: 0,
+        })
+    }
+
+    /// The next name, in byte order.
+    fn next(&mut self) -> Option<&[u8]> {
+        let &(s, e) = self.spans.get(self.next)?;
+        self.next += 1;
+        self.bytes.get(s as usize..e as usize)
+    }
+}
+
 struct Frame {
     dir: OwnedFd,
     /// Path of this directory (`None`: the walk's root handle).
     prefix: Option<RelPath>,
-    names: std::vec::IntoIter<Vec<u8>>,
+    names: DirNames,
 }
 
 /// Iterator returned by [`walk()`]; yields entries depth-first, each
@@ -110,12 +152,8 @@ impl Walk {
     }
 
     fn push_dir(&mut self, dir: OwnedFd, prefix: Option<RelPath>) {
-        match read_names(dir.as_fd()) {
-            Ok(names) => self.stack.push(Frame {
-                dir,
-                prefix,
-                names: names.into_iter(),
-            }),
+        match DirNames::read(dir.as_fd()) {
+            Ok(names) => self.stack.push(Frame { dir, prefix, names }),
             Err(e) => {
                 let path = prefix
                     .as_ref()
@@ -150,12 +188,12 @@ fn visit(
                 .map_err(|e| FsError::io(Op::ReadDir, path.display(), e))?;
             let st = fstat(&fd).map_err(|e| FsError::io(Op::ReadDir, path.display(), e))?;
             meta = Meta::from_stat(&st);
-            let names =
-                read_names(fd.as_fd()).map_err(|e| FsError::io(Op::ReadDir, path.display(), e))?;
+            let names = DirNames::read(fd.as_fd())
+                .map_err(|e| FsError::io(Op::ReadDir, path.display(), e))?;
             frame = Some(Frame {
                 dir: fd,
                 prefix: Some(path.clone()),
-                names: names.into_iter(),
+                names,
             });
         }
         _ => {}
@@ -185,20 +223,20 @@ impl Iterator for Walk {
                 continue;
             };
             let path = match &frame.prefix {
-                Some(p) => p.join(&name),
-                None => RelPath::from_name(&name),
+                Some(p) => p.join(name),
+                None => RelPath::from_name(name),
             };
             let path = match path {
                 Ok(p) => p,
                 Err(source) => {
                     return Some(Err(FsError::Path {
                         op: Op::ReadDir,
-                        path: super::path::display_bytes(&name),
+                        path: super::path::display_bytes(name),
                         source,
                     }))
                 }
             };
-            let visited = visit(frame.dir.as_fd(), &name, path, self.recursive);
+            let visited = visit(frame.dir.as_fd(), name, path, self.recursive);
             return Some(visited.map(|(entry, sub)| {
                 self.last_descended = sub.is_some();
                 self.stack.extend(sub);

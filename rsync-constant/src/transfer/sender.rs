@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use rsync_core::checksum::StrongSum;
 use rsync_proto::driver::{Executor, ExecutorError};
-use rsync_proto::flist::{FileEntry, HardLink, IdList, WirePath};
+use rsync_proto::flist::{FileEntry, HardLink, IdList, PathBatch, WirePath};
 use rsync_proto::session::{FsAnswer, FsRequest};
 
 use super::basis::hash_file;
@@ -27,8 +27,67 @@ use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
 const IOERR_GENERAL: i32 = 1;
 /// `IOERR_VANISHED`.
 const IOERR_VANISHED: i32 = 2;
-/// Bytes per [`FsAnswer::FileData`].
-const DATA_CHUNK: usize = 256 * 1024;
+/// Bytes per [`FsAnswer::FileData`] of a file under [`LARGE_FILE`]: each piece passes
+/// through several buffers on its way to the peer, and a tree has many such files.
+const DATA_CHUNK: usize = 64 * 1024;
+/// Bytes per [`FsAnswer::FileData`] of a large file: fewer reads, and fewer pieces for the
+/// matcher (which ends a literal run where a piece ends).
+const LARGE_CHUNK: usize = 256 * 1024;
+/// Size from which a file is read in [`LARGE_CHUNK`] pieces.
+const LARGE_FILE: u64 = 16 << 20;
+/// Names per shared name buffer of the file list.
+const NAME_BATCH: usize = 1024;
+
+/// The file list as the walk builds it: entries in walk order, named in batches of
+/// [`NAME_BATCH`] that share one buffer (a 100,000-entry list makes 25 allocations for its
+/// names, not 100,000).
+struct ListBuilder {
+    done: Vec<FileEntry>,
+    /// Entries named `placeholder` until the batch of their names (`names`) is finished.
+    pending: Vec<FileEntry>,
+    names: PathBatch,
+    placeholder: WirePath,
+}
+
+impl ListBuilder {
+    fn new() -> Self {
+        Self {
+            done: Vec::new(),
+            pending: Vec::new(),
+            names: PathBatch::default(),
+            placeholder: WirePath::dot(),
+        }
+    }
+
+    /// Adds `e` (named with [`Self::placeholder`]) as `name`; an unsafe name is dropped.
+    fn push(&mut self, name: &[u8], e: FileEntry) {
+        if self.names.push(name).is_ok() {
+            self.pending.push(e);
+            if self.pending.len() >= NAME_BATCH {
+                self.flush();
+            }
+        }
+    }
+
+    /// Names the pending entries and moves them to the list.
+    fn flush(&mut self) {
+        for (mut e, name) in self.pending.drain(..).zip(self.names.finish()) {
+            e.name = name;
+            self.done.push(e);
+        }
+    }
+
+    /// Entries done (flush first for the pending ones).
+    fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    fn finish(mut self) -> Vec<FileEntry> {
+        self.flush();
+        self.done.shrink_to_fit();
+        self.done
+    }
+}
 
 /// What the sender includes (from the command line and the negotiated file-list options).
 #[derive(Debug, Clone, Default)]
@@ -145,10 +204,17 @@ impl SenderFs {
         self.failures.error();
     }
 
-    /// Converts a walked entry; `None` (with a message) when the options exclude it.
-    fn entry(&self, name: Vec<u8>, meta: &Meta, target: Option<Vec<u8>>) -> Option<FileEntry> {
+    /// Converts a walked entry, named with `out`'s placeholder (see [`ListBuilder::push`]);
+    /// `None` (with a message) when the options exclude it.
+    fn entry(
+        &self,
+        out: &ListBuilder,
+        name: &[u8],
+        meta: &Meta,
+        target: Option<Vec<u8>>,
+    ) -> Option<FileEntry> {
         let skip = |what: &str| {
-            eprintln!("skipping {what} \"{}\"", String::from_utf8_lossy(&name));
+            eprintln!("skipping {what} \"{}\"", String::from_utf8_lossy(name));
             None
         };
         match meta.kind {
@@ -162,29 +228,27 @@ impl SenderFs {
             FileKind::Unknown => return skip("non-regular file"),
             _ => {}
         }
-        let path = WirePath::new(name).ok()?;
-        let mut e = FileEntry::new(path, kind_bits(meta.kind) | meta.mode);
-        e.size = match meta.kind {
+        let mut e = FileEntry::new(out.placeholder.clone(), kind_bits(meta.kind) | meta.mode);
+        e.set_size(match meta.kind {
             FileKind::File | FileKind::Dir => meta.size,
             FileKind::Symlink => target.as_ref().map_or(0, |t| t.len() as u64),
             _ => 0,
-        };
-        e.mtime = meta.mtime_sec;
+        });
+        e.set_mtime(meta.mtime_sec);
         e.mtime_nsec = meta.mtime_nsec;
         e.uid = meta.uid;
         e.gid = meta.gid;
         if matches!(meta.kind, FileKind::CharDevice | FileKind::BlockDevice) {
-            e.rdev_major = rustix::fs::major(meta.rdev);
-            e.rdev_minor = rustix::fs::minor(meta.rdev);
+            e.set_rdev(rustix::fs::major(meta.rdev), rustix::fs::minor(meta.rdev));
         }
-        e.symlink = target;
+        e.set_symlink(target);
         let linked = meta.kind != FileKind::Dir
             && (meta.nlink > 1 || (self.opts.hlink_every_file && meta.kind == FileKind::File));
         if self.opts.hard_links && linked {
-            e.hardlink = Some(HardLink::DevIno {
+            e.set_hardlink(Some(HardLink::DevIno {
                 dev: meta.dev as i64,
                 ino: meta.ino as i64,
-            });
+            }));
         }
         Some(e)
     }
@@ -200,7 +264,7 @@ impl SenderFs {
         &mut self,
         idx: usize,
         start: Option<&[u8]>,
-        out: &mut Vec<FileEntry>,
+        out: &mut ListBuilder,
         io_error: &mut i32,
     ) {
         let Some(root) = self.roots.get(idx) else {
@@ -215,9 +279,9 @@ impl SenderFs {
                 }
                 match Self::root_meta(root) {
                     Ok(m) => {
-                        let mut e = self.entry(b".".to_vec(), &m, None);
+                        let mut e = self.entry(out, b".", &m, None);
                         if let Some(e) = &mut e {
-                            e.top_dir = true;
+                            e.set_top_dir(true);
                         }
                         (e, None)
                     }
@@ -232,7 +296,9 @@ impl SenderFs {
                 }
             },
         };
-        out.extend(first);
+        if let Some(e) = first {
+            out.push(b".", e);
+        }
         let mut it = walk(root.dir_fd(), start_rel.as_ref(), descend);
         if let Some(rel) = &start_rel {
             // The operand itself.
@@ -246,10 +312,10 @@ impl SenderFs {
                         eprintln!("skipping directory {}", rel.display());
                         return;
                     }
-                    let name = e.path.as_bytes().to_vec();
-                    if let Some(mut fe) = self.entry(name, &e.meta, e.link_target) {
-                        fe.top_dir = is_dir;
-                        out.push(fe);
+                    let name = e.path.as_bytes();
+                    if let Some(mut fe) = self.entry(out, name, &e.meta, e.link_target) {
+                        fe.set_top_dir(is_dir);
+                        out.push(name, fe);
                     }
                     if is_dir && !self.opts.recursive {
                         return;
@@ -275,13 +341,13 @@ impl SenderFs {
         while let Some(item) = it.next() {
             match item {
                 Ok(e) => {
-                    let name = e.path.as_bytes().to_vec();
-                    if self.hidden(&name, e.meta.kind == FileKind::Dir) {
+                    let name = e.path.as_bytes();
+                    if self.hidden(name, e.meta.kind == FileKind::Dir) {
                         it.prune();
                         continue;
                     }
-                    if let Some(fe) = self.entry(name, &e.meta, e.link_target) {
-                        out.push(fe);
+                    if let Some(fe) = self.entry(out, name, &e.meta, e.link_target) {
+                        out.push(name, fe);
                     }
                 }
                 Err(e) => {
@@ -299,12 +365,11 @@ impl SenderFs {
     }
 
     /// `--files-from`: each name under the single source directory, with its parents.
-    fn walk_names(&mut self, names: &[Vec<u8>], out: &mut Vec<FileEntry>, io_error: &mut i32) {
+    fn walk_names(&mut self, names: &[Vec<u8>], out: &mut ListBuilder, io_error: &mut i32) {
         let Some(root) = self.roots.first() else {
             return;
         };
         let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
-        let mut list = Vec::new();
         for raw in names {
             let trimmed: &[u8] = {
                 let mut n = raw.as_slice();
@@ -335,7 +400,11 @@ impl SenderFs {
                 for p in chain.into_iter().rev() {
                     if seen.insert(p.as_bytes().to_vec()) {
                         match root.lstat(&p) {
-                            Ok(m) => list.extend(self.entry(p.as_bytes().to_vec(), &m, None)),
+                            Ok(m) => {
+                                if let Some(e) = self.entry(out, p.as_bytes(), &m, None) {
+                                    out.push(p.as_bytes(), e);
+                                }
+                            }
                             Err(e) => self.fail(io_error, &e.to_string()),
                         }
                     }
@@ -365,7 +434,9 @@ impl SenderFs {
                             e.path.as_bytes().get(base..).unwrap_or_default().to_vec()
                         };
                         if seen.insert(name.clone()) {
-                            list.extend(self.entry(name, &e.meta, e.link_target));
+                            if let Some(fe) = self.entry(out, &name, &e.meta, e.link_target) {
+                                out.push(&name, fe);
+                            }
                         }
                     }
                     Err(e) => {
@@ -383,7 +454,6 @@ impl SenderFs {
                 }
             }
         }
-        out.extend(list);
     }
 
     fn build_list(
@@ -392,7 +462,7 @@ impl SenderFs {
         checksum: Option<StrongSum>,
     ) -> FsAnswer {
         let mut io_error = 0;
-        let mut out = Vec::new();
+        let mut out = ListBuilder::new();
         self.roots.clear();
         let names = files_from.or_else(|| self.files_from.take());
         // With --files-from the operand is the base directory, slash or not.
@@ -425,12 +495,14 @@ impl SenderFs {
                 let before = out.len();
                 self.walk_source(idx, start.as_deref(), &mut out, &mut io_error);
                 if self.roots.len() > 1 {
-                    for e in &out[before..] {
+                    out.flush();
+                    for e in out.done.get(before..).unwrap_or_default() {
                         self.owner.entry(e.name.as_bytes().to_vec()).or_insert(idx);
                     }
                 }
             }
         }
+        let mut out = out.finish();
         if let Some(sum) = checksum {
             for e in out.iter_mut().filter(|e| e.is_regular()) {
                 let root = self.root_of(e.name.as_bytes());
@@ -439,13 +511,12 @@ impl SenderFs {
                     .and_then(|rel| root.ok_or(None)?.open_basis(&rel).map_err(Some))
                     .and_then(|f| hash_file(&f, sum).map_err(Some));
                 match got {
-                    Ok(h) => e.checksum = Some(h),
+                    Ok(h) => e.set_checksum(Some(h)),
                     Err(Some(err)) => self.fail(&mut io_error, &err.to_string()),
                     Err(None) => {}
                 }
             }
         }
-        out.shrink_to_fit();
         let (uids, gids) = self.id_lists(&out);
         FsAnswer::FileList {
             entries: out,
@@ -548,7 +619,12 @@ impl SenderFs {
             // A buffer sized to what is left, filled by a sequential read straight into its
             // spare capacity: no zeroing pass over every chunk (the file is read front to
             // back from offset 0, so its position is `r.off`).
-            let want = usize::try_from(r.size - r.off).map_or(DATA_CHUNK, |n| n.min(DATA_CHUNK));
+            let chunk = if r.size >= LARGE_FILE {
+                LARGE_CHUNK
+            } else {
+                DATA_CHUNK
+            };
+            let want = usize::try_from(r.size - r.off).map_or(chunk, |n| n.min(chunk));
             let mut buf = Vec::with_capacity(want);
             match std::io::Read::read_to_end(
                 &mut std::io::Read::take(r.file.file(), want as u64),

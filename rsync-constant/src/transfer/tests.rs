@@ -27,7 +27,7 @@ fn wp(s: &str) -> WirePath {
 
 fn entry(name: &str, m: u32) -> FileEntry {
     let mut e = FileEntry::new(wp(name), m);
-    e.mtime = 1_500_000_000;
+    e.set_mtime(1_500_000_000);
     e.mtime_nsec = 123_456_789;
     e
 }
@@ -199,7 +199,7 @@ fn receiver_links_specials_lists_and_deletes() {
     let (mut r, failures) = receiver(&dest, |_| {});
     std::fs::write(dest.join("a"), b"x").unwrap();
     let mut l = entry("l", mode::S_IFLNK | 0o777);
-    l.symlink = Some(b"../outside".to_vec());
+    l.set_symlink(Some(b"../outside".to_vec()));
     exec(&mut r, FsRequest::Symlink { ndx: 1, entry: l });
     assert_eq!(
         std::fs::read_link(dest.join("l")).unwrap().as_os_str(),
@@ -471,19 +471,20 @@ fn sender_follows_rsync_operand_rules() {
     let (entries, io) = list(&mut s, Some(STRONG));
     assert_eq!(io, 0);
     assert_eq!(names(&entries), [".", "a", "a2", "l", "sub", "sub/b"]);
-    assert!(entries[0].top_dir);
+    assert!(entries[0].top_dir());
     let a = &entries[1];
     assert_eq!(a.mode, mode::S_IFREG | 0o604);
-    assert_eq!(a.size, 3);
-    assert!(matches!(a.hardlink, Some(HardLink::DevIno { .. })));
+    assert_eq!(a.size(), 3);
+    assert!(matches!(a.hardlink(), Some(HardLink::DevIno { .. })));
     assert_eq!(
-        a.hardlink, entries[2].hardlink,
+        a.hardlink(),
+        entries[2].hardlink(),
         "same dev/ino for both links"
     );
-    assert_eq!(entries[3].symlink.as_deref(), Some(&b"a"[..]));
+    assert_eq!(entries[3].symlink(), Some(&b"a"[..]));
     let mut h = STRONG.file_hasher();
     h.update(b"aaa");
-    assert_eq!(a.checksum.as_deref(), Some(h.finish().as_bytes()));
+    assert_eq!(a.checksum(), Some(h.finish().as_bytes()));
     // Reading a file gives its bytes then the end.
     let got = exec(
         &mut s,

@@ -65,11 +65,11 @@ pub const EXIT_STREAMIO: i32 = 12;
 pub const EXIT_PROTOCOL: i32 = 2;
 
 /// Reply batches the executor may have queued before it blocks (its back-pressure).
-const ANSWER_QUEUE: usize = 8;
+const ANSWER_QUEUE: usize = 2;
 
 /// Answer bytes (file data, basis bytes) the executor thread gathers before it hands a
 /// batch over; also the most it gathers beyond the driver's back-pressure threshold.
-const REPLY_BATCH_BYTES: usize = 256 * 1024;
+const REPLY_BATCH_BYTES: usize = 64 * 1024;
 
 /// Output buffer capacity kept between bursts, and the written prefix worth compacting.
 const OUT_KEEP: usize = 64 * 1024;
@@ -78,7 +78,7 @@ const OUT_KEEP: usize = 64 * 1024;
 const INLINE_READ_MAX: u64 = 1 << 20;
 
 /// Data bytes one slice of a request run on the driver's task may answer with.
-const INLINE_BUDGET: usize = 256 * 1024;
+const INLINE_BUDGET: usize = 64 * 1024;
 
 /// Longest the executor thread holds finished answers while it has more jobs to run.
 const REPLY_BATCH_DELAY: Duration = Duration::from_millis(2);
@@ -96,11 +96,11 @@ pub struct DriverConfig {
 }
 
 impl Default for DriverConfig {
-    /// No timeout, 256 KiB of pending output, 64 KiB reads.
+    /// No timeout, 128 KiB of pending output, 64 KiB reads.
     fn default() -> Self {
         Self {
             timeout: None,
-            max_pending_output: 256 * 1024,
+            max_pending_output: 128 * 1024,
             read_size: 64 * 1024,
         }
     }
@@ -235,7 +235,7 @@ fn runs_inline(request: &FsRequest, resumable: bool, list: &[Option<FileEntry>])
                     .ok()
                     .and_then(|i| list.get(i))
                     .and_then(Option::as_ref)
-                    .is_some_and(|e| e.size <= INLINE_READ_MAX)
+                    .is_some_and(|e| e.size() <= INLINE_READ_MAX)
         }
         FsRequest::Basis { checksum, .. } => checksum.is_none(),
         FsRequest::Delete { is_dir, .. } => !is_dir,

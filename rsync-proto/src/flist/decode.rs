@@ -9,13 +9,13 @@ use super::encode::split_dev32;
 use super::entry::{valid_file_type, xmit, FileEntry, FileList, FlistError, FlistOptions};
 use super::entry::{HardLink, MAX_NSEC, MAX_SYMLINK_LEN};
 use super::ids::{decode_record, get_short_name, get_varint30, IdRecord};
-use super::path::{WirePath, MAX_NAME_LEN};
+use super::path::{PathBatch, WirePath, MAX_BATCH_BYTES, MAX_NAME_LEN};
 use crate::wire::{DecodeError, WireReader};
 
-/// rsync's `static` locals of `recv_file_entry`.
-#[derive(Debug, Clone, Default)]
+/// rsync's `static` locals of `recv_file_entry` but the name (kept apart, so saving and
+/// restoring them costs no allocation).
+#[derive(Debug, Clone, Copy, Default)]
 struct Prev {
-    name: Vec<u8>,
     mode: u32,
     mtime: i64,
     uid: u32,
@@ -56,8 +56,17 @@ enum Stage {
 pub struct FlistDecoder {
     opts: FlistOptions,
     prev: Prev,
+    /// The previous entry's name (`lastname`).
+    prev_name: Vec<u8>,
+    /// Scratch for the name being decoded (swapped with `prev_name` once it is accepted).
+    name: Vec<u8>,
     stage: Stage,
     list: FileList,
+    /// Entries decoded by the current [`Self::feed`], named `placeholder` until their names
+    /// (in `names`) are given to them in one shared buffer when the call returns.
+    staged: Vec<FileEntry>,
+    names: PathBatch,
+    placeholder: WirePath,
     failed: Option<FlistError>,
 }
 
@@ -71,8 +80,13 @@ impl FlistDecoder {
         Ok(Self {
             opts,
             prev: Prev::default(),
+            prev_name: Vec::new(),
+            name: Vec::new(),
             stage: Stage::Entries,
             list: FileList::default(),
+            staged: Vec::new(),
+            names: PathBatch::default(),
+            placeholder: WirePath::dot(),
             failed: None,
         })
     }
@@ -94,17 +108,50 @@ impl FlistDecoder {
             return Err(e.clone());
         }
         let mut r = WireReader::new(buf);
+        let mut res = Ok(());
         while self.stage != Stage::Done {
             match self.step(&mut r) {
                 Ok(()) => {}
                 Err(FlistError::Wire(DecodeError::Incomplete { .. })) => break,
                 Err(e) => {
                     self.failed = Some(e.clone());
-                    return Err(e);
+                    res = Err(e);
+                    break;
                 }
             }
         }
-        Ok(r.position())
+        self.flush();
+        res.map(|()| r.position())
+    }
+
+    /// Gives the staged entries their names (one buffer for all of them) and moves them to
+    /// the list; at the end of the list, frees the spare capacity.
+    fn flush(&mut self) {
+        for (mut e, name) in self.staged.drain(..).zip(self.names.finish()) {
+            e.name = name;
+            self.list.entries.push(e);
+        }
+        if self.stage == Stage::Done {
+            self.list.entries.shrink_to_fit();
+            self.staged = Vec::new();
+            self.names = PathBatch::default();
+            self.prev_name = Vec::new();
+            self.name = Vec::new();
+        }
+    }
+
+    /// Entries decoded so far (in the list or staged).
+    fn count(&self) -> usize {
+        self.list.entries.len() + self.staged.len()
+    }
+
+    /// Entry `i` in wire order, in the list or staged (a staged one is still unnamed).
+    fn get(&self, i: usize) -> Option<&FileEntry> {
+        let n = self.list.entries.len();
+        match i.checked_sub(n) {
+            None => self.list.entries.get(i),
+            Some(j) => self.staged.get(j),
+        }
     }
 
     /// Whether the whole list (end marker, id lists, io_error) has been decoded.
@@ -183,14 +230,28 @@ impl FlistDecoder {
                     }
                     f
                 };
-                if self.list.entries.len() >= self.opts.max_entries {
+                if self.count() >= self.opts.max_entries {
                     return Err(FlistError::TooManyEntries {
                         max: self.opts.max_entries,
                     });
                 }
-                let (entry, prev) = self.entry(&mut c, flags)?;
-                self.prev = prev;
-                self.list.entries.push(entry);
+                let mut name = std::mem::take(&mut self.name);
+                let res = self.entry(&mut c, flags, &mut name);
+                match res {
+                    Ok((entry, prev)) => {
+                        if self.names.bytes() > MAX_BATCH_BYTES - MAX_NAME_LEN {
+                            self.flush();
+                        }
+                        self.names.push_checked(&name);
+                        self.prev = prev;
+                        self.name = std::mem::replace(&mut self.prev_name, name);
+                        self.staged.push(entry);
+                    }
+                    Err(e) => {
+                        self.name = name;
+                        return Err(e);
+                    }
+                }
             }
             Stage::Uids | Stage::Gids => {
                 let uids = self.stage == Stage::Uids;
@@ -232,12 +293,19 @@ impl FlistDecoder {
         Ok(())
     }
 
-    /// One entry after its flags word.
-    fn entry(&self, c: &mut WireReader<'_>, x: u32) -> Result<(FileEntry, Prev), FlistError> {
+    /// One entry after its flags word; its name is left in `name`, checked, and the entry
+    /// is named with the placeholder.
+    fn entry(
+        &self,
+        c: &mut WireReader<'_>,
+        x: u32,
+        name: &mut Vec<u8>,
+    ) -> Result<(FileEntry, Prev), FlistError> {
         let o = &self.opts;
         let p = o.protocol;
-        let index = self.list.entries.len();
-        let mut st = self.prev.clone();
+        let index = self.count();
+        let mut st = self.prev;
+        let prev_name = &self.prev_name;
         let range = |field, value: i64| FlistError::OutOfRange {
             index,
             field,
@@ -255,11 +323,11 @@ impl FlistDecoder {
         } else {
             i64::from(c.byte()?)
         };
-        if l1 > st.name.len() {
+        if l1 > prev_name.len() {
             return Err(FlistError::BadPrefix {
                 index,
                 prefix: l1,
-                prev: st.name.len(),
+                prev: prev_name.len(),
             });
         }
         let total = l1 as i64 + l2;
@@ -271,12 +339,11 @@ impl FlistDecoder {
             });
         }
         let suffix = c.bytes(l2 as usize)?;
-        let mut name = Vec::with_capacity(total as usize);
-        name.extend_from_slice(&st.name[..l1]);
+        name.clear();
+        name.extend_from_slice(prev_name.get(..l1).unwrap_or_default());
         name.extend_from_slice(suffix);
-        let path =
-            WirePath::new(name.clone()).map_err(|source| FlistError::BadName { index, source })?;
-        st.name = name;
+        WirePath::check(name).map_err(|source| FlistError::BadName { index, source })?;
+        let path = self.placeholder.clone();
 
         // [flist-hlink], protocol ≥ 30: a follower may end here.
         let mut follower = None;
@@ -293,18 +360,18 @@ impl FlistDecoder {
             if first >= o.ndx_start {
                 let src = usize::try_from(first - o.ndx_start)
                     .ok()
-                    .and_then(|i| self.list.entries.get(i))
+                    .and_then(|i| self.get(i))
                     .ok_or(FlistError::HardLinkOutOfRange {
                         index,
                         first,
                         limit,
                     })?;
                 let mut e = FileEntry::new(path, src.mode);
-                e.size = src.size;
-                e.mtime = src.mtime;
+                e.set_size(src.size());
+                e.set_mtime(src.mtime());
                 e.mtime_nsec = src.mtime_nsec;
                 st.mode = src.mode;
-                st.mtime = src.mtime;
+                st.mtime = src.mtime();
                 if o.preserve_uid {
                     e.uid = src.uid;
                     st.uid = src.uid;
@@ -314,18 +381,17 @@ impl FlistDecoder {
                     st.gid = src.gid;
                 }
                 if o.preserve_devices && src.is_device() {
-                    e.rdev_major = src.rdev_major;
-                    e.rdev_minor = src.rdev_minor;
-                    st.rdev_major = src.rdev_major;
+                    e.set_rdev(src.rdev_major(), src.rdev_minor());
+                    st.rdev_major = src.rdev_major();
                 }
                 if o.preserve_links && src.is_symlink() {
-                    e.symlink = src.symlink.clone();
+                    e.set_symlink(src.symlink().map(<[u8]>::to_vec));
                 }
                 if o.checksum_len > 0 && src.is_regular() {
-                    e.checksum = src.checksum.clone();
+                    e.set_checksum(src.checksum().map(<[u8]>::to_vec));
                 }
                 if o.preserve_hard_links {
-                    e.hardlink = Some(HardLink::Follower { first });
+                    e.set_hardlink(Some(HardLink::Follower { first }));
                 }
                 return Ok((e, st));
             }
@@ -360,12 +426,12 @@ impl FlistDecoder {
             });
         }
         let mut e = FileEntry::new(path, st.mode);
-        e.size = u64::try_from(size).map_err(|_| range("size", size))?;
-        e.mtime = st.mtime;
+        e.set_size(u64::try_from(size).map_err(|_| range("size", size))?);
+        e.set_mtime(st.mtime);
         e.mtime_nsec = nsec;
         if e.is_dir() {
-            e.top_dir = x & xmit::TOP_DIR != 0;
-            e.no_content_dir = p >= 30 && x & xmit::NO_CONTENT_DIR != 0;
+            e.set_top_dir(x & xmit::TOP_DIR != 0);
+            e.set_no_content_dir(p >= 30 && x & xmit::NO_CONTENT_DIR != 0);
         }
 
         // [flist-ids]
@@ -373,7 +439,7 @@ impl FlistDecoder {
             if x & xmit::SAME_UID == 0 {
                 st.uid = get_varint30(c, p)? as u32;
                 if p >= 30 && x & xmit::USER_NAME_FOLLOWS != 0 {
-                    e.user_name = Some(get_short_name(c)?);
+                    e.set_user_name(Some(get_short_name(c)?));
                 }
             }
             e.uid = st.uid;
@@ -382,7 +448,7 @@ impl FlistDecoder {
             if x & xmit::SAME_GID == 0 {
                 st.gid = get_varint30(c, p)? as u32;
                 if p >= 30 && x & xmit::GROUP_NAME_FOLLOWS != 0 {
-                    e.group_name = Some(get_short_name(c)?);
+                    e.set_group_name(Some(get_short_name(c)?));
                 }
             }
             e.gid = st.gid;
@@ -410,12 +476,11 @@ impl FlistDecoder {
                 (st.rdev_major, minor)
             };
             if device {
-                e.rdev_major = major;
-                e.rdev_minor = minor;
+                e.set_rdev(major, minor);
             }
-            e.size = 0;
+            e.set_size(0);
         } else if e.is_device() {
-            e.size = 0;
+            e.set_size(0);
         } else if p < 28 {
             st.rdev32 = 0;
         }
@@ -430,27 +495,27 @@ impl FlistDecoder {
                     max: MAX_SYMLINK_LEN,
                 });
             }
-            e.symlink = Some(c.bytes(len as usize)?.to_vec());
+            e.set_symlink(Some(c.bytes(len as usize)?.to_vec()));
         }
 
         // [flist-hlink]
         if o.preserve_hard_links {
             if p >= 30 {
                 if x & xmit::HLINKED != 0 {
-                    e.hardlink = Some(match follower {
+                    e.set_hardlink(Some(match follower {
                         Some(first) => HardLink::Follower { first },
                         None => HardLink::First,
-                    });
+                    }));
                 }
             } else if (p >= 28 && x & xmit::HLINKED != 0) || (p < 28 && e.is_regular()) {
                 if p < 28 || x & xmit::SAME_DEV_PRE30 == 0 {
                     st.dev_wire = c.longint()?;
                 }
                 let ino = c.longint()?;
-                e.hardlink = Some(HardLink::DevIno {
+                e.set_hardlink(Some(HardLink::DevIno {
                     dev: st.dev_wire.wrapping_sub(1),
                     ino,
-                });
+                }));
             }
         }
 
@@ -458,7 +523,7 @@ impl FlistDecoder {
         if o.checksum_len > 0 && (e.is_regular() || p < 28) {
             let sum = c.bytes(o.checksum_len)?;
             if e.is_regular() {
-                e.checksum = Some(sum.to_vec());
+                e.set_checksum(Some(sum.to_vec()));
             }
         }
         Ok((e, st))

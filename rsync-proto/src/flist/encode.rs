@@ -9,11 +9,10 @@ use super::entry::{xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink
 use super::ids::{encode_list, put_varint30, IdList};
 use crate::wire::WireWrite;
 
-/// The values the next entry is compared with (rsync's `static` locals). Both coders start
-/// from zero, as rsync does.
-#[derive(Debug, Clone, Default)]
+/// The values the next entry is compared with (rsync's `static` locals) but the name. Both
+/// coders start from zero, as rsync does.
+#[derive(Debug, Clone, Copy, Default)]
 struct Prev {
-    name: Vec<u8>,
     mode: u32,
     mtime: i64,
     uid: u32,
@@ -46,6 +45,8 @@ pub(crate) fn split_dev32(d: u32) -> (u32, u32) {
 pub struct FlistEncoder {
     opts: FlistOptions,
     prev: Prev,
+    /// The previous entry's name (`lastname`).
+    prev_name: Vec<u8>,
     sent: usize,
 }
 
@@ -59,6 +60,7 @@ impl FlistEncoder {
         Ok(Self {
             opts,
             prev: Prev::default(),
+            prev_name: Vec::new(),
             sent: 0,
         })
     }
@@ -78,6 +80,15 @@ impl FlistEncoder {
     /// information of the wrong kind, a name over 255 bytes, an invalid file type). On error
     /// nothing is written and the encoder is unchanged.
     pub fn encode_entry(&mut self, e: &FileEntry, out: &mut Vec<u8>) -> Result<(), FlistError> {
+        let start = out.len();
+        let res = self.entry(e, out);
+        if res.is_err() {
+            out.truncate(start);
+        }
+        res
+    }
+
+    fn entry(&mut self, e: &FileEntry, w: &mut Vec<u8>) -> Result<(), FlistError> {
         let o = &self.opts;
         let p = o.protocol;
         let index = self.sent;
@@ -86,17 +97,18 @@ impl FlistEncoder {
         if !valid_file_type(e.mode) {
             return bad("invalid file type");
         }
-        if p < 30 && !(0..=i64::from(u32::MAX)).contains(&e.mtime) {
+        if p < 30 && !(0..=i64::from(u32::MAX)).contains(&e.mtime()) {
             return bad("mtime outside 0..=u32::MAX below protocol 30");
         }
         if e.mtime_nsec > MAX_NSEC {
             return bad("mtime nanoseconds above 999999999");
         }
-        let size = i64::try_from(e.size).map_err(|_| unenc("size above i64::MAX"))?;
-        let mut st = self.prev.clone();
+        let size = i64::try_from(e.size()).map_err(|_| unenc("size above i64::MAX"))?;
+        let mut st = self.prev;
+        let first_entry = self.prev_name.is_empty();
 
         let mut x = if e.is_dir() {
-            match (p >= 30, e.top_dir, e.no_content_dir) {
+            match (p >= 30, e.top_dir(), e.no_content_dir()) {
                 (true, true, true) => xmit::TOP_DIR | xmit::NO_CONTENT_DIR,
                 (true, false, true) => xmit::NO_CONTENT_DIR,
                 (_, top, _) => u32::from(top) * xmit::TOP_DIR,
@@ -112,8 +124,9 @@ impl FlistEncoder {
 
         // [flist-rdev]: which rdev, if any, is sent, and its flags.
         let (rdev_sent, rdev_minor) = if o.preserve_devices && e.is_device() {
+            let (major, minor) = (e.rdev_major(), e.rdev_minor());
             if p < 28 {
-                let Some(d) = makedev32(e.rdev_major, e.rdev_minor) else {
+                let Some(d) = makedev32(major, minor) else {
                     return bad("rdev does not fit 32 bits below protocol 28");
                 };
                 if d == st.rdev32 {
@@ -122,16 +135,16 @@ impl FlistEncoder {
                     st.rdev32 = d;
                 }
             } else {
-                if e.rdev_major == st.rdev_major {
+                if major == st.rdev_major {
                     x |= xmit::SAME_RDEV_MAJOR;
                 } else {
-                    st.rdev_major = e.rdev_major;
+                    st.rdev_major = major;
                 }
-                if p < 30 && e.rdev_minor <= 0xff {
+                if p < 30 && minor <= 0xff {
                     x |= xmit::RDEV_MINOR_8_PRE30;
                 }
             }
-            (true, e.rdev_minor)
+            (true, minor)
         } else if o.preserve_specials && e.is_special() && p < 31 {
             if p < 28 {
                 x |= xmit::SAME_RDEV_PRE28;
@@ -151,24 +164,24 @@ impl FlistEncoder {
 
         // [flist-ids]
         let mut user_name = None;
-        if !o.preserve_uid || (e.uid == st.uid && !st.name.is_empty()) {
+        if !o.preserve_uid || (e.uid == st.uid && !first_entry) {
             x |= xmit::SAME_UID;
         } else {
             st.uid = e.uid;
             if p >= 30 && o.inc_recurse && !o.numeric_ids {
-                if let Some(n) = &e.user_name {
+                if let Some(n) = e.user_name() {
                     x |= xmit::USER_NAME_FOLLOWS;
                     user_name = Some(n);
                 }
             }
         }
         let mut group_name = None;
-        if !o.preserve_gid || (e.gid == st.gid && !st.name.is_empty()) {
+        if !o.preserve_gid || (e.gid == st.gid && !first_entry) {
             x |= xmit::SAME_GID;
         } else {
             st.gid = e.gid;
             if p >= 30 && o.inc_recurse && !o.numeric_ids {
-                if let Some(n) = &e.group_name {
+                if let Some(n) = e.group_name() {
                     x |= xmit::GROUP_NAME_FOLLOWS;
                     group_name = Some(n);
                 }
@@ -180,10 +193,10 @@ impl FlistEncoder {
             }
         }
 
-        if e.mtime == st.mtime {
+        if e.mtime() == st.mtime {
             x |= xmit::SAME_TIME;
         } else {
-            st.mtime = e.mtime;
+            st.mtime = e.mtime();
         }
         if e.mtime_nsec != 0 && p >= 31 {
             x |= xmit::MOD_NSEC;
@@ -193,7 +206,7 @@ impl FlistEncoder {
         let mut first_hlink = None;
         let mut dev_ino = None;
         if o.preserve_hard_links {
-            match (e.hardlink, p) {
+            match (e.hardlink(), p) {
                 (Some(HardLink::First), 30..) => x |= xmit::HLINKED | xmit::HLINK_FIRST,
                 (Some(HardLink::Follower { first }), 30..) => {
                     let limit = i64::from(o.ndx_start) + self.sent as i64;
@@ -227,7 +240,7 @@ impl FlistEncoder {
         let name = e.name.as_bytes();
         let l1 = name
             .iter()
-            .zip(&st.name)
+            .zip(&self.prev_name)
             .take(255)
             .take_while(|(a, b)| a == b)
             .count();
@@ -239,7 +252,6 @@ impl FlistEncoder {
             x |= xmit::LONG_NAME;
         }
 
-        let mut w = Vec::with_capacity(32 + l2);
         // [flist-flags]: never 0, which would end the list.
         if o.varint_flags {
             w.put_varint((if x == 0 { xmit::EXTENDED_FLAGS } else { x }) as i32);
@@ -267,7 +279,7 @@ impl FlistEncoder {
             w.push(l1 as u8);
         }
         if x & xmit::LONG_NAME != 0 {
-            put_varint30(&mut w, p, l2 as i32);
+            put_varint30(w, p, l2 as i32);
         } else {
             w.push(l2 as u8);
         }
@@ -276,7 +288,7 @@ impl FlistEncoder {
         if let Some(first) = first_hlink {
             w.put_varint(first);
             if first >= o.ndx_start {
-                self.commit(st, name, w, out);
+                self.commit(st, name);
                 return Ok(());
             }
         }
@@ -289,9 +301,9 @@ impl FlistEncoder {
         }
         if x & xmit::SAME_TIME == 0 {
             if p >= 30 {
-                w.put_varlong(e.mtime, 4);
+                w.put_varlong(e.mtime(), 4);
             } else {
-                w.put_int(e.mtime as u32 as i32);
+                w.put_int(e.mtime() as u32 as i32);
             }
         }
         if x & xmit::MOD_NSEC != 0 {
@@ -302,14 +314,14 @@ impl FlistEncoder {
         }
         // [flist-ids]
         if o.preserve_uid && x & xmit::SAME_UID == 0 {
-            put_varint30(&mut w, p, e.uid as i32);
+            put_varint30(w, p, e.uid as i32);
             if let Some(n) = user_name {
                 w.push(n.len() as u8);
                 w.extend_from_slice(n);
             }
         }
         if o.preserve_gid && x & xmit::SAME_GID == 0 {
-            put_varint30(&mut w, p, e.gid as i32);
+            put_varint30(w, p, e.gid as i32);
             if let Some(n) = group_name {
                 w.push(n.len() as u8);
                 w.extend_from_slice(n);
@@ -323,7 +335,7 @@ impl FlistEncoder {
                 }
             } else {
                 if x & xmit::SAME_RDEV_MAJOR == 0 {
-                    put_varint30(&mut w, p, st.rdev_major as i32);
+                    put_varint30(w, p, st.rdev_major as i32);
                 }
                 if p >= 30 {
                     w.put_varint(rdev_minor as i32);
@@ -336,13 +348,13 @@ impl FlistEncoder {
         }
         // [flist-symlink]
         if o.preserve_links && e.is_symlink() {
-            let Some(target) = &e.symlink else {
+            let Some(target) = e.symlink() else {
                 return bad("symlink without a target");
             };
             if target.len() > MAX_SYMLINK_LEN {
                 return bad("symlink target longer than 4095 bytes");
             }
-            put_varint30(&mut w, p, target.len() as i32);
+            put_varint30(w, p, target.len() as i32);
             w.extend_from_slice(target);
         }
         // [flist-hlink], protocol < 30
@@ -355,7 +367,7 @@ impl FlistEncoder {
         // [flist-checksum]
         if o.checksum_len > 0 && (e.is_regular() || p < 28) {
             if e.is_regular() {
-                match &e.checksum {
+                match e.checksum() {
                     Some(sum) if sum.len() == o.checksum_len => w.extend_from_slice(sum),
                     _ => return bad("missing or wrong-length -c checksum"),
                 }
@@ -363,16 +375,15 @@ impl FlistEncoder {
                 w.resize(w.len() + o.checksum_len, 0);
             }
         }
-        self.commit(st, name, w, out);
+        self.commit(st, name);
         Ok(())
     }
 
-    fn commit(&mut self, mut st: Prev, name: &[u8], w: Vec<u8>, out: &mut Vec<u8>) {
-        st.name.clear();
-        st.name.extend_from_slice(name);
+    fn commit(&mut self, st: Prev, name: &[u8]) {
+        self.prev_name.clear();
+        self.prev_name.extend_from_slice(name);
         self.prev = st;
         self.sent += 1;
-        out.extend_from_slice(&w);
     }
 
     /// Appends the end marker, the uid and gid lists when the options call for them, and
@@ -439,8 +450,8 @@ mod tests {
 
     fn entry(name: &str, m: u32, size: u64, mtime: i64) -> FileEntry {
         let mut e = FileEntry::new(WirePath::try_from(name).unwrap(), m);
-        e.size = size;
-        e.mtime = mtime;
+        e.set_size(size);
+        e.set_mtime(mtime);
         e
     }
 
@@ -449,9 +460,9 @@ mod tests {
         // rsync-protocol.md Appendix A: pull at protocol 27 of ".", "link" (-l), uid/gid 0.
         let opts = FlistOptions::new(27).archive();
         let mut dot = entry(".", mode::S_IFDIR | 0o755, 4096, 0x6b01_f4e3);
-        dot.top_dir = true;
+        dot.set_top_dir(true);
         let mut link = entry("link", mode::S_IFLNK | 0o777, 5, 0x6b01_f4e3);
-        link.symlink = Some(b"a.txt".to_vec());
+        link.set_symlink(Some(b"a.txt".to_vec()));
         let mut enc = FlistEncoder::new(opts).unwrap();
         let mut out = Vec::new();
         enc.encode_entry(&dot, &mut out).unwrap();
@@ -495,14 +506,13 @@ mod tests {
     fn rdev_layout_per_protocol() {
         // Minor 255 still fits the protocol 28-29 one-byte form; 256 does not.
         let mut d = entry("null", mode::S_IFCHR | 0o666, 0, 1);
-        d.rdev_major = 8;
         for (p, minor, want) in [
             (29, 255, &b"\x08\x00\x00\x00\xff"[..]),
             (29, 256, &b"\x08\x00\x00\x00\x00\x01\x00\x00"[..]),
             (27, 256, &b"\x00\x08\x10\x00"[..]),
             (30, 256, &b"\x08\x81\x00"[..]),
         ] {
-            d.rdev_minor = minor;
+            d.set_rdev(8, minor);
             let mut o = FlistOptions::new(p);
             o.preserve_devices = true;
             let mut out = Vec::new();

@@ -4,6 +4,8 @@
 //! Spec: RFC.md §9. Reference: rsync `struct file_struct` (rsync.h) and the option globals
 //! read by `send_file_entry`/`recv_file_entry` (flist.c).
 
+use std::fmt;
+
 use super::ids::IdList;
 use super::path::{PathError, WirePath};
 use crate::wire::DecodeError;
@@ -103,42 +105,74 @@ pub enum HardLink {
 }
 
 /// One file-list entry, as the sender describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A file list of 100,000 entries is held in memory for the whole transfer, so an entry is
+/// 48 bytes plus its name's bytes: the name, mode, nanoseconds and ids are public fields;
+/// the size and mtime ([`Self::size`], [`Self::mtime`]) keep their low 32 bits inline and
+/// the rest, when not zero, with the rare fields (symlink target, device numbers,
+/// hard-link information, `-c` checksum, inline user and group names, the directory flags)
+/// in one optional box behind accessors.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileEntry {
     /// Relative path, raw bytes.
     pub name: WirePath,
     /// `st_mode`: type and permission bits.
     pub mode: u32,
-    /// Length in bytes (0 for devices and specials).
-    pub size: u64,
-    /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
-    pub mtime: i64,
     /// Nanoseconds of the mtime (sent from protocol 31 on), ≤ [`MAX_NSEC`].
     pub mtime_nsec: u32,
     /// Owner id (`-o`).
     pub uid: u32,
     /// Group id (`-g`).
     pub gid: u32,
-    /// Owner name sent inline (protocol ≥ 30 with incremental recursion).
-    pub user_name: Option<Vec<u8>>,
-    /// Group name sent inline (protocol ≥ 30 with incremental recursion).
-    pub group_name: Option<Vec<u8>>,
-    /// Device major number (devices with `-D`).
-    pub rdev_major: u32,
-    /// Device minor number (devices with `-D`).
-    pub rdev_minor: u32,
-    /// Symlink target (`-l`), raw bytes without NUL.
-    pub symlink: Option<Vec<u8>>,
-    /// Hard-link information (`-H`).
-    pub hardlink: Option<HardLink>,
-    /// Whole-file checksum of a regular file (`-c`).
-    pub checksum: Option<Vec<u8>>,
-    /// Directory named on the command line (`XMIT_TOP_DIR`).
-    pub top_dir: bool,
-    /// Protocol ≥ 30: a directory whose contents are not part of the transfer
-    /// (`XMIT_NO_CONTENT_DIR`, e.g. an implied parent).
-    pub no_content_dir: bool,
+    /// Low 32 bits of the size.
+    size_lo: u32,
+    /// Low 32 bits of the mtime.
+    mtime_lo: u32,
+    /// The rare fields; `None` when they all have their default (so equal entries compare
+    /// equal however they were built).
+    extra: Option<Box<Extra>>,
+}
+
+/// The fields few entries have.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Extra {
+    /// `size >> 32` (a file of 4 GiB or more).
+    size_hi: u32,
+    /// `mtime >> 32` (before 1970 or after 2106).
+    mtime_hi: i32,
+    user_name: Option<Box<[u8]>>,
+    group_name: Option<Box<[u8]>>,
+    symlink: Option<Box<[u8]>>,
+    checksum: Option<Box<[u8]>>,
+    hardlink: Option<HardLink>,
+    rdev_major: u32,
+    rdev_minor: u32,
+    top_dir: bool,
+    no_content_dir: bool,
+}
+
+impl fmt::Debug for FileEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("FileEntry");
+        d.field("name", &self.name)
+            .field("mode", &format_args!("0o{:o}", self.mode))
+            .field("size", &self.size())
+            .field("mtime", &self.mtime())
+            .field("mtime_nsec", &self.mtime_nsec)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid);
+        if let Some(x) = &self.extra {
+            d.field("symlink", &x.symlink)
+                .field("hardlink", &x.hardlink)
+                .field("rdev", &(x.rdev_major, x.rdev_minor))
+                .field("checksum", &x.checksum)
+                .field("names", &(&x.user_name, &x.group_name))
+                .field("top_dir", &x.top_dir)
+                .field("no_content_dir", &x.no_content_dir);
+        }
+        d.finish()
+    }
 }
 
 impl FileEntry {
@@ -147,20 +181,42 @@ impl FileEntry {
         Self {
             name,
             mode,
-            size: 0,
-            mtime: 0,
             mtime_nsec: 0,
             uid: 0,
             gid: 0,
-            user_name: None,
-            group_name: None,
-            rdev_major: 0,
-            rdev_minor: 0,
-            symlink: None,
-            hardlink: None,
-            checksum: None,
-            top_dir: false,
-            no_content_dir: false,
+            size_lo: 0,
+            mtime_lo: 0,
+            extra: None,
+        }
+    }
+
+    /// Length in bytes (0 for devices and specials).
+    pub fn size(&self) -> u64 {
+        let hi = self.extra.as_ref().map_or(0, |x| x.size_hi);
+        u64::from(hi) << 32 | u64::from(self.size_lo)
+    }
+
+    /// Sets [`Self::size`].
+    pub fn set_size(&mut self, size: u64) {
+        self.size_lo = size as u32;
+        let hi = (size >> 32) as u32;
+        if hi != 0 || self.extra.is_some() {
+            self.edit(|x| x.size_hi = hi);
+        }
+    }
+
+    /// Modification time, seconds since the epoch (protocol < 30: 0..=u32::MAX).
+    pub fn mtime(&self) -> i64 {
+        let hi = self.extra.as_ref().map_or(0, |x| x.mtime_hi);
+        i64::from(hi) << 32 | i64::from(self.mtime_lo)
+    }
+
+    /// Sets [`Self::mtime`].
+    pub fn set_mtime(&mut self, mtime: i64) {
+        self.mtime_lo = mtime as u32;
+        let hi = (mtime >> 32) as i32;
+        if hi != 0 || self.extra.is_some() {
+            self.edit(|x| x.mtime_hi = hi);
         }
     }
 
@@ -191,6 +247,115 @@ impl FileEntry {
     /// A FIFO or socket.
     pub fn is_special(&self) -> bool {
         matches!(self.file_type(), mode::S_IFIFO | mode::S_IFSOCK)
+    }
+
+    /// Changes the rare fields; drops the box when they are all back to their defaults.
+    fn edit(&mut self, f: impl FnOnce(&mut Extra)) {
+        match &mut self.extra {
+            Some(x) => {
+                f(x);
+                if **x == Extra::default() {
+                    self.extra = None;
+                }
+            }
+            None => {
+                let mut x = Extra::default();
+                f(&mut x);
+                if x != Extra::default() {
+                    self.extra = Some(Box::new(x));
+                }
+            }
+        }
+    }
+
+    fn bytes(v: Option<Vec<u8>>) -> Option<Box<[u8]>> {
+        v.map(Vec::into_boxed_slice)
+    }
+
+    /// Symlink target (`-l`), raw bytes without NUL.
+    pub fn symlink(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.symlink.as_deref()
+    }
+
+    /// Sets the symlink target.
+    pub fn set_symlink(&mut self, target: Option<Vec<u8>>) {
+        self.edit(|x| x.symlink = Self::bytes(target));
+    }
+
+    /// Owner name sent inline (protocol ≥ 30 with incremental recursion).
+    pub fn user_name(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.user_name.as_deref()
+    }
+
+    /// Sets the inline owner name.
+    pub fn set_user_name(&mut self, name: Option<Vec<u8>>) {
+        self.edit(|x| x.user_name = Self::bytes(name));
+    }
+
+    /// Group name sent inline (protocol ≥ 30 with incremental recursion).
+    pub fn group_name(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.group_name.as_deref()
+    }
+
+    /// Sets the inline group name.
+    pub fn set_group_name(&mut self, name: Option<Vec<u8>>) {
+        self.edit(|x| x.group_name = Self::bytes(name));
+    }
+
+    /// Whole-file checksum of a regular file (`-c`).
+    pub fn checksum(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.checksum.as_deref()
+    }
+
+    /// Sets the whole-file checksum.
+    pub fn set_checksum(&mut self, sum: Option<Vec<u8>>) {
+        self.edit(|x| x.checksum = Self::bytes(sum));
+    }
+
+    /// Hard-link information (`-H`).
+    pub fn hardlink(&self) -> Option<HardLink> {
+        self.extra.as_ref()?.hardlink
+    }
+
+    /// Sets the hard-link information.
+    pub fn set_hardlink(&mut self, link: Option<HardLink>) {
+        self.edit(|x| x.hardlink = link);
+    }
+
+    /// Device major number (devices with `-D`).
+    pub fn rdev_major(&self) -> u32 {
+        self.extra.as_ref().map_or(0, |x| x.rdev_major)
+    }
+
+    /// Device minor number (devices with `-D`).
+    pub fn rdev_minor(&self) -> u32 {
+        self.extra.as_ref().map_or(0, |x| x.rdev_minor)
+    }
+
+    /// Sets the device numbers.
+    pub fn set_rdev(&mut self, major: u32, minor: u32) {
+        self.edit(|x| (x.rdev_major, x.rdev_minor) = (major, minor));
+    }
+
+    /// Directory named on the command line (`XMIT_TOP_DIR`).
+    pub fn top_dir(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.top_dir)
+    }
+
+    /// Sets [`Self::top_dir`].
+    pub fn set_top_dir(&mut self, top: bool) {
+        self.edit(|x| x.top_dir = top);
+    }
+
+    /// Protocol ≥ 30: a directory whose contents are not part of the transfer
+    /// (`XMIT_NO_CONTENT_DIR`, e.g. an implied parent).
+    pub fn no_content_dir(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.no_content_dir)
+    }
+
+    /// Sets [`Self::no_content_dir`].
+    pub fn set_no_content_dir(&mut self, no_content: bool) {
+        self.edit(|x| x.no_content_dir = no_content);
     }
 }
 
@@ -425,4 +590,99 @@ pub enum FlistError {
     /// Bytes were fed after the list ended.
     #[error("file list already complete")]
     Finished,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_small() {
+        // The list of a 100,000-file tree is held for the whole transfer.
+        assert!(std::mem::size_of::<FileEntry>() <= 48);
+        assert_eq!(
+            std::mem::size_of::<Option<FileEntry>>(),
+            std::mem::size_of::<FileEntry>()
+        );
+    }
+
+    #[test]
+    fn sizes_and_times_of_every_range_round_trip() {
+        let plain = FileEntry::new(WirePath::try_from("f").unwrap(), mode::S_IFREG);
+        for size in [0, 1, u64::from(u32::MAX), 1 << 32, (5 << 32) | 7, u64::MAX] {
+            let mut e = plain.clone();
+            e.set_size(size);
+            assert_eq!(e.size(), size);
+            assert_eq!(e.extra.is_some(), size >> 32 != 0, "{size}");
+            e.set_size(3);
+            assert_eq!(
+                e,
+                FileEntry {
+                    size_lo: 3,
+                    ..plain.clone()
+                }
+            );
+        }
+        let times = [
+            0,
+            1_700_000_000,
+            i64::from(u32::MAX),
+            1 << 32,
+            -1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for mtime in times {
+            let mut e = plain.clone();
+            e.set_mtime(mtime);
+            e.set_size(u64::MAX);
+            assert_eq!((e.mtime(), e.size()), (mtime, u64::MAX));
+            e.set_size(0);
+            assert_eq!(e.mtime(), mtime);
+            e.set_mtime(0);
+            assert_eq!(e, plain, "{mtime}");
+        }
+    }
+
+    #[test]
+    fn rare_fields_round_trip_and_defaults_compare_equal() {
+        let name = || WirePath::try_from("l").unwrap();
+        let plain = FileEntry::new(name(), mode::S_IFLNK | 0o777);
+        let mut e = plain.clone();
+        e.set_symlink(Some(b"t".to_vec()));
+        e.set_user_name(Some(b"u".to_vec()));
+        e.set_group_name(Some(b"g".to_vec()));
+        e.set_checksum(Some(vec![1; 16]));
+        e.set_hardlink(Some(HardLink::Follower { first: 3 }));
+        e.set_rdev(8, 1);
+        e.set_top_dir(true);
+        e.set_no_content_dir(true);
+        assert_eq!(e.symlink(), Some(&b"t"[..]));
+        assert_eq!(
+            (e.user_name(), e.group_name()),
+            (Some(&b"u"[..]), Some(&b"g"[..]))
+        );
+        assert_eq!(e.checksum(), Some(&[1; 16][..]));
+        assert_eq!(e.hardlink(), Some(HardLink::Follower { first: 3 }));
+        assert_eq!((e.rdev_major(), e.rdev_minor()), (8, 1));
+        assert!(e.top_dir() && e.no_content_dir());
+        assert_ne!(e, plain);
+        // Back to the defaults, one at a time: equal to an entry never given them.
+        e.set_symlink(None);
+        e.set_user_name(None);
+        e.set_group_name(None);
+        e.set_checksum(None);
+        e.set_hardlink(None);
+        e.set_rdev(0, 0);
+        e.set_top_dir(false);
+        assert_ne!(e, plain);
+        e.set_no_content_dir(false);
+        assert_eq!(e, plain);
+        assert!(e.extra.is_none());
+        // Defaults never allocate the box.
+        let mut f = plain.clone();
+        f.set_top_dir(false);
+        f.set_symlink(None);
+        assert!(f.extra.is_none());
+    }
 }

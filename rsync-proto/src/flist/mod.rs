@@ -9,8 +9,8 @@
 //! ```
 //! use rsync_proto::flist::{encode_file_list, decode_file_list, FileEntry, FileList, FlistOptions, WirePath, mode};
 //! let mut e = FileEntry::new(WirePath::try_from("dir/file")?, mode::S_IFREG | 0o644);
-//! e.size = 5;
-//! e.mtime = 1_700_000_000;
+//! e.set_size(5);
+//! e.set_mtime(1_700_000_000);
 //! let mut list = FileList::default();
 //! list.entries.push(e);
 //! let opts = FlistOptions::new(31);
@@ -35,5 +35,5 @@ pub use encode::{encode_file_list, FlistEncoder};
 pub use entry::{mode, xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink};
 pub use entry::{MAX_CHECKSUM_LEN, MAX_NSEC, MAX_SYMLINK_LEN};
 pub use ids::IdList;
-pub use path::{PathError, WirePath, MAX_NAME_LEN};
+pub use path::{PathBatch, PathError, WirePath, MAX_BATCH_BYTES, MAX_NAME_LEN};
 pub use sort::{compare_entries, compare_names, sort_file_list};

@@ -131,58 +131,60 @@ fn build(o: &FlistOptions, raws: Vec<Raw>) -> Vec<FileEntry> {
     for r in raws {
         let mut e = FileEntry::new(r.name, types[usize::from(r.kind)] | r.perm);
         let special = e.is_special();
-        e.size = if e.is_device() || special {
+        e.set_size(if e.is_device() || special {
             0
         } else {
             r.size >> 1
-        };
-        e.mtime = if p < 30 {
+        });
+        e.set_mtime(if p < 30 {
             r.mtime & 0xffff_ffff
         } else {
             r.mtime
-        };
+        });
         e.mtime_nsec = if p >= 31 { r.nsec } else { 0 };
         e.uid = if o.preserve_uid { r.uid } else { 0 };
         e.gid = if o.preserve_gid { r.gid } else { 0 };
         if o.preserve_devices && e.is_device() {
-            e.rdev_major = if p < 28 { r.rdev.0 & 0xfff } else { r.rdev.0 };
-            e.rdev_minor = if p < 28 {
-                r.rdev.1 & 0xf_ffff
-            } else {
-                r.rdev.1
-            };
+            e.set_rdev(
+                if p < 28 { r.rdev.0 & 0xfff } else { r.rdev.0 },
+                if p < 28 {
+                    r.rdev.1 & 0xf_ffff
+                } else {
+                    r.rdev.1
+                },
+            );
         }
         if o.preserve_links && e.is_symlink() {
-            e.symlink = Some(r.target);
+            e.set_symlink(Some(r.target));
         }
         if o.checksum_len > 0 && e.is_regular() {
-            e.checksum = Some(r.sum[..o.checksum_len].to_vec());
+            e.set_checksum(Some(r.sum[..o.checksum_len].to_vec()));
         }
         if e.is_dir() {
-            e.top_dir = r.dir_flags.0;
-            e.no_content_dir = p >= 30 && r.dir_flags.1;
+            e.set_top_dir(r.dir_flags.0);
+            e.set_no_content_dir(p >= 30 && r.dir_flags.1);
         }
         if o.preserve_hard_links {
             let (dev, ino) = r.dev_ino;
             if p < 28 {
                 if e.is_regular() {
-                    e.hardlink = Some(HardLink::DevIno { dev, ino });
+                    e.set_hardlink(Some(HardLink::DevIno { dev, ino }));
                 }
             } else if p < 30 {
                 if !e.is_dir() && r.link > 1 {
-                    e.hardlink = Some(HardLink::DevIno { dev, ino });
+                    e.set_hardlink(Some(HardLink::DevIno { dev, ino }));
                 }
             } else if !e.is_dir() && r.link == 1 {
-                e.hardlink = Some(HardLink::First);
+                e.set_hardlink(Some(HardLink::First));
                 firsts.push(out.len());
             } else if !e.is_dir() && r.link > 1 && !firsts.is_empty() {
                 // A later member: the receiver copies everything from the first.
                 let first = firsts[usize::from(r.link) % firsts.len()];
                 let mut f = out[first].clone();
                 f.name = e.name;
-                f.hardlink = Some(HardLink::Follower {
+                f.set_hardlink(Some(HardLink::Follower {
                     first: first as i32,
-                });
+                }));
                 e = f;
             }
         }
@@ -398,8 +400,8 @@ fn inline_user_and_group_names_with_incremental_recursion() {
     let mut e = FileEntry::new(WirePath::try_from("f").unwrap(), mode::S_IFREG | 0o600);
     e.uid = 1000;
     e.gid = 100;
-    e.user_name = Some(b"alice".to_vec());
-    e.group_name = Some(b"users".to_vec());
+    e.set_user_name(Some(b"alice".to_vec()));
+    e.set_group_name(Some(b"users".to_vec()));
     let list = FileList {
         entries: vec![e],
         ..FileList::default()

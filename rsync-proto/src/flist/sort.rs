@@ -5,44 +5,54 @@
 //! `flist_sort_and_clean` (flist.c).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::iter::once;
 
 use super::entry::FileEntry;
 
-/// One path component in the protocol ≥ 29 order: a component that names a directory
-/// (every component but the last, and the last one of a directory) compares as
-/// `name/` and after any non-directory component at the same depth.
-#[derive(Clone, Copy)]
-enum Comp<'a> {
-    Item(&'a [u8]),
-    Dir(&'a [u8]),
+/// A name as the protocol ≥ 29 order sees it: its bytes, followed by a `/` when it names a
+/// directory (the transfer root `.` is empty). Every byte up to the last `/` belongs to a
+/// directory component and compares after every byte of a non-directory name at the same
+/// position.
+struct Ordered<'a> {
+    bytes: &'a [u8],
+    /// The `/` a directory's name is followed by.
+    slash: bool,
+    /// Index of the last `/` (the virtual one included); bytes up to it are directory bytes.
+    last_slash: Option<usize>,
 }
 
-fn components(name: &[u8], is_dir: bool) -> impl Iterator<Item = Comp<'_>> {
-    // The transfer root "." is an empty path and sorts first.
-    let root = is_dir && name == b".";
-    let n = name.split(|&b| b == b'/').count();
-    name.split(|&b| b == b'/')
-        .enumerate()
-        .filter(move |_| !root)
-        .map(move |(i, c)| {
-            if i + 1 < n || is_dir {
-                Comp::Dir(c)
-            } else {
-                Comp::Item(c)
-            }
-        })
-}
-
-fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
-    match (a, b) {
-        (Comp::Item(_), Comp::Dir(_)) => Ordering::Less,
-        (Comp::Dir(_), Comp::Item(_)) => Ordering::Greater,
-        (Comp::Item(x), Comp::Item(y)) => x.cmp(y),
-        (Comp::Dir(x), Comp::Dir(y)) => {
-            x.iter().chain(once(&b'/')).cmp(y.iter().chain(once(&b'/')))
+impl<'a> Ordered<'a> {
+    fn new(name: &'a [u8], dir: bool) -> Self {
+        if dir && name == b"." {
+            return Self {
+                bytes: &[],
+                slash: false,
+                last_slash: None,
+            };
         }
+        let last_slash = if dir {
+            Some(name.len())
+        } else {
+            name.iter().rposition(|&c| c == b'/')
+        };
+        Self {
+            bytes: name,
+            slash: dir,
+            last_slash,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() + usize::from(self.slash)
+    }
+
+    /// The byte at `i` (the virtual `/` at the end of a directory's name).
+    fn at(&self, i: usize) -> u8 {
+        self.bytes.get(i).copied().unwrap_or(b'/')
+    }
+
+    /// Whether the byte at `i` belongs to a directory component.
+    fn in_dir(&self, i: usize) -> bool {
+        self.last_slash.is_some_and(|s| i <= s)
     }
 }
 
@@ -53,23 +63,39 @@ fn cmp_comp(a: Comp<'_>, b: Comp<'_>) -> Ordering {
 ///   non-directory sorts before every directory at the same depth, and the root `.` sorts
 ///   first. A directory and a non-directory with the same name are therefore different.
 ///
+/// Equivalently (and so computed): each name with a `/` appended for a directory, every byte
+/// tagged with whether it belongs to a directory component (it is at or before the last
+/// `/`), compared as (tag, byte) pairs with untagged bytes first.
+///
 /// Wire: `[flist-sort]` (RFC.md §9).
 pub fn compare_names(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool, protocol: u32) -> Ordering {
     if protocol < 29 {
         return a.cmp(b);
     }
-    let mut x = components(a, a_dir);
-    let mut y = components(b, b_dir);
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(c), Some(d)) => match cmp_comp(c, d) {
-                Ordering::Equal => {}
-                o => return o,
-            },
+    let (x, y) = (Ordered::new(a, a_dir), Ordered::new(b, b_dir));
+    let (lx, ly) = (x.len(), y.len());
+    // The common prefix of the bytes (a directory's `/` is at most one more).
+    let mut i = x
+        .bytes
+        .iter()
+        .zip(y.bytes)
+        .position(|(c, d)| c != d)
+        .unwrap_or(x.bytes.len().min(y.bytes.len()));
+    while i < lx && i < ly && x.at(i) == y.at(i) {
+        i += 1;
+    }
+    // Within the common prefix the tags first differ one past the nearer last `/`.
+    if x.last_slash != y.last_slash {
+        let first = x.last_slash.min(y.last_slash).map_or(0, |s| s + 1);
+        if first < i {
+            return x.last_slash.cmp(&y.last_slash);
         }
+    }
+    match (i < lx, i < ly) {
+        (false, false) => Ordering::Equal,
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => (x.in_dir(i), x.at(i)).cmp(&(y.in_dir(i), y.at(i))),
     }
 }
 
@@ -93,47 +119,104 @@ pub fn compare_entries(a: &FileEntry, b: &FileEntry, protocol: u32) -> Ordering 
 /// directories collide, the kept one also takes the other's `top_dir` and clears
 /// `no_content_dir` unless both had it (rsync merges FLAG_TOP_DIR/CONTENT_DIR).
 ///
+/// Memory: 4 bytes an entry besides the list itself (the order is found on indices and
+/// applied in place; the non-directory a directory collides with is found by binary
+/// search).
+///
 /// Wire: `[flist-sort]` (RFC.md §9).
 pub fn sort_file_list(mut entries: Vec<FileEntry>, protocol: u32) -> Vec<Option<FileEntry>> {
-    entries.sort_by(|a, b| compare_entries(a, b, protocol));
-    let mut out: Vec<Option<FileEntry>> = entries.into_iter().map(Some).collect();
-    // Active non-directories by name, for the protocol ≥ 29 directory check.
-    let mut files: HashMap<Vec<u8>, usize> = HashMap::new();
+    sort_stable(&mut entries, protocol);
+    let n = entries.len();
+    let mut live = vec![true; n];
     let mut prev: Option<usize> = None;
-    for i in 0..out.len() {
-        let Some(cur) = out[i].as_ref() else { continue };
+    for i in 0..n {
+        let cur = &entries[i];
         let cur_dir = cur.is_dir();
-        let dup = match prev.and_then(|j| out[j].as_ref().map(|e| (j, e))) {
-            Some((j, e)) if compare_entries(cur, e, protocol) == Ordering::Equal => Some(j),
-            _ if protocol >= 29 && cur_dir => files.get(cur.name.as_bytes()).copied(),
+        let dup = match prev {
+            Some(j) if compare_entries(cur, &entries[j], protocol) == Ordering::Equal => Some(j),
+            _ if protocol >= 29 && cur_dir => live_file_named(&entries, &live, i, protocol),
             _ => None,
         };
         let Some(j) = dup else {
-            if !cur_dir {
-                files.insert(cur.name.as_bytes().to_vec(), i);
-            }
             prev = Some(i);
             continue;
         };
-        let j_dir = out[j].as_ref().is_some_and(FileEntry::is_dir);
-        if cur_dir && !j_dir {
+        if cur_dir && !entries[j].is_dir() {
             // Keep the directory.
-            if let Some(e) = out[j].take() {
-                files.remove(e.name.as_bytes());
-            }
+            live[j] = false;
             prev = Some(i);
         } else {
             if cur_dir {
-                let (top, no_content) = (cur.top_dir, cur.no_content_dir);
-                if let Some(k) = out[j].as_mut() {
-                    k.top_dir |= top;
-                    k.no_content_dir &= no_content;
+                let (top, no_content) = (cur.top_dir(), cur.no_content_dir());
+                let k = &mut entries[j];
+                if top && !k.top_dir() {
+                    k.set_top_dir(true);
+                }
+                if k.no_content_dir() && !no_content {
+                    k.set_no_content_dir(false);
                 }
             }
-            out[i] = None;
+            live[i] = false;
         }
     }
-    out
+    // In place: `Option<FileEntry>` has the size of `FileEntry`.
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| live[i].then_some(e))
+        .collect()
+}
+
+/// Sorts by [`compare_entries`], ties in their original order, without the scratch copy
+/// of the entries a stable sort needs: the order is found on 4-byte indices, then applied
+/// by following its cycles.
+fn sort_stable(entries: &mut [FileEntry], protocol: u32) {
+    if entries
+        .windows(2)
+        .all(|w| compare_entries(&w[0], &w[1], protocol) != Ordering::Greater)
+    {
+        return;
+    }
+    let Ok(n) = u32::try_from(entries.len()) else {
+        // More than 4 billion entries cannot be decoded; keep the plain stable sort.
+        entries.sort_by(|a, b| compare_entries(a, b, protocol));
+        return;
+    };
+    let mut order: Vec<u32> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| {
+        compare_entries(&entries[a as usize], &entries[b as usize], protocol).then(a.cmp(&b))
+    });
+    // Position k receives the entry now at order[k]; a finished position is marked with
+    // its own index.
+    for i in 0..order.len() {
+        let mut j = i;
+        loop {
+            let k = order[j] as usize;
+            order[j] = j as u32;
+            if k == i {
+                break;
+            }
+            entries.swap(j, k);
+            j = k;
+        }
+    }
+}
+
+/// Protocol ≥ 29: the live non-directory named as the directory at `i`, if any. It sorts
+/// before the directory (a non-directory precedes every directory of its level), and of
+/// equal non-directories only the first stays live.
+fn live_file_named(entries: &[FileEntry], live: &[bool], i: usize, protocol: u32) -> Option<usize> {
+    let name = entries[i].name.as_bytes();
+    let before = &entries[..i];
+    let from = before.partition_point(|e| {
+        compare_names(e.name.as_bytes(), e.is_dir(), name, false, protocol) == Ordering::Less
+    });
+    (from..i)
+        .take_while(|&j| {
+            let e = &entries[j];
+            !e.is_dir() && e.name.as_bytes() == name
+        })
+        .find(|&j| live[j])
 }
 
 #[cfg(test)]
@@ -235,10 +318,47 @@ pub(crate) mod tests {
         assert_eq!(names(&sort_file_list(v, 29)), ["-", "w", "x", "x/f"]);
         // Two directories: the first is kept and inherits top_dir.
         let mut d2 = e("d", true);
-        d2.top_dir = true;
+        d2.set_top_dir(true);
         let out = sort_file_list(vec![e("d", true), d2], 31);
         assert_eq!(names(&out), ["d", "-"]);
-        assert!(out[0].as_ref().unwrap().top_dir);
+        assert!(out[0].as_ref().unwrap().top_dir());
+    }
+
+    /// The order and clearing rules written plainly: a stable sort of the entries
+    /// themselves and a map of the live non-directories by name.
+    fn reference_sort(mut entries: Vec<FileEntry>, p: u32) -> Vec<Option<FileEntry>> {
+        entries.sort_by(|a, b| compare_entries(a, b, p));
+        let mut out: Vec<Option<FileEntry>> = entries.into_iter().map(Some).collect();
+        let mut files = std::collections::HashMap::new();
+        let mut prev: Option<usize> = None;
+        for i in 0..out.len() {
+            let Some(cur) = out[i].clone() else { continue };
+            let dup = match prev.and_then(|j| out[j].clone().map(|e| (j, e))) {
+                Some((j, e)) if compare_entries(&cur, &e, p) == Ordering::Equal => Some(j),
+                _ if p >= 29 && cur.is_dir() => files.get(cur.name.as_bytes()).copied(),
+                _ => None,
+            };
+            let Some(j) = dup else {
+                if !cur.is_dir() {
+                    files.insert(cur.name.as_bytes().to_vec(), i);
+                }
+                prev = Some(i);
+                continue;
+            };
+            if cur.is_dir() && !out[j].as_ref().unwrap().is_dir() {
+                files.remove(cur.name.as_bytes());
+                out[j] = None;
+                prev = Some(i);
+            } else {
+                if cur.is_dir() {
+                    let k = out[j].as_mut().unwrap();
+                    k.set_top_dir(k.top_dir() | cur.top_dir());
+                    k.set_no_content_dir(k.no_content_dir() & cur.no_content_dir());
+                }
+                out[i] = None;
+            }
+        }
+        out
     }
 
     fn arb_name() -> impl Strategy<Value = (Vec<u8>, bool)> {
@@ -265,6 +385,33 @@ pub(crate) mod tests {
             if p >= 29 && a.0 == b.0 && a.1 != b.1 {
                 prop_assert_ne!(cmp(&a, &b), Ordering::Equal);
             }
+        }
+
+        #[test]
+        fn sort_and_clearing_equal_the_plain_algorithm(
+            v in prop::collection::vec((
+                prop_oneof![
+                    3 => (prop::sample::select(vec!["a", "b", "a/b", "a/a", "b/a", "a-b"]), any::<bool>())
+                        .prop_map(|(n, d)| (n.as_bytes().to_vec(), d)),
+                    1 => arb_name(),
+                ],
+                any::<(bool, bool)>(),
+            ), 0..40),
+            p in 27u32..=32,
+        ) {
+            // Few distinct names, so duplicates and directory/file collisions are common;
+            // the size tells which of equal entries was kept.
+            let entries: Vec<FileEntry> = v.iter().enumerate().filter_map(|(i, ((n, d), (t, c)))| {
+                let m = if *d { mode::S_IFDIR } else { mode::S_IFREG };
+                let mut e = FileEntry::new(WirePath::new(n.clone()).ok()?, m);
+                e.set_size(i as u64);
+                if *d {
+                    e.set_top_dir(*t);
+                    e.set_no_content_dir(*c);
+                }
+                Some(e)
+            }).collect();
+            prop_assert_eq!(sort_file_list(entries.clone(), p), reference_sort(entries, p));
         }
 
         #[test]

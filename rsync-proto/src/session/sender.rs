@@ -260,7 +260,7 @@ impl Sender {
         self.stats.total_size = entries
             .iter()
             .filter(|e| e.is_regular() || e.is_symlink())
-            .map(|e| e.size as i64)
+            .map(|e| e.size() as i64)
             .sum();
         self.list = sort_file_list(entries, u32::from(p));
         if self.list.is_empty() && self.core.opts.server {
@@ -412,7 +412,7 @@ impl Sender {
         }
         if transfer {
             self.stats.xferred_files += 1;
-            let size = self.entry(ndx).map(|e| e.size).unwrap_or(0);
+            let size = self.entry(ndx).map(|e| e.size()).unwrap_or(0);
             self.stats.total_transferred_size += size;
         }
         self.core.events.push_back(Event::Itemize {
@@ -622,21 +622,21 @@ impl Sender {
 fn number_hard_links(entries: &mut [FileEntry], ndx_start: i32) {
     let mut firsts: HashMap<(i64, i64), i32> = HashMap::new();
     for (i, e) in entries.iter_mut().enumerate() {
-        let Some(HardLink::DevIno { dev, ino }) = e.hardlink else {
+        let Some(HardLink::DevIno { dev, ino }) = e.hardlink() else {
             continue;
         };
         if e.is_dir() {
-            e.hardlink = None;
+            e.set_hardlink(None);
             continue;
         }
         let ndx = ndx_start.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
-        e.hardlink = Some(match firsts.get(&(dev, ino)) {
+        e.set_hardlink(Some(match firsts.get(&(dev, ino)) {
             Some(&first) => HardLink::Follower { first },
             None => {
                 firsts.insert((dev, ino), ndx);
                 HardLink::First
             }
-        });
+        }));
     }
 }
 

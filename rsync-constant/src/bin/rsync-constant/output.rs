@@ -180,7 +180,7 @@ impl Console {
         for e in list.iter().flatten() {
             self.list_kinds.add(e);
             if e.is_regular() || e.is_symlink() {
-                self.total_size += e.size;
+                self.total_size += e.size();
             }
         }
         if self.verbose > 0 || self.stats {
@@ -206,7 +206,7 @@ impl Console {
         if flags & iflags::IS_NEW != 0 {
             self.created.add(e);
         }
-        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, xname, e.hardlink) {
+        let hl_target = match (flags & iflags::XNAME_FOLLOWS != 0, xname, e.hardlink()) {
             (true, Some(x), _) => Some(x.to_vec()),
             (true, None, Some(HardLink::Follower { first })) => {
                 entry(first).map(|f| f.name.as_bytes().to_vec())
@@ -295,7 +295,7 @@ impl Console {
                 }
                 self.literal += lit;
                 self.matched += mat;
-                let size = entry(*ndx).map_or(lit + mat, |e| e.size);
+                let size = entry(*ndx).map_or(lit + mat, |e| e.size());
                 self.transferred_size += size;
                 if self.progress && !self.quiet {
                     let secs = self.started.elapsed().as_secs_f64().max(0.001);

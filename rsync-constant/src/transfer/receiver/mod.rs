@@ -291,10 +291,10 @@ impl ReceiverFs {
 
     fn owner_of(&mut self, entry: &FileEntry) -> (Option<u32>, Option<u32>) {
         let uid = (self.opts.owner && self.opts.am_root).then(|| {
-            match (&entry.user_name, self.opts.numeric_ids || entry.uid == 0) {
+            match (entry.user_name(), self.opts.numeric_ids || entry.uid == 0) {
                 (Some(name), false) => *self
                     .uid_cache
-                    .entry(name.clone())
+                    .entry(name.to_vec())
                     .or_insert_with(|| super::user_id(name))
                     .as_ref()
                     .unwrap_or(&entry.uid),
@@ -302,10 +302,10 @@ impl ReceiverFs {
             }
         });
         let gid = self.opts.group.then(|| {
-            match (&entry.group_name, self.opts.numeric_ids || entry.gid == 0) {
+            match (entry.group_name(), self.opts.numeric_ids || entry.gid == 0) {
                 (Some(name), false) => *self
                     .gid_cache
-                    .entry(name.clone())
+                    .entry(name.to_vec())
                     .or_insert_with(|| super::group_id(name))
                     .as_ref()
                     .unwrap_or(&entry.gid),
@@ -320,7 +320,7 @@ impl ReceiverFs {
         Attrs {
             mode: Some(self.perms_for(entry, existing)),
             mtime: self.opts.times.then_some(Mtime {
-                sec: entry.mtime,
+                sec: entry.mtime(),
                 nsec: entry.mtime_nsec,
             }),
             uid,
@@ -360,7 +360,7 @@ impl ReceiverFs {
         let rel = self
             .local(&entry.name)?
             .ok_or("symlink at the transfer root")?;
-        let target = entry.symlink.clone().unwrap_or_default();
+        let target = entry.symlink().map(<[u8]>::to_vec).unwrap_or_default();
         self.replace_dir_if_any(&rel)?;
         let Some(dest) = &self.dest else {
             return Ok(());
@@ -388,7 +388,7 @@ impl ReceiverFs {
         }
         if self.opts.times && set_time {
             let t = Mtime {
-                sec: entry.mtime,
+                sec: entry.mtime(),
                 nsec: entry.mtime_nsec,
             };
             dest.set_mtime_nofollow(rel, t).map_err(|e| fs_fail(&e))?;
@@ -400,7 +400,7 @@ impl ReceiverFs {
         let rel = self
             .local(&entry.name)?
             .ok_or("special file at the transfer root")?;
-        let rdev = rustix::fs::makedev(entry.rdev_major, entry.rdev_minor);
+        let rdev = rustix::fs::makedev(entry.rdev_major(), entry.rdev_minor());
         let special = match entry.mode & mode::S_IFMT {
             mode::S_IFIFO => Special::Fifo,
             mode::S_IFSOCK => Special::Socket,
@@ -440,7 +440,7 @@ impl ReceiverFs {
         // rsync `set_file_attrs` without ATTRS_ACCURATE_TIME (`same_time` at modify-window
         // 0): an existing entry whose mtime has the same seconds keeps its own.
         let accurate = self.opts.checksum && existing.kind == FileKind::File;
-        let same_time = existing.mtime_sec == entry.mtime
+        let same_time = existing.mtime_sec == entry.mtime()
             && (!accurate || existing.mtime_nsec == entry.mtime_nsec);
         if same_time {
             attrs.mtime = None;

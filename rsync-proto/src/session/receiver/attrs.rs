@@ -31,12 +31,12 @@ pub(super) fn itemize_flags(
     let Some(st) = meta else {
         return flags | iflags::IS_NEW;
     };
-    if entry.is_regular() && entry.size != st.size {
+    if entry.is_regular() && entry.size() != st.size {
         flags |= iflags::REPORT_SIZE;
     }
     let keep_time = opts.preserve_times;
     let time_changes = if keep_time {
-        entry.mtime != st.mtime
+        entry.mtime() != st.mtime
     } else {
         flags & (iflags::TRANSFER | iflags::LOCAL_CHANGE) != 0
             && xname.is_none_or(|x| !x.is_empty())
@@ -67,7 +67,7 @@ pub(super) fn attrs_differ(
     accurate: bool,
 ) -> bool {
     let time = opts.preserve_times
-        && (entry.mtime != st.mtime || (accurate && entry.mtime_nsec != st.mtime_nsec));
+        && (entry.mtime() != st.mtime || (accurate && entry.mtime_nsec != st.mtime_nsec));
     let perms =
         opts.preserve_perms && !entry.is_symlink() && (st.mode ^ entry.mode) & CHMOD_BITS != 0;
     let owner = opts.flist.preserve_uid && opts.am_root && entry.uid != st.uid;
@@ -92,10 +92,10 @@ pub(super) fn same_non_regular(entry: &FileEntry, st: &BasisMeta) -> bool {
         return false;
     }
     if entry.is_symlink() {
-        return st.symlink.is_some() && st.symlink == entry.symlink;
+        return st.symlink.is_some() && st.symlink.as_deref() == entry.symlink();
     }
     if entry.is_device() {
-        return st.rdev_major == entry.rdev_major && st.rdev_minor == entry.rdev_minor;
+        return st.rdev_major == entry.rdev_major() && st.rdev_minor == entry.rdev_minor();
     }
     true
 }
@@ -103,17 +103,17 @@ pub(super) fn same_non_regular(entry: &FileEntry, st: &BasisMeta) -> bool {
 /// generator.c `quick_check_ok` for a regular file over a regular file: same size, then
 /// the `-c` sums, or (without `-I`) the mtime seconds.
 pub(super) fn regular_up_to_date(opts: &SessionOptions, entry: &FileEntry, st: &BasisMeta) -> bool {
-    if st.size != entry.size {
+    if st.size != entry.size() {
         return false;
     }
     if opts.checksum {
         let n = opts.flist_csum_len();
-        return match (&st.checksum, &entry.checksum) {
+        return match (&st.checksum, entry.checksum()) {
             (Some(a), Some(b)) => a.get(..n).is_some() && a.get(..n) == b.get(..n),
             _ => false,
         };
     }
-    !opts.ignore_times && st.mtime == entry.mtime
+    !opts.ignore_times && st.mtime == entry.mtime()
 }
 
 #[cfg(test)]
@@ -132,8 +132,8 @@ mod tests {
 
     fn file(size: u64, mtime: i64, m: u32) -> FileEntry {
         let mut e = FileEntry::new(WirePath::try_from("f").expect("path"), mode::S_IFREG | m);
-        e.size = size;
-        e.mtime = mtime;
+        e.set_size(size);
+        e.set_mtime(mtime);
         e
     }
 
@@ -202,7 +202,7 @@ mod tests {
         // -c: the sums decide, whatever the times.
         o.checksum = true;
         let mut e = e;
-        e.checksum = Some(vec![1; 16]);
+        e.set_checksum(Some(vec![1; 16]));
         let mut st2 = st2;
         st2.checksum = Some(vec![1; 16]);
         assert!(regular_up_to_date(&o, &e, &st2));

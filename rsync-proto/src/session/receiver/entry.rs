@@ -227,7 +227,7 @@ impl Receiver {
             && job
                 .meta
                 .as_ref()
-                .is_some_and(|m| m.is_regular() && m.size == job.e.size)
+                .is_some_and(|m| m.is_regular() && m.size == job.e.size())
     }
 
     fn dispatch(&mut self, job: &mut EntryJob) -> Result<bool, SessionError> {
@@ -420,10 +420,7 @@ impl Receiver {
         let meta = job.meta.clone().filter(|m| m.is_symlink());
         let flags = iflags::LOCAL_CHANGE | iflags::REPORT_CHANGE;
         self.itemize(job.ndx, &job.e, meta.as_ref(), flags, None);
-        let (n, t) = (
-            job.e.name.as_bytes(),
-            job.e.symlink.as_deref().unwrap_or(b""),
-        );
+        let (n, t) = (job.e.name.as_bytes(), job.e.symlink().unwrap_or(b""));
         let text = format!(
             "{} -> {}\n",
             String::from_utf8_lossy(n),

@@ -51,7 +51,7 @@ pub(super) fn group_numbers(wire: &[FileEntry], ndx_start: i32) -> HashMap<Vec<u
         if e.is_dir() {
             continue;
         }
-        let g = match e.hardlink {
+        let g = match e.hardlink() {
             Some(HardLink::First) => i64::from(ndx_start) + i as i64,
             Some(HardLink::Follower { first }) => i64::from(first),
             Some(HardLink::DevIno { dev, ino }) => {
@@ -245,7 +245,7 @@ mod tests {
 
     fn e(name: &str, hl: Option<HardLink>) -> FileEntry {
         let mut e = FileEntry::new(WirePath::try_from(name).expect("path"), mode::S_IFREG);
-        e.hardlink = hl;
+        e.set_hardlink(hl);
         e
     }
 

@@ -232,7 +232,7 @@ impl Receiver {
         self.stats.total_size = entries
             .iter()
             .filter(|e| e.is_regular() || e.is_symlink())
-            .map(|e| e.size as i64)
+            .map(|e| e.size() as i64)
             .sum();
         self.stats.flist_size = self.flist_bytes;
         let o = &self.core.opts;
@@ -249,9 +249,9 @@ impl Receiver {
             // and, with -r, everything below it).
             if let Some(e) = e.as_ref().filter(|e| e.is_dir()) {
                 let content = if p >= 30 {
-                    !e.no_content_dir
+                    !e.no_content_dir()
                 } else {
-                    e.top_dir || recursive
+                    e.top_dir() || recursive
                 };
                 if content {
                     self.gen.content.insert(i as i32);

@@ -106,7 +106,7 @@ impl Receiver {
     /// receiver.c: log the record (`maybe_log_item`/`log_item`) and count it.
     fn record_event(&mut self, ndx: i32, attrs: Attrs, transfer: bool) -> Result<(), SessionError> {
         let e = self.entry(ndx)?;
-        let (m, size) = (e.mode, e.size);
+        let (m, size) = (e.mode, e.size());
         let redo = transfer && !self.received.insert(ndx);
         if attrs.iflags & iflags::IS_NEW != 0 && !redo {
             self.stats.created.add(m);

@@ -352,7 +352,7 @@ pub(crate) fn render_name(e: &FileEntry, xname: Option<&[u8]>) -> String {
     if e.is_dir() {
         s.push('/');
     }
-    match (xname, &e.symlink) {
+    match (xname, e.symlink()) {
         (Some(x), _) if !x.is_empty() => {
             s.push_str(" => ");
             s.push_str(&String::from_utf8_lossy(x));

@@ -217,7 +217,7 @@ impl Fs {
             i.mode = (i.mode & mode::S_IFMT) | (e.mode & 0o7777);
         }
         if o.preserve_times {
-            i.mtime = e.mtime;
+            i.mtime = e.mtime();
             i.nsec = e.mtime_nsec;
         }
         if o.flist.preserve_uid && o.am_root {
@@ -480,7 +480,7 @@ impl DstDriver {
                 None
             }
             FsRequest::Symlink { entry, .. } => {
-                let t = entry.symlink.clone().unwrap_or_default();
+                let t = entry.symlink().map(<[u8]>::to_vec).unwrap_or_default();
                 self.fs.put(
                     entry.name.as_bytes(),
                     Inode::new(Kind::Symlink(t), 0o777, NOW),
@@ -489,7 +489,7 @@ impl DstDriver {
             }
             FsRequest::Mknod { entry, .. } => {
                 let kind = if entry.is_device() {
-                    Kind::Device(entry.rdev_major, entry.rdev_minor)
+                    Kind::Device(entry.rdev_major(), entry.rdev_minor())
                 } else {
                     Kind::Special
                 };
@@ -572,32 +572,31 @@ impl SrcDriver {
                 continue;
             };
             let mut e = FileEntry::new(name, i.mode);
-            e.mtime = i.mtime;
+            e.set_mtime(i.mtime);
             e.mtime_nsec = i.nsec;
             e.uid = i.uid;
             e.gid = i.gid;
-            e.top_dir = p == b".";
+            e.set_top_dir(p == b".");
             match &i.kind {
                 Kind::File(d) => {
-                    e.size = d.len() as u64;
+                    e.set_size(d.len() as u64);
                     data.insert(p.clone(), d.clone());
                 }
                 Kind::Symlink(t) => {
-                    e.size = t.len() as u64;
-                    e.symlink = Some(t.clone());
+                    e.set_size(t.len() as u64);
+                    e.set_symlink(Some(t.clone()));
                 }
                 Kind::Device(a, b) => {
-                    e.rdev_major = *a;
-                    e.rdev_minor = *b;
+                    e.set_rdev(*a, *b);
                 }
-                Kind::Dir => e.size = 4096,
+                Kind::Dir => e.set_size(4096),
                 Kind::Special => {}
             }
             if i.kind != Kind::Dir && nlink[ino] > 1 {
-                e.hardlink = Some(HardLink::DevIno {
+                e.set_hardlink(Some(HardLink::DevIno {
                     dev: 1,
                     ino: *ino as i64,
-                });
+                }));
             }
             entries.push(e);
         }
@@ -616,11 +615,11 @@ impl SrcDriver {
                     for (i, e) in entries.iter_mut().enumerate() {
                         let data = self.data.get(e.name.as_bytes());
                         if let (Some(sum), Some(d), false) = (checksum, data, self.keep_checksums) {
-                            e.checksum = Some(file_sum(sum, d));
+                            e.set_checksum(Some(file_sum(sum, d)));
                         }
-                        if self.devino_all && e.is_regular() && e.hardlink.is_none() {
+                        if self.devino_all && e.is_regular() && e.hardlink().is_none() {
                             let ino = 1_000_000 + i as i64;
-                            e.hardlink = Some(HardLink::DevIno { dev: 1, ino });
+                            e.set_hardlink(Some(HardLink::DevIno { dev: 1, ino }));
                         }
                     }
                     s.handle_fs(FsAnswer::FileList {

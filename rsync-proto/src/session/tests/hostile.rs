@@ -19,7 +19,7 @@ fn sender31() -> Sender {
     assert!(matches!(s.poll_fs(), Some(FsRequest::FileList { .. })));
     let d = FileEntry::new(WirePath::try_from("d").expect("p"), mode::S_IFDIR | 0o755);
     let mut f = FileEntry::new(WirePath::try_from("f").expect("p"), mode::S_IFREG | 0o644);
-    f.size = 3;
+    f.set_size(3);
     s.handle_fs(FsAnswer::FileList {
         entries: vec![f, d],
         io_error: 0,
@@ -263,7 +263,7 @@ fn entry_without_its_parent_directory_is_refused() {
     o.flist = o.flist.archive();
     let mut r = Receiver::new(o.clone()).expect("receiver");
     let mut e = FileEntry::new(WirePath::try_from("a/b").expect("p"), mode::S_IFREG | 0o644);
-    e.size = 1;
+    e.set_size(1);
     let list = crate::flist::FileList {
         entries: vec![e],
         ..Default::default()
