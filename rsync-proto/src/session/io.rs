@@ -290,6 +290,7 @@ impl Core {
             self.framed.extend_from_slice(&self.out_data);
         }
         self.out_data.clear();
+        shrink_after_burst(&mut self.out_data);
     }
 
     /// Writes `bytes` unframed after the data written so far, in a multiplexed direction
@@ -346,7 +347,13 @@ impl Core {
             return false;
         }
         self.bytes_out += self.framed.len() as u64;
-        out.append(&mut self.framed);
+        if out.is_empty() {
+            // No copy: the caller takes the buffer (a file list is megabytes).
+            std::mem::swap(out, &mut self.framed);
+        } else {
+            out.append(&mut self.framed);
+        }
+        shrink_after_burst(&mut self.framed);
         true
     }
 
@@ -499,5 +506,12 @@ pub(crate) fn incomplete_ok<T>(r: Result<T, SessionError>) -> Result<Option<T>, 
             ..
         }))) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// An empty buffer that grew past 1 MiB (the file list) goes back to 64 KiB.
+fn shrink_after_burst(buf: &mut Vec<u8>) {
+    if buf.is_empty() && buf.capacity() > 1 << 20 {
+        buf.shrink_to(1 << 16);
     }
 }

@@ -5,7 +5,7 @@
 //! (rsync.c), `send_file_entry` hard-link numbering (flist.c), `do_server_sender` and
 //! `read_final_goodbye` (main.c), `recv_filter_list`/`send_filter_list` (exclude.c).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rsync_core::checksum::FileHasher;
 use rsync_core::{Matcher, SumHead};
@@ -27,15 +27,24 @@ use crate::wire::{WireReader, WireWrite, NDX_DONE};
 const MAX_FILES_FROM: usize = 1_000_000;
 /// Most bytes of `--files-from` names accepted in all.
 const MAX_FILES_FROM_BYTES: usize = 256 << 20;
+/// File-list bytes encoded at a time.
+const LIST_CHUNK: usize = 64 << 10;
+/// The list is encoded further only while the caller's output buffer holds less than this:
+/// a list of 100,000 entries is megabytes, written as the peer reads it.
+const LIST_PACE: usize = 128 << 10;
 
 #[derive(Debug)]
 enum State {
     Filters,
     FilesFrom,
     AwaitList,
+    /// Writing the file list, a chunk at a time.
+    List(Box<ListOut>),
     Requests,
     Sending(Box<Sending>),
-    Goodbye { echoed: bool },
+    Goodbye {
+        echoed: bool,
+    },
     Finished,
 }
 
@@ -51,6 +60,19 @@ struct Sending {
     matched: u64,
     /// `--inplace`: input bytes not yet covered by a token, and the output position.
     inplace: Option<InPlace>,
+}
+
+/// The file list being written (it has been encoded once, to check it, and its size and
+/// trailer are known).
+#[derive(Debug)]
+struct ListOut {
+    enc: FlistEncoder,
+    entries: Vec<FileEntry>,
+    next: usize,
+    /// The end marker, id lists and io_error.
+    tail: Vec<u8>,
+    /// The io_error, when it goes as `MSG_IO_ERROR` after the list.
+    io_error_msg: i32,
 }
 
 /// The sending role: a server sender (pull) or a client sender (push).
@@ -69,8 +91,8 @@ pub struct Sender {
     /// The io_error sent with the file list (sender.c: `MSG_IO_ERROR` at the end only
     /// when it changed).
     flist_io_error: i32,
-    /// Indices sent once already (a second request is the redo).
-    sent: HashSet<i32>,
+    /// Indices sent once already (a second request is the redo), one flag per entry.
+    sent: Vec<bool>,
     stats: Stats,
     /// Block copies sent (`total_matches`).
     matches: u64,
@@ -113,7 +135,7 @@ impl Sender {
             phase: 0,
             io_error: 0,
             flist_io_error: 0,
-            sent: HashSet::new(),
+            sent: Vec::new(),
             stats: Stats::default(),
             matches: 0,
         };
@@ -167,7 +189,7 @@ impl Sender {
                 State::FilesFrom => self.read_name()?,
                 State::Requests => self.read_request()?,
                 State::Goodbye { echoed } => self.read_goodbye(echoed)?,
-                State::AwaitList | State::Sending(_) | State::Finished => false,
+                State::AwaitList | State::List(_) | State::Sending(_) | State::Finished => false,
             };
             if !progressed && !self.core.next_frame()? {
                 break;
@@ -239,21 +261,24 @@ impl Sender {
         if opts.preserve_hard_links && p >= 30 {
             number_hard_links(&mut entries, opts.ndx_start);
         }
-        let mut enc = FlistEncoder::new(opts)?;
+        // Encoded once here, into a scratch buffer, so that an entry that cannot be encoded
+        // fails now; written by `write_list` as the output drains.
+        let mut check = FlistEncoder::new(opts.clone())?;
         let mut buf = Vec::new();
+        let mut size = 0;
         for e in &entries {
-            enc.encode_entry(e, &mut buf)?;
+            check.encode_entry(e, &mut buf)?;
+            if buf.len() >= LIST_CHUNK {
+                size += buf.len();
+                buf.clear();
+            }
         }
         // At 30 the io_error travels as MSG_IO_ERROR unless the list is safe (flist.c).
         let in_list =
             p < 30 || self.core.opts.flist.safe_flist || self.core.opts.flist.varint_flags;
-        enc.finish(if in_list { io_error } else { 0 }, uids, gids, &mut buf)?;
-        self.stats.flist_size = buf.len() as u64;
-        self.core.out().extend_from_slice(&buf);
-        if !in_list && io_error != 0 {
-            self.core
-                .send_msg(MsgCode::IoError, &io_error.to_le_bytes());
-        }
+        let mut tail = Vec::new();
+        check.finish(if in_list { io_error } else { 0 }, uids, gids, &mut tail)?;
+        self.stats.flist_size = (size + buf.len() + tail.len()) as u64;
         self.io_error |= io_error;
         self.flist_io_error = self.io_error;
         self.stats.num_files = FileCounts::of(&entries);
@@ -262,7 +287,44 @@ impl Sender {
             .filter(|e| e.is_regular() || e.is_symlink())
             .map(|e| e.size() as i64)
             .sum();
+        self.state = State::List(Box::new(ListOut {
+            enc: FlistEncoder::new(opts)?,
+            entries,
+            next: 0,
+            tail,
+            io_error_msg: if in_list { 0 } else { io_error },
+        }));
+        self.write_list()
+    }
+
+    /// Writes the next chunk of the file list; after the last, sorts it and serves
+    /// requests.
+    fn write_list(&mut self) -> Result<(), SessionError> {
+        let State::List(l) = &mut self.state else {
+            return Ok(());
+        };
+        let out = self.core.out();
+        let start = out.len();
+        while out.len() - start < LIST_CHUNK {
+            let Some(e) = l.entries.get(l.next) else {
+                break;
+            };
+            l.enc.encode_entry(e, out)?;
+            l.next += 1;
+        }
+        if l.next < l.entries.len() {
+            return Ok(());
+        }
+        out.extend_from_slice(&l.tail);
+        let io_error = l.io_error_msg;
+        let entries = std::mem::take(&mut l.entries);
+        if io_error != 0 {
+            self.core
+                .send_msg(MsgCode::IoError, &io_error.to_le_bytes());
+        }
+        let p = self.core.protocol();
         self.list = sort_file_list(entries, u32::from(p));
+        self.sent = vec![false; self.list.len()];
         if self.list.is_empty() && self.core.opts.server {
             // main.c do_server_sender: an empty list ends the server sender at once.
             self.state = State::Finished;
@@ -406,7 +468,8 @@ impl Sender {
     /// sender.c: log the record and count it (created items, transfers).
     fn itemized(&mut self, ndx: i32, attrs: &Attrs, transfer: bool) {
         let mode = self.entry(ndx).map(|e| e.mode).unwrap_or(0);
-        let redo = transfer && !self.sent.insert(ndx);
+        let slot = usize::try_from(ndx).ok().and_then(|i| self.sent.get_mut(i));
+        let redo = transfer && slot.is_some_and(|s| std::mem::replace(s, true));
         if attrs.iflags & iflags::IS_NEW != 0 && !redo {
             self.stats.created.add(mode);
         }
@@ -699,6 +762,12 @@ impl Session for Sender {
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        if matches!(self.state, State::List(_)) && out.len() < LIST_PACE {
+            // Checked when the list came: an error here is a bug; it ends the session.
+            if let Err(e) = self.write_list().and_then(|()| self.run()) {
+                self.core.fail(e);
+            }
+        }
         self.core.poll_transmit(out)
     }
 

@@ -195,7 +195,7 @@ impl Receiver {
                     return false;
                 }
                 // delete_in_dir: flist_find_ignore_dirness.
-                kind != Kind::InDir || !self.gen.names.contains(&path)
+                kind != Kind::InDir || !self.gen.names.contains(path.as_slice())
             })
             .collect();
         // get_dirlist sorts like the file list; the walk goes backwards, so the first to

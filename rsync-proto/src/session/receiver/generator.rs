@@ -53,6 +53,10 @@ pub(super) enum Stage {
     Finished,
 }
 
+/// Transfer requests the generator may have outstanding (sent, not yet answered by the
+/// sender) before it waits, protocol ≥ 30.
+const MAX_REQUESTS_AHEAD: usize = 1024;
+
 /// Work queued for the generator.
 #[derive(Debug)]
 pub(super) enum Task {
@@ -89,10 +93,10 @@ pub(super) struct Generator {
     pub(super) answer: Option<FsAnswer>,
     pub(super) redo: VecDeque<i32>,
     pub(super) hl: Hlinks,
-    /// Every name in the list (`flist_find_ignore_dirness`).
-    pub(super) names: HashSet<Vec<u8>>,
+    /// Every name in the list (`flist_find_ignore_dirness`), with `--delete` only.
+    pub(super) names: HashSet<WirePath>,
     /// The directories of the list, by name.
-    pub(super) dir_ndx: HashMap<Vec<u8>, i32>,
+    pub(super) dir_ndx: HashMap<WirePath, i32>,
     /// Directories whose content is part of the transfer (`FLAG_CONTENT_DIR`).
     pub(super) content: HashSet<i32>,
     pub(super) protection: Protection,
@@ -109,11 +113,14 @@ impl Receiver {
     pub(super) fn gen_start(&mut self) -> Result<(), SessionError> {
         let mut names = HashSet::new();
         let mut dirs = HashMap::new();
+        let deleting = self.core.opts.delete_timing().is_some();
         for (i, e) in self.list.iter().enumerate() {
             if let Some(e) = e {
-                names.insert(e.name.as_bytes().to_vec());
+                if deleting {
+                    names.insert(e.name.clone());
+                }
                 if e.is_dir() {
-                    dirs.insert(e.name.as_bytes().to_vec(), i as i32);
+                    dirs.insert(e.name.clone(), i as i32);
                 }
             }
         }
@@ -267,6 +274,13 @@ impl Receiver {
                 self.core.write_ndx(NDX_DONE);
                 self.gen.stage = Stage::AwaitDone1;
                 Ok(true)
+            }
+            Stage::Initial(_) if p >= 30 && self.requested.len() >= MAX_REQUESTS_AHEAD => {
+                // rsync's generator is held back by its pipe; ours waits for the receiver
+                // (the sender reports a file it cannot send with MSG_NO_SEND from 30 on, so
+                // every request is answered). Otherwise it would run the whole list ahead,
+                // and the requests would pile up in both peers' memory.
+                Ok(false)
             }
             Stage::Initial(i) => {
                 self.gen.stage = Stage::Initial(i + 1);

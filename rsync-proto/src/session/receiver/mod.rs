@@ -13,7 +13,7 @@ mod generator;
 mod hlink;
 mod recv;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use rsync_core::{Applier, SumHead};
 
@@ -67,8 +67,8 @@ pub struct Receiver {
     filters: Vec<Vec<u8>>,
     /// Outstanding transfer requests: index → the sum header we sent.
     requested: HashMap<i32, SumHead>,
-    /// Indices received once (a second transfer is the redo).
-    received: HashSet<i32>,
+    /// Indices received once (a second transfer is the redo), one flag per entry.
+    received: Vec<bool>,
     /// Files to request again in the redo phase.
     redo: VecDeque<i32>,
     /// Sender NDX_DONE markers read.
@@ -138,7 +138,7 @@ impl Receiver {
             list: Vec::new(),
             filters: if server { Vec::new() } else { rules },
             requested: HashMap::new(),
-            received: HashSet::new(),
+            received: Vec::new(),
             redo: VecDeque::new(),
             recv_phase: 0,
             msgdone: 0,
@@ -153,6 +153,12 @@ impl Receiver {
             Recv::FileList(Box::new(r.new_decoder()?))
         };
         Ok(r)
+    }
+
+    /// Transfer requests sent and not yet answered by the sender.
+    #[cfg(test)]
+    pub(crate) fn outstanding_requests(&self) -> usize {
+        self.requested.len()
     }
 
     fn new_decoder(&self) -> Result<FlistDecoder, SessionError> {
@@ -242,6 +248,7 @@ impl Receiver {
             HashMap::new()
         };
         self.list = sort_file_list(entries, u32::from(p));
+        self.received = vec![false; self.list.len()];
         self.gen.hl = Hlinks::new(&self.list, &gnums);
         let recursive = o.recursive;
         for (i, e) in self.list.iter().enumerate() {

@@ -107,7 +107,10 @@ impl Receiver {
     fn record_event(&mut self, ndx: i32, attrs: Attrs, transfer: bool) -> Result<(), SessionError> {
         let e = self.entry(ndx)?;
         let (m, size) = (e.mode, e.size());
-        let redo = transfer && !self.received.insert(ndx);
+        let slot = usize::try_from(ndx)
+            .ok()
+            .and_then(|i| self.received.get_mut(i));
+        let redo = transfer && slot.is_some_and(|s| std::mem::replace(s, true));
         if attrs.iflags & iflags::IS_NEW != 0 && !redo {
             self.stats.created.add(m);
         }

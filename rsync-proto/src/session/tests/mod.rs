@@ -1,5 +1,6 @@
 //! Session tests: the in-memory `Pair`, golden captures, hostile inputs.
 
+mod bounded;
 mod captured;
 mod fakefs;
 mod features;

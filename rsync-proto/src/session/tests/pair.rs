@@ -48,6 +48,8 @@ pub(crate) struct Pair {
     chunk_i: usize,
     pub(crate) sender_events: Vec<Event>,
     pub(crate) receiver_events: Vec<Event>,
+    /// The receiver's bytes are kept from the sender (they wait in flight).
+    pub(crate) hold_r2s: bool,
 }
 
 impl Pair {
@@ -106,6 +108,7 @@ impl Pair {
             chunk_i: 0,
             sender_events: Vec::new(),
             receiver_events: Vec::new(),
+            hold_r2s: false,
         }
     }
 
@@ -132,7 +135,7 @@ impl Pair {
             self.receiver.handle_input(&c)?;
             any = true;
         }
-        if !self.r2s.is_empty() {
+        if !self.r2s.is_empty() && !self.hold_r2s {
             let k = n.min(self.r2s.len());
             let c: Vec<u8> = self.r2s.drain(..k).collect();
             self.sender.handle_input(&c)?;
