@@ -28,7 +28,7 @@ fn wp(s: &str) -> WirePath {
 
 fn entry(name: &str) -> FileEntry {
     let mut e = FileEntry::new(wp(name), mode::S_IFREG | 0o640);
-    e.mtime = 1_500_000_000;
+    e.set_mtime(1_500_000_000);
     e.mtime_nsec = 123_456_789;
     e
 }

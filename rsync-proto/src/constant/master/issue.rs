@@ -534,10 +534,11 @@ impl Master {
 
     /// `ENTRY` (or `HARDLINK` for a second name of an inode in this batch).
     fn entry(&mut self, change: u64, mut e: FileEntry) {
-        let devino = e.hardlink.take();
-        e.checksum = None;
-        e.top_dir = false;
-        e.no_content_dir = false;
+        let devino = e.hardlink();
+        e.set_hardlink(None);
+        e.set_checksum(None);
+        e.set_top_dir(false);
+        e.set_no_content_dir(false);
         if self.opts.flist.preserve_hard_links && e.is_regular() {
             if let Some(HardLink::DevIno { dev, ino }) = devino {
                 match self.batch.links.get(&(dev, ino)) {
@@ -557,8 +558,12 @@ impl Master {
             }
         }
         if !self.ctx.flist.numeric_ids {
-            strip_known(&mut self.named_uids, e.uid, &mut e.user_name);
-            strip_known(&mut self.named_gids, e.gid, &mut e.group_name);
+            if !keep_name(&mut self.named_uids, e.uid, e.user_name().is_some()) {
+                e.set_user_name(None);
+            }
+            if !keep_name(&mut self.named_gids, e.gid, e.group_name().is_some()) {
+                e.set_group_name(None);
+            }
         }
         let state = if e.is_regular() {
             State::File(FileState::AwaitSums)
@@ -597,14 +602,17 @@ impl Master {
     }
 }
 
-/// Names travel the first time an id appears in the session (RFC.md §15.3).
-fn strip_known(sent: &mut std::collections::HashSet<u32>, id: u32, name: &mut Option<Vec<u8>>) {
-    if name.is_none() {
-        return;
+/// Whether an entry keeps its owner or group name: names travel the first time an id appears
+/// in the session (RFC.md §15.3).
+fn keep_name(sent: &mut std::collections::HashSet<u32>, id: u32, has_name: bool) -> bool {
+    if !has_name {
+        return true;
     }
     if sent.contains(&id) {
-        *name = None;
-    } else if sent.len() < MAX_NAMED {
+        return false;
+    }
+    if sent.len() < MAX_NAMED {
         sent.insert(id);
     }
+    true
 }

@@ -29,10 +29,10 @@ pub(super) fn item_flags(
     let Some(st) = meta else {
         return flags | iflags::IS_NEW;
     };
-    if e.is_regular() && e.size != st.size {
+    if e.is_regular() && e.size() != st.size {
         flags |= iflags::REPORT_SIZE;
     }
-    if o.preserve_times && (e.mtime != st.mtime || e.mtime_nsec != st.mtime_nsec) {
+    if o.preserve_times && (e.mtime() != st.mtime || e.mtime_nsec != st.mtime_nsec) {
         flags |= iflags::REPORT_TIME;
     }
     if o.preserve_perms && !e.is_symlink() && (st.mode ^ e.mode) & CHMOD_BITS != 0 {
@@ -59,10 +59,10 @@ fn same_non_regular(e: &FileEntry, st: &BasisMeta) -> bool {
         return false;
     }
     if e.is_symlink() {
-        return st.symlink.is_some() && st.symlink == e.symlink;
+        return st.symlink.is_some() && st.symlink.as_deref() == e.symlink();
     }
     if e.is_device() {
-        return st.rdev_major == e.rdev_major && st.rdev_minor == e.rdev_minor;
+        return st.rdev_major == e.rdev_major() && st.rdev_minor == e.rdev_minor();
     }
     true
 }
@@ -222,7 +222,7 @@ impl Mirror {
         };
         if let Some(m) = &meta {
             let o = &self.opts;
-            let quick = m.size == e.size && m.mtime == e.mtime && m.mtime_nsec == e.mtime_nsec;
+            let quick = m.size == e.size() && m.mtime == e.mtime() && m.mtime_nsec == e.mtime_nsec;
             if quick && !o.ignore_times {
                 return self.up_to_date(id, &e, m);
             }
@@ -359,7 +359,7 @@ impl Mirror {
     /// RFC.md §15.5: with no file at the name, a regular file whose deletion is deferred
     /// with the same size and mtime (the old name of a rename) is the basis.
     fn rename_basis(&self, e: &FileEntry) -> Option<(WirePath, u64)> {
-        if e.size == 0 {
+        if e.size() == 0 {
             return None;
         }
         self.deferred
@@ -369,7 +369,10 @@ impl Mirror {
                 Some(Job {
                     kind: Kind::Delete { path },
                     step: Step::Deferred(m),
-                }) if m.size == e.size && m.mtime == e.mtime && m.mtime_nsec == e.mtime_nsec => {
+                }) if m.size == e.size()
+                    && m.mtime == e.mtime()
+                    && m.mtime_nsec == e.mtime_nsec =>
+                {
                     Some((path.clone(), m.size))
                 }
                 _ => None,
@@ -400,8 +403,8 @@ impl Mirror {
             return Ok(());
         };
         let mut entry = FileEntry::new(path.clone(), t.mode);
-        entry.size = t.size;
-        entry.mtime = t.mtime;
+        entry.set_size(t.size);
+        entry.set_mtime(t.mtime);
         entry.mtime_nsec = t.mtime_nsec;
         let flags = iflags::LOCAL_CHANGE | iflags::XNAME_FOLLOWS;
         match own {

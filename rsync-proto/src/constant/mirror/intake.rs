@@ -179,20 +179,30 @@ impl Mirror {
             return Ok(e);
         }
         let max = self.cfg.max_id_names;
-        for (id, name, map) in [
-            (e.uid, &mut e.user_name, &mut self.user_names),
-            (e.gid, &mut e.group_name, &mut self.group_names),
-        ] {
-            match name {
-                Some(n) => {
-                    if !map.contains_key(&id) && map.len() >= max {
-                        return Err(ConstantError::TooManyNames { max });
-                    }
-                    map.insert(id, n.clone());
-                }
-                None => *name = map.get(&id).cloned(),
-            }
-        }
+        let user = remember(&mut self.user_names, e.uid, e.user_name(), max)?;
+        let group = remember(&mut self.group_names, e.gid, e.group_name(), max)?;
+        e.set_user_name(user);
+        e.set_group_name(group);
         Ok(e)
+    }
+}
+
+/// Records the name an entry carries for `id` (at most `max` ids), or recalls the one an
+/// earlier entry carried; the name the entry ends up with.
+fn remember(
+    map: &mut std::collections::HashMap<u32, Vec<u8>>,
+    id: u32,
+    name: Option<&[u8]>,
+    max: usize,
+) -> Result<Option<Vec<u8>>, ConstantError> {
+    match name {
+        Some(n) => {
+            if !map.contains_key(&id) && map.len() >= max {
+                return Err(ConstantError::TooManyNames { max });
+            }
+            map.insert(id, n.to_vec());
+            Ok(Some(n.to_vec()))
+        }
+        None => Ok(map.get(&id).cloned()),
     }
 }

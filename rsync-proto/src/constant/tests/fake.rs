@@ -125,33 +125,32 @@ impl FakeFs {
     fn entry(&self, path: &[u8]) -> Option<FileEntry> {
         let (ino, i) = self.fs.get(path)?;
         let mut e = FileEntry::new(WirePath::new(path.to_vec()).ok()?, i.mode);
-        e.mtime = i.mtime;
+        e.set_mtime(i.mtime);
         e.mtime_nsec = i.nsec;
         e.uid = i.uid;
         e.gid = i.gid;
         if !self.opts.flist.numeric_ids {
-            e.user_name = Some(format!("user{}", i.uid).into_bytes());
-            e.group_name = Some(format!("group{}", i.gid).into_bytes());
+            e.set_user_name(Some(format!("user{}", i.uid).into_bytes()));
+            e.set_group_name(Some(format!("group{}", i.gid).into_bytes()));
         }
         match &i.kind {
-            Kind::File(d) => e.size = d.len() as u64,
+            Kind::File(d) => e.set_size(d.len() as u64),
             Kind::Symlink(t) => {
-                e.size = t.len() as u64;
-                e.symlink = Some(t.clone());
+                e.set_size(t.len() as u64);
+                e.set_symlink(Some(t.clone()));
             }
             Kind::Device(a, b) => {
-                e.rdev_major = *a;
-                e.rdev_minor = *b;
+                e.set_rdev(*a, *b);
             }
-            Kind::Dir => e.size = 4096,
+            Kind::Dir => e.set_size(4096),
             Kind::Special => {}
         }
         let links = self.fs.paths.values().filter(|&&x| x == ino).count();
         if i.kind != Kind::Dir && links > 1 {
-            e.hardlink = Some(HardLink::DevIno {
+            e.set_hardlink(Some(HardLink::DevIno {
                 dev: 1,
                 ino: ino as i64,
-            });
+            }));
         }
         Some(e)
     }
@@ -171,7 +170,7 @@ impl FakeFs {
             i.mode = (i.mode & mode::S_IFMT) | (e.mode & 0o7777);
         }
         if o.preserve_times {
-            i.mtime = e.mtime;
+            i.mtime = e.mtime();
             i.nsec = e.mtime_nsec;
         }
         if o.flist.preserve_uid && o.am_root {
@@ -326,7 +325,7 @@ impl FakeFs {
                 vec![]
             }
             FsRequest::Symlink { entry, .. } => {
-                let t = entry.symlink.clone().unwrap_or_default();
+                let t = entry.symlink().map(<[u8]>::to_vec).unwrap_or_default();
                 self.fs.put(
                     entry.name.as_bytes(),
                     Inode::new(Kind::Symlink(t), 0o777, 0),
@@ -335,7 +334,7 @@ impl FakeFs {
             }
             FsRequest::Mknod { entry, .. } => {
                 let kind = if entry.is_device() {
-                    Kind::Device(entry.rdev_major, entry.rdev_minor)
+                    Kind::Device(entry.rdev_major(), entry.rdev_minor())
                 } else {
                     Kind::Special
                 };

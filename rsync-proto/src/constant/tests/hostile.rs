@@ -21,8 +21,8 @@ fn wp(s: &str) -> WirePath {
 
 fn file(name: &str, size: u64) -> FileEntry {
     let mut e = FileEntry::new(wp(name), mode::S_IFREG | 0o644);
-    e.size = size;
-    e.mtime = 1_700_000_000;
+    e.set_size(size);
+    e.set_mtime(1_700_000_000);
     e
 }
 
@@ -221,7 +221,7 @@ fn records_for_ids_not_expecting_them() -> Result<(), ConstantError> {
     );
     let mut t = ToMirror::new(Fs::new(), ConstantConfig::default());
     let mut dir = FileEntry::new(wp("d"), mode::S_IFDIR | 0o755);
-    dir.mtime = 5;
+    dir.set_mtime(5);
     t.send(MasterRecord::DirBegin {
         id: 1,
         path: wp("."),
@@ -620,7 +620,7 @@ fn want_tree_precedes_the_ack_and_listings_do_not_ask() -> Result<(), ConstantEr
     let mut t = ToMirror::new(Fs::new(), ConstantConfig::default());
     let dir = |name: &str| {
         let mut d = FileEntry::new(wp(name), mode::S_IFDIR | 0o755);
-        d.mtime = 9;
+        d.set_mtime(9);
         d
     };
     t.send(MasterRecord::Entry {

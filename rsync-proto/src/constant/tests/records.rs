@@ -23,8 +23,8 @@ fn path(p: &[u8]) -> WirePath {
 
 fn file(name: &[u8]) -> FileEntry {
     let mut e = FileEntry::new(path(name), mode::S_IFREG | 0o644);
-    e.size = 123_456_789;
-    e.mtime = 1_700_000_000;
+    e.set_size(123_456_789);
+    e.set_mtime(1_700_000_000);
     e.mtime_nsec = 987_654_321;
     e.uid = 1000;
     e.gid = 100;
@@ -33,7 +33,7 @@ fn file(name: &[u8]) -> FileEntry {
 
 fn masters() -> Vec<MasterRecord> {
     let mut link = FileEntry::new(path(b"a/link"), mode::S_IFLNK | 0o777);
-    link.symlink = Some(b"../target \xff".to_vec());
+    link.set_symlink(Some(b"../target \xff".to_vec()));
     let mut tokens = Vec::new();
     crate::token::encode_token(rsync_core::Token::Literal(b"hello"), &mut tokens);
     crate::token::encode_token(rsync_core::Token::Copy(3), &mut tokens);

@@ -383,7 +383,7 @@ fn owner_names_travel_once_per_id() {
     // The mirror filled the name into every later entry.
     let named = p.mirror_events.iter().filter(|e| {
         matches!(e, MirrorEvent::Itemize { entry, .. }
-            if entry.user_name.as_deref() == Some(&b"user1000"[..]))
+            if entry.user_name() == Some(&b"user1000"[..]))
     });
     assert_eq!(named.count(), 5);
 }
