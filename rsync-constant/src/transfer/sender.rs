@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use rsync_core::checksum::StrongSum;
 use rsync_proto::driver::{Executor, ExecutorError};
 use rsync_proto::flist::{FileEntry, HardLink, IdList, PathBatch, WirePath};
-use rsync_proto::session::{FsAnswer, FsRequest};
+use rsync_proto::session::{FsAnswer, FsRequest, MissingArgs};
 
 use super::basis::hash_file;
 use super::{kind_bits, report, Failures, Role};
@@ -120,6 +120,9 @@ pub struct SenderOptions {
     pub protocol: u32,
     /// `--delete-excluded` (a server's reading of the client's rules depends on it).
     pub delete_excluded: bool,
+    /// `--ignore-missing-args` / `--delete-missing-args`: what a `--files-from` name that
+    /// does not exist becomes (an error, nothing, or a mode-0 entry).
+    pub missing_args: MissingArgs,
 }
 
 /// One source operand, as given on the command line.
@@ -389,6 +392,23 @@ impl SenderFs {
                 self.fail(io_error, &msg);
                 continue;
             };
+            // flist.c send_file_list: a name that does not exist (ENOENT only) is an error,
+            // skipped silently (--ignore-missing-args), or sent as a mode-0 entry that makes
+            // the receiver delete it (--delete-missing-args, not filtered); its implied
+            // directories are sent only then.
+            let enoent = Some(rustix::io::Errno::NOENT.raw_os_error());
+            let missing = match root.lstat(&rel) {
+                Err(e) if e.errno() == enoent => match self.opts.missing_args {
+                    MissingArgs::Ignore => continue,
+                    MissingArgs::Delete => true,
+                    _ => {
+                        let msg = format!("link_stat \"{}\" failed: {e}", rel.display());
+                        self.fail(io_error, &msg);
+                        continue;
+                    }
+                },
+                _ => false,
+            };
             // Implied parent directories (-R).
             if self.opts.relative {
                 let mut parent = rel.parent();
@@ -405,10 +425,32 @@ impl SenderFs {
                                     out.push(p.as_bytes(), e);
                                 }
                             }
+                            Err(e) if missing && e.errno() == enoent => {
+                                // send_implied_dirs → send_file_name: a warning, exit 24.
+                                *io_error |= IOERR_VANISHED;
+                                self.failures.vanished();
+                                report(
+                                    Role::Sender,
+                                    &format!("file has vanished: {}", p.display()),
+                                );
+                            }
                             Err(e) => self.fail(io_error, &e.to_string()),
                         }
                     }
                 }
+            }
+            if missing {
+                let path = rel.as_bytes();
+                let name = if self.opts.relative {
+                    path
+                } else {
+                    let base = rel.parent().map_or(0, |p| p.as_bytes().len() + 1);
+                    path.get(base..).unwrap_or_default()
+                };
+                if seen.insert(name.to_vec()) {
+                    out.push(name, FileEntry::new(out.placeholder.clone(), 0));
+                }
+                continue;
             }
             let mut w = walk(root.dir_fd(), Some(&rel), self.opts.recursive);
             let first = w.next();
