@@ -19,6 +19,8 @@ use rsync_proto::driver::{Executor, ExecutorError};
 use rsync_proto::flist::{FileEntry, HardLink, IdList, PathBatch, WirePath};
 use rsync_proto::session::{FsAnswer, FsRequest, MissingArgs};
 
+mod constant;
+
 use super::basis::hash_file;
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
@@ -164,6 +166,8 @@ pub struct SenderFs {
     filter: Option<FilterList>,
     /// The file being sent, when a [`FsRequest::ReadFile`] is unfinished.
     reading: Option<Box<Reading>>,
+    /// A constant master's state (see [`SenderFs::for_constant`]), `None` in a session.
+    constant: Option<Box<constant::SourceState>>,
 }
 
 impl SenderFs {
@@ -178,6 +182,7 @@ impl SenderFs {
             files_from: None,
             filter: None,
             reading: None,
+            constant: None,
         }
     }
 
@@ -620,7 +625,8 @@ impl SenderFs {
                 let vanished = e
                     .as_ref()
                     .and_then(FsError::errno)
-                    .is_some_and(|n| n == rustix::io::Errno::NOENT.raw_os_error());
+                    .is_some_and(|n| n == rustix::io::Errno::NOENT.raw_os_error())
+                    || self.gone_since_stat(e.as_ref());
                 if vanished {
                     report(Role::Sender, &format!("file has vanished: \"{shown}\""));
                     self.failures.vanished();
@@ -734,6 +740,14 @@ impl Executor for SenderFs {
             FsRequest::ReadFile { ndx, path } => {
                 self.open_file(ndx, &path, answer);
                 self.read_more(answer, usize::MAX);
+                Ok(())
+            }
+            FsRequest::Stat { ndx, path } => {
+                answer(self.stat(ndx, &path)?);
+                Ok(())
+            }
+            FsRequest::ListDir { ndx, path } => {
+                answer(self.list_source(ndx, &path)?);
                 Ok(())
             }
             other => Err(ExecutorError::new(
