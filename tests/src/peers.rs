@@ -255,9 +255,20 @@ pub fn run(program: &Path, args: &[OsString], timeout: Duration) -> io::Result<R
         cmd.env_remove(v);
     }
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("spawn {command}: {e}")))?;
+    // A script written just before may still be open for writing in a child another test
+    // thread forked before its exec closed the descriptor: exec then fails with ETXTBSY for a
+    // moment. Retry briefly.
+    let mut attempt = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r,
+        }
+    }
+    .map_err(|e| io::Error::new(e.kind(), format!("spawn {command}: {e}")))?;
     let pgid = i32::try_from(child.id())
         .ok()
         .and_then(rustix::process::Pid::from_raw);

@@ -420,6 +420,9 @@ impl<X: Executor> ExecutorThread<X> {
 
     fn close(&mut self) {
         self.jobs = None;
+        // On an error path the thread may be blocked on a full reply channel: closing our
+        // end makes its send fail, so the join below cannot hang.
+        self.replies.close();
         if let Some(h) = self.handle.take() {
             // The thread has no more jobs once `outstanding` is 0 and the sender is gone;
             // joining is then immediate.
