@@ -33,7 +33,13 @@ struct Plan {
     work: Work,
 }
 
-fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
+/// Classifies the operands; `files_from` are the names of `--files-from` (read by the
+/// caller, or a `--constant` batch).
+fn plan(
+    opts: &Options,
+    operands: &[OsString],
+    files_from: Option<Vec<Vec<u8>>>,
+) -> Result<Plan, (i32, String)> {
     let usage = |m: &str| (1, m.to_string());
     let Some((dest, sources)) = operands.split_last() else {
         return Err(usage("a source and a destination are required"));
@@ -56,10 +62,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
                 .into(),
         ));
     }
-    let files_from = match &opts.files_from {
-        Some(f) => Some(setup::read_files_from(f, opts.from0).map_err(|e| (3, format!("{e:#}")))?),
-        None => None,
-    };
     let any_remote_src = parsed.iter().any(|o| matches!(o, Operand::Shell { .. }));
     match (dest_op, any_remote_src) {
         (Operand::Shell { .. }, true) => {
@@ -140,7 +142,17 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
             return exit_with(e.exit_code());
         }
     };
-    let plan = match plan(opts, &operands) {
+    let files_from = match &opts.files_from {
+        Some(f) => match setup::read_files_from(f, opts.from0) {
+            Ok(names) => Some(names),
+            Err(e) => {
+                eprintln!("rsync-constant: {e:#}");
+                return exit_with(3);
+            }
+        },
+        None => None,
+    };
+    let plan = match plan(opts, &operands, files_from) {
         Ok(p) => p,
         Err((code, msg)) => {
             eprintln!("rsync-constant: {msg}");
@@ -166,6 +178,20 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
     };
     rt.shutdown_background();
     exit_with(code)
+}
+
+/// Runs one ordinary client session as [`run`] does, on the caller's runtime, with the
+/// `--files-from` names given (`None`: the operands only) instead of read from a file: what
+/// the `--constant` session loop runs per batch. Returns rsync's exit code; messages go to
+/// stderr and itemized lines to stdout as for a command-line run.
+pub(crate) async fn run_session(
+    opts: &Options,
+    operands: &[OsString],
+    files_from: Option<Vec<Vec<u8>>>,
+) -> anyhow::Result<i32> {
+    let filter = build_filters(opts).map_err(|e| anyhow!("{e}"))?;
+    let plan = plan(opts, operands, files_from).map_err(|(_, msg)| anyhow!(msg))?;
+    transfer(opts, plan, filter).await
 }
 
 /// The peer process and our ends of its stdio.
