@@ -36,7 +36,6 @@ struct Plan {
 /// Classifies the operands; `files_from` are the names of `--files-from` (read by the
 /// caller, or a `--constant` batch).
 fn plan(
-    opts: &Options,
     operands: &[OsString],
     files_from: Option<Vec<Vec<u8>>>,
 ) -> Result<Plan, (i32, String)> {
@@ -152,7 +151,7 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
         },
         None => None,
     };
-    let plan = match plan(opts, &operands, files_from) {
+    let plan = match plan(&operands, files_from) {
         Ok(p) => p,
         Err((code, msg)) => {
             eprintln!("rsync-constant: {msg}");
@@ -190,7 +189,7 @@ pub(crate) async fn run_session(
     files_from: Option<Vec<Vec<u8>>>,
 ) -> anyhow::Result<i32> {
     let filter = build_filters(opts).map_err(|e| anyhow!("{e}"))?;
-    let plan = plan(opts, operands, files_from).map_err(|(_, msg)| anyhow!(msg))?;
+    let plan = plan(operands, files_from).map_err(|(_, msg)| anyhow!(msg))?;
     transfer(opts, plan, filter).await
 }
 

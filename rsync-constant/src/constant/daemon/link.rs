@@ -12,7 +12,8 @@
 //!
 //! The mirror loop ([`super::mirror`]) only needs the four methods below: it never knows which
 //! kind it drives. A link is used by one mirror loop at a time, on that mirror's own thread,
-//! so its futures need not be `Send`.
+//! so its futures need not be `Send`; the thread runs a `tokio::task::LocalSet`, so a link
+//! may keep its connection running between calls with `tokio::task::spawn_local`.
 
 use std::fmt;
 use std::future::Future;

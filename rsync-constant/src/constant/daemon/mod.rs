@@ -222,7 +222,11 @@ impl Daemon {
             let name = format!("mirror-{}", threads.len());
             let t = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || rt.block_on(mirror::run(ctx, link)))
+                // A `LocalSet`, so that a link may run its connection as a local task
+                // (`tokio::task::spawn_local`) next to the loop.
+                .spawn(move || {
+                    tokio::task::LocalSet::new().block_on(&rt, mirror::run(ctx, link));
+                })
                 .map_err(|source| DaemonError::Thread {
                     what: "mirror",
                     source,
