@@ -35,10 +35,7 @@ struct Plan {
 
 /// Classifies the operands; `files_from` are the names of `--files-from` (read by the
 /// caller, or a `--constant` batch).
-fn plan(
-    operands: &[OsString],
-    files_from: Option<Vec<Vec<u8>>>,
-) -> Result<Plan, (i32, String)> {
+fn plan(operands: &[OsString], files_from: Option<Vec<Vec<u8>>>) -> Result<Plan, (i32, String)> {
     let usage = |m: &str| (1, m.to_string());
     let Some((dest, sources)) = operands.split_last() else {
         return Err(usage("a source and a destination are required"));

@@ -142,7 +142,11 @@ fn setup(opts: &Options, operands: &[OsString]) -> anyhow::Result<Setup> {
         } else {
             Separator::Newline
         },
-        queue: PathBuf::from(opts.queue.clone().unwrap_or_else(|| suffixed(fifo, ".queue"))),
+        queue: PathBuf::from(
+            opts.queue
+                .clone()
+                .unwrap_or_else(|| suffixed(fifo, ".queue")),
+        ),
         status: PathBuf::from(suffixed(fifo, ".status")),
         src: OsString::from_vec(src),
         dests: mirrors,

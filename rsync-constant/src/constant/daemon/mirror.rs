@@ -126,13 +126,9 @@ struct Retry {
 
 /// Runs the mirror loop until shutdown.
 pub(crate) async fn run<L: Link>(mut ctx: MirrorCtx, mut link: L) {
-    let seed = ctx
-        .id
-        .iter()
-        .fold(u64::from(std::process::id()), |h, &b| {
-            h.rotate_left(5) ^ u64::from(b)
-        })
-        ^ ctx.clock.nanos();
+    let seed = ctx.id.iter().fold(u64::from(std::process::id()), |h, &b| {
+        h.rotate_left(5) ^ u64::from(b)
+    }) ^ ctx.clock.nanos();
     let mut backoff = Backoff::new(ctx.config.backoff_min, ctx.config.backoff_max, seed);
     let mut retry: Option<Retry> = None;
     let mut abort = ctx.shutdown.clone();

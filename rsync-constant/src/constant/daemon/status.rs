@@ -101,14 +101,11 @@ impl StatusBoard {
 
     fn update(&self, id: &[u8], f: impl FnOnce(&mut LinkStatus)) {
         let mut b = self.lock();
-        let s = b
-            .mirrors
-            .entry(id.to_vec())
-            .or_insert_with(|| LinkStatus {
-                state: LinkState::Starting,
-                error: None,
-                delivered: 0,
-            });
+        let s = b.mirrors.entry(id.to_vec()).or_insert_with(|| LinkStatus {
+            state: LinkState::Starting,
+            error: None,
+            delivered: 0,
+        });
         let before = s.clone();
         f(s);
         if *s != before {

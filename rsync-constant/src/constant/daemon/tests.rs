@@ -151,8 +151,13 @@ fn spec(id: &str, link: &FakeLink) -> MirrorSpec<FakeLink> {
 fn a_new_mirror_is_bootstrapped_then_gets_every_name_and_is_acknowledged() {
     let s = setup();
     let link = FakeLink::new(Mode::Ok);
-    let d = Daemon::start(config(&s), Arc::clone(&s.queue), vec![spec("m", &link)], runtime)
-        .unwrap();
+    let d = Daemon::start(
+        config(&s),
+        Arc::clone(&s.queue),
+        vec![spec("m", &link)],
+        runtime,
+    )
+    .unwrap();
     eventually("bootstrap", || link.calls() == vec![Call::FullSync]);
     write_fifo(&s.fifo, b"a\0dir/b\0");
     eventually("delivery", || link.delivered().len() == 2);
@@ -186,7 +191,9 @@ fn a_dead_mirror_does_not_hold_back_a_live_one_and_catches_up_from_its_cursor() 
     .unwrap();
     eventually("bootstrap", || good.calls() == vec![Call::FullSync]);
     write_fifo(&s.fifo, b"x\0");
-    eventually("the good mirror", || good.delivered() == vec![b"x".to_vec()]);
+    eventually("the good mirror", || {
+        good.delivered() == vec![b"x".to_vec()]
+    });
     eventually("the dead mirror's error in the status file", || {
         Snapshot::read(&s.status).is_ok_and(|snap| {
             snap.mirrors
@@ -198,9 +205,13 @@ fn a_dead_mirror_does_not_hold_back_a_live_one_and_catches_up_from_its_cursor() 
     // It comes back: a full sync (it never finished one) covers what was queued before it;
     // a later name is delivered.
     *dead.mode.lock().unwrap() = Mode::Ok;
-    eventually("the revived mirror's bootstrap", || is_live(&s.queue, b"dead"));
+    eventually("the revived mirror's bootstrap", || {
+        is_live(&s.queue, b"dead")
+    });
     write_fifo(&s.fifo, b"y\0");
-    eventually("the revived mirror", || dead.delivered() == vec![b"y".to_vec()]);
+    eventually("the revived mirror", || {
+        dead.delivered() == vec![b"y".to_vec()]
+    });
     eventually("the good mirror", || {
         good.delivered() == vec![b"x".to_vec(), b"y".to_vec()]
     });
@@ -211,8 +222,13 @@ fn a_dead_mirror_does_not_hold_back_a_live_one_and_catches_up_from_its_cursor() 
 fn a_batch_that_keeps_failing_partially_is_acknowledged_after_the_attempts() {
     let s = setup();
     let link = FakeLink::new(Mode::Ok);
-    let d = Daemon::start(config(&s), Arc::clone(&s.queue), vec![spec("m", &link)], runtime)
-        .unwrap();
+    let d = Daemon::start(
+        config(&s),
+        Arc::clone(&s.queue),
+        vec![spec("m", &link)],
+        runtime,
+    )
+    .unwrap();
     eventually("bootstrap", || is_live(&s.queue, b"m"));
     *link.mode.lock().unwrap() = Mode::Partial;
     write_fifo(&s.fifo, b"bad\0");
@@ -237,18 +253,32 @@ fn names_queued_while_the_daemon_was_down_are_delivered_after_restart() {
     let s = setup();
     let link = FakeLink::new(Mode::Ok);
     // A first run bootstraps the mirror.
-    let d = Daemon::start(config(&s), Arc::clone(&s.queue), vec![spec("m", &link)], runtime)
-        .unwrap();
+    let d = Daemon::start(
+        config(&s),
+        Arc::clone(&s.queue),
+        vec![spec("m", &link)],
+        runtime,
+    )
+    .unwrap();
     eventually("bootstrap", || link.calls() == vec![Call::FullSync]);
     d.stop().unwrap();
     // Names stored in the queue but never delivered (as after kill -9 of the daemon).
     let name = crate::constant::names::normalize(b"kept").unwrap();
     s.queue.append(&[name], SystemTime::now()).unwrap();
     let again = FakeLink::new(Mode::Ok);
-    let d = Daemon::start(config(&s), Arc::clone(&s.queue), vec![spec("m", &again)], runtime)
-        .unwrap();
+    let d = Daemon::start(
+        config(&s),
+        Arc::clone(&s.queue),
+        vec![spec("m", &again)],
+        runtime,
+    )
+    .unwrap();
     eventually("redelivery", || again.delivered() == vec![b"kept".to_vec()]);
-    assert!(!again.calls().contains(&Call::FullSync), "{:?}", again.calls());
+    assert!(
+        !again.calls().contains(&Call::FullSync),
+        "{:?}",
+        again.calls()
+    );
     d.stop().unwrap();
 }
 
@@ -260,7 +290,11 @@ fn backoff_doubles_with_jitter_up_to_the_maximum_and_resets() {
     let mut delays = Vec::new();
     for _ in 0..20 {
         let d = b.next_delay();
-        assert!(d >= step / 2 && d <= step, "{d:?} outside [{:?}, {step:?}]", step / 2);
+        assert!(
+            d >= step / 2 && d <= step,
+            "{d:?} outside [{:?}, {step:?}]",
+            step / 2
+        );
         delays.push(d);
         step = (step * 2).min(max);
     }
@@ -336,10 +370,7 @@ fn snapshot_merges_the_queue_and_the_links() {
     board.add(b"a");
     board.set_state(b"a", LinkState::Backoff);
     board.set_error(b"a", "boom");
-    let q = s
-        .queue
-        .status(now + Duration::from_secs(3))
-        .unwrap();
+    let q = s.queue.status(now + Duration::from_secs(3)).unwrap();
     let snap = board.snapshot(
         &q,
         FeedCounts {
@@ -351,7 +382,10 @@ fn snapshot_merges_the_queue_and_the_links() {
     assert_eq!(snap.queue_entries, 1);
     assert_eq!(snap.mirrors.len(), 1);
     let m = &snap.mirrors[0];
-    assert_eq!((m.state.as_str(), m.queue_state.as_str()), ("backoff", "live"));
+    assert_eq!(
+        (m.state.as_str(), m.queue_state.as_str()),
+        ("backoff", "live")
+    );
     assert_eq!((m.lag_entries, m.error.as_str()), (1, "boom"));
     assert!(m.lag >= Duration::from_secs(3), "{:?}", m.lag);
     drop(s.dir);
