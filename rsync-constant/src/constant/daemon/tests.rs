@@ -390,3 +390,45 @@ fn snapshot_merges_the_queue_and_the_links() {
     assert!(m.lag >= Duration::from_secs(3), "{:?}", m.lag);
     drop(s.dir);
 }
+
+#[test]
+fn constant_mode_options_parse() {
+    use crate::options::{duration, parse};
+    let args: Vec<std::ffi::OsString> = [
+        "-a",
+        "--constant",
+        "--files-from=f",
+        "--settle=250ms",
+        "--hot-warn",
+        "2m",
+        "--queue=q.db",
+        "--status",
+        "src/",
+        "dest",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let (o, operands) = parse(&args, false).unwrap();
+    assert!(o.constant);
+    assert_eq!(o.constant_version, None);
+    assert_eq!(o.settle, Some(Duration::from_millis(250)));
+    assert_eq!(o.hot_warn, Some(Duration::from_secs(120)));
+    assert_eq!(o.queue, Some("q.db".into()));
+    assert_eq!(o.status, Some(None));
+    assert_eq!(operands.len(), 2);
+    let server: Vec<std::ffi::OsString> = ["--server", "--constant=1", "--status=s.txt"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    let (o, _) = parse(&server, true).unwrap();
+    assert_eq!((o.constant, o.constant_version), (false, Some(1)));
+    assert_eq!(o.status, Some(Some("s.txt".into())));
+    assert_eq!(duration("x", b"1.5").unwrap(), Duration::from_millis(1500));
+    assert_eq!(duration("x", b"3s").unwrap(), Duration::from_secs(3));
+    assert_eq!(duration("x", b"1h").unwrap(), Duration::from_secs(3600));
+    for bad in [&b""[..], b"ms", b"5 s", b"-1", b"1d", b"\xff"] {
+        assert!(duration("--settle", bad).is_err(), "{bad:?}");
+    }
+    assert!(parse(&["--constant=x".into()], true).is_err());
+}
