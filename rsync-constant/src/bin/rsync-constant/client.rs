@@ -191,10 +191,13 @@ pub(crate) async fn run_session(
 }
 
 /// The peer process and our ends of its stdio.
-struct Peer {
-    child: tokio::process::Child,
-    reader: Box<dyn AsyncRead + Unpin + Send>,
-    writer: Box<dyn AsyncWrite + Unpin + Send>,
+pub(crate) struct Peer {
+    /// The server, or the remote shell that runs it.
+    pub(crate) child: tokio::process::Child,
+    /// What the peer writes.
+    pub(crate) reader: Box<dyn AsyncRead + Unpin + Send>,
+    /// What the peer reads.
+    pub(crate) writer: Box<dyn AsyncWrite + Unpin + Send>,
 }
 
 fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
@@ -205,7 +208,19 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
         server_opts.whole_file = Some(true);
     }
     let server_args = server_opts.server_args(plan.sending, u32::from(protocol), LETTERS);
-    match &plan.remote {
+    spawn_server(opts, plan.remote.as_ref(), &server_args, &plan.server_paths)
+}
+
+/// Starts the server with `server_args` (then `.` and `paths`): our own binary over a socket
+/// pair when `remote` is `None`, else through the remote shell (`-e`, `RSYNC_RSH`, `ssh`) on
+/// `(user, host)` with `--rsync-path`.
+pub(crate) fn spawn_server(
+    opts: &Options,
+    remote: Option<&(Option<Vec<u8>>, Vec<u8>)>,
+    server_args: &[OsString],
+    paths: &[Vec<u8>],
+) -> anyhow::Result<Peer> {
+    match remote {
         None => {
             // A local copy: our own server over a socket pair, as rsync forks its server.
             let exe = std::env::current_exe().context("locating rsync-constant")?;
@@ -213,9 +228,9 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 std::os::unix::net::UnixStream::pair().context("creating a socket pair")?;
             let theirs = OwnedFd::from(theirs);
             let child = tokio::process::Command::new(exe)
-                .args(&server_args)
+                .args(server_args)
                 .arg(".")
-                .args(plan.server_paths.iter().map(|p| OsStr::from_bytes(p)))
+                .args(paths.iter().map(|p| OsStr::from_bytes(p)))
                 .stdin(Stdio::from(theirs.try_clone()?))
                 .stdout(Stdio::from(theirs))
                 .kill_on_drop(true)
@@ -245,8 +260,8 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 user.as_deref(),
                 host,
                 rsync_path.as_bytes(),
-                &server_args,
-                &plan.server_paths,
+                server_args,
+                paths,
             )
             .map_err(|e| anyhow!(e))?;
             let Some((prog, rest)) = cmd.split_first() else {
