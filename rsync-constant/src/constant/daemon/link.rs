@@ -30,6 +30,9 @@ pub enum LinkErrorKind {
     /// retried a few times, then acknowledged with the error logged, so that one bad file never
     /// stops a mirror (a later change of it is queued again).
     Partial,
+    /// The peer does not speak this link's protocol (a stock rsync refuses `--constant=1`
+    /// before the handshake): [`Fallback`] switches to its other link for good.
+    Refused,
 }
 
 impl fmt::Display for LinkErrorKind {
@@ -37,6 +40,7 @@ impl fmt::Display for LinkErrorKind {
         f.write_str(match self {
             Self::Down => "down",
             Self::Partial => "partial",
+            Self::Refused => "refused",
         })
     }
 }
@@ -56,6 +60,14 @@ impl LinkError {
     pub fn down(message: impl Into<String>) -> Self {
         Self {
             kind: LinkErrorKind::Down,
+            message: message.into(),
+        }
+    }
+
+    /// A [`LinkErrorKind::Refused`] error.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            kind: LinkErrorKind::Refused,
             message: message.into(),
         }
     }
@@ -89,4 +101,65 @@ pub trait Link {
 
     /// Drops the connection after an error (the next [`Link::connect`] starts afresh).
     fn disconnect(&mut self) {}
+}
+
+/// A link that tries `first` and, once it answers [`LinkErrorKind::Refused`], uses `second`
+/// for good: the streaming link first, the session loop for a stock rsync mirror.
+#[derive(Debug)]
+pub struct Fallback<A, B> {
+    first: Option<A>,
+    second: B,
+}
+
+impl<A: Link, B: Link> Fallback<A, B> {
+    /// `first`, then `second` once `first` is refused.
+    pub fn new(first: A, second: B) -> Self {
+        Self {
+            first: Some(first),
+            second,
+        }
+    }
+
+    /// Whether the fallback is in use.
+    pub fn fell_back(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn refused(&mut self, e: &LinkError) {
+        tracing::warn!("{e}; using one-shot sessions instead");
+        self.first = None;
+    }
+}
+
+impl<A: Link, B: Link> Link for Fallback<A, B> {
+    async fn connect(&mut self) -> Result<(), LinkError> {
+        if let Some(a) = &mut self.first {
+            match a.connect().await {
+                Err(e) if e.kind == LinkErrorKind::Refused => self.refused(&e),
+                other => return other,
+            }
+        }
+        self.second.connect().await
+    }
+
+    async fn full_sync(&mut self) -> Result<(), LinkError> {
+        match &mut self.first {
+            Some(a) => a.full_sync().await,
+            None => self.second.full_sync().await,
+        }
+    }
+
+    async fn deliver(&mut self, entries: &[Entry]) -> Result<(), LinkError> {
+        match &mut self.first {
+            Some(a) => a.deliver(entries).await,
+            None => self.second.deliver(entries).await,
+        }
+    }
+
+    fn disconnect(&mut self) {
+        match &mut self.first {
+            Some(a) => a.disconnect(),
+            None => self.second.disconnect(),
+        }
+    }
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Notify};
 
-pub use self::link::{Link, LinkError, LinkErrorKind};
+pub use self::link::{Fallback, Link, LinkError, LinkErrorKind};
 pub use self::mirror::{Backoff, MirrorConfig};
 pub use self::status::{LinkState, Snapshot, StatusBoard, StatusError};
 use super::feed::{Feed, FeedConfig, FeedError, FeedStats};

@@ -23,6 +23,8 @@ enum Mode {
     Ok,
     Down,
     Partial,
+    /// `connect` says the peer does not speak this link's protocol.
+    Refused,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,7 @@ impl FakeLink {
             Mode::Ok => Ok(()),
             Mode::Down => Err(LinkError::down("mirror unreachable")),
             Mode::Partial => Err(LinkError::partial("some files failed")),
+            Mode::Refused => Err(LinkError::refused("refused")),
         }
     }
 
@@ -65,7 +68,10 @@ impl FakeLink {
 
 impl Link for FakeLink {
     async fn connect(&mut self) -> Result<(), LinkError> {
-        Ok(())
+        match *self.mode.lock().unwrap() {
+            Mode::Refused => Err(LinkError::refused("--constant=1: unknown option")),
+            _ => Ok(()),
+        }
     }
 
     async fn full_sync(&mut self) -> Result<(), LinkError> {
@@ -431,4 +437,28 @@ fn constant_mode_options_parse() {
         assert!(duration("--settle", bad).is_err(), "{bad:?}");
     }
     assert!(parse(&["--constant=x".into()], true).is_err());
+}
+
+#[test]
+fn a_refused_link_falls_back_for_good() {
+    let s = setup();
+    let stream = FakeLink::new(Mode::Refused);
+    let session = FakeLink::new(Mode::Ok);
+    let spec = MirrorSpec {
+        id: b"m".to_vec(),
+        link: Fallback::new(stream.clone(), session.clone()),
+    };
+    let d = Daemon::start(config(&s), Arc::clone(&s.queue), vec![spec], runtime).unwrap();
+    eventually("bootstrap", || is_live(&s.queue, b"m"));
+    write_fifo(&s.fifo, b"n\0");
+    eventually("delivery", || session.delivered() == vec![b"n".to_vec()]);
+    assert_eq!(session.calls().first(), Some(&Call::FullSync));
+    // The refusing link was asked to connect, never to carry anything, and is not tried
+    // again even if it would now answer.
+    assert!(stream.calls().is_empty());
+    *stream.mode.lock().unwrap() = Mode::Ok;
+    write_fifo(&s.fifo, b"m2\0");
+    eventually("delivery", || session.delivered().len() == 2);
+    assert!(stream.calls().is_empty());
+    d.stop().unwrap();
 }
