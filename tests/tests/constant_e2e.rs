@@ -261,9 +261,12 @@ fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
         rsync_tests::pseudo_random(5000, 3),
     )
     .unwrap();
+    // A directory created with content: its name alone brings the subtree.
+    fs::create_dir_all(w.src.join("tree/deeper")).unwrap();
+    fs::write(w.src.join("tree/deeper/leaf"), b"leaf\n").unwrap();
     feed(
         &w.fifo,
-        &["new.txt", "a.txt", "newdir/deep.dat"],
+        &["new.txt", "a.txt", "newdir/deep.dat", "tree"],
         &deadline,
         &d,
     );

@@ -13,7 +13,8 @@
 //! cursors are made durable) and exits 0.
 //!
 //! Each mirror is fed through the **session loop**: one ordinary one-shot client session per
-//! batch (`--files-from` the batch's names, `--delete-missing-args`), the same code as a
+//! batch (`-r --files-from` the batch's names, `--delete-missing-args`: a listed directory
+//! is sent with its subtree), the same code as a
 //! command-line run, towards our own server for a local DEST or through the remote shell;
 //! bootstrap is one `-a --delete SRC/ DEST` session.
 
@@ -175,6 +176,9 @@ impl SessionLink {
         let mut live = base.clone();
         // A marker: the names are handed over directly (`client::run_session`).
         live.files_from = Some(OsString::from("-"));
+        // A listed directory comes with its subtree (`-r --files-from`): a directory moved
+        // into SRC, or created with its content, has names nobody listed.
+        live.recursive = true;
         let mut full = base;
         full.files_from = None;
         full.recursive = true;
