@@ -52,6 +52,8 @@ pub struct Destination {
     root: Arc<OwnedFd>,
     strategy: Strategy,
     cache: Mutex<DirCache>,
+    /// Directory handles are cached (see [`Destination::without_dir_cache`]).
+    cached: bool,
 }
 
 /// An existing file opened read-only (`O_NOFOLLOW`) as a delta basis.
@@ -138,7 +140,25 @@ impl Destination {
             root: Arc::new(root),
             strategy: Strategy::Auto,
             cache: Mutex::new(DirCache::default()),
+            cached: true,
         }
+    }
+
+    /// Resolves every parent afresh (one `openat2` per operation) instead of keeping
+    /// directory handles: for a tree that others change while we read it (the source of a
+    /// constant master), where a cached handle could name a directory that was removed
+    /// or renamed since.
+    pub fn without_dir_cache(mut self) -> Self {
+        self.cached = false;
+        self.forget_all();
+        self
+    }
+
+    /// Drops every cached directory handle: the next operations resolve their parents
+    /// afresh (a long-lived receiver calls it between changes, so that a directory a third
+    /// party removed or renamed meanwhile is never written through an old handle).
+    pub fn forget_all(&self) {
+        self.cache().clear();
     }
 
     /// Resolves paths with the component-by-component `O_NOFOLLOW` walk even
@@ -159,6 +179,9 @@ impl Destination {
 
     /// The handle of directory `dir` beneath the root (cached).
     fn dir(&self, dir: &[u8]) -> Result<Arc<OwnedFd>, Errno> {
+        if !self.cached {
+            return super::resolve::open_dir(self.root.as_fd(), dir, self.strategy).map(Arc::new);
+        }
         self.cache().get(&self.root, dir, self.strategy)
     }
 
@@ -189,7 +212,9 @@ impl Destination {
         // Its entries usually come next: keep the handle.
         let mut cache = self.cache();
         cache.forget(rel.as_bytes());
-        cache.put(rel.as_bytes(), Arc::new(fd));
+        if self.cached {
+            cache.put(rel.as_bytes(), Arc::new(fd));
+        }
         Ok(())
     }
 

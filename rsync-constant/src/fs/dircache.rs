@@ -135,6 +135,11 @@ impl DirCache {
             .retain(|s| s.path != path && !is_ancestor(path, &s.path));
     }
 
+    /// Drops every handle.
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+    }
+
     /// How many handles are cached (tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -9,6 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 
 use crate::exit::ExitCode;
+pub use rsync_proto::session::MissingArgs;
 
 /// When `--delete` removes extraneous files on the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,12 @@ pub struct Options {
     pub filters: Vec<FilterArg>,
     /// `--delete-excluded` (implies `--delete`).
     pub delete_excluded: bool,
+    /// `--force`: delete a directory with its content where another type takes its place
+    /// or a `--delete-missing-args` entry names it (rsync's `force_delete`).
+    pub force: bool,
+    /// `--ignore-missing-args` / `--delete-missing-args` (the latter wins when both are
+    /// given, as in rsync).
+    pub missing_args: MissingArgs,
     /// `--protocol=N`.
     pub protocol: Option<u32>,
     /// `--timeout=SECONDS`.
@@ -253,10 +260,7 @@ const NOT_SUPPORTED: &[&str] = &[
     "port",
     "sockopts",
     "list-only",
-    "delete-missing-args",
-    "ignore-missing-args",
     "delete-delay",
-    "force",
     "max-alloc",
     "executability",
     "E",
@@ -527,6 +531,14 @@ fn long_option(
             o.delete.get_or_insert(DeleteMode::Default);
             o.filters.push(FilterArg::DeleteExcluded);
         }
+        "force" => flag(&mut o.force, on),
+        // rsync sets bits (1 ignore, 2 delete) and reads 3 as 2: delete wins in any order.
+        "delete-missing-args" if on => o.missing_args = MissingArgs::Delete,
+        "ignore-missing-args" if on => {
+            if o.missing_args != MissingArgs::Delete {
+                o.missing_args = MissingArgs::Ignore;
+            }
+        }
         "protocol" if on => o.protocol = Some(number(&opt, &value(i, &opt, inline)?)?),
         "timeout" if on => o.timeout = Some(number(&opt, &value(i, &opt, inline)?)?),
         "block-size" | "B" if on => o.block_size = Some(number(&opt, &value(i, &opt, inline)?)?),
@@ -649,6 +661,9 @@ impl Options {
             if self.delete_excluded {
                 args.push("--delete-excluded".into());
             }
+            if self.force {
+                args.push("--force".into());
+            }
             if self.stats {
                 args.push("--stats".into());
             }
@@ -659,6 +674,15 @@ impl Options {
             } else if self.itemize == 1 {
                 args.push("--log-format=%i".into());
             }
+        }
+        // rsync `server_options`: --delete-missing-args needs both sides (a receiver must
+        // accept mode-0 entries); a sender handles --ignore-missing-args alone.
+        match self.missing_args {
+            MissingArgs::Delete => args.push("--delete-missing-args".into()),
+            MissingArgs::Ignore if !client_is_sender => {
+                args.push("--ignore-missing-args".into());
+            }
+            _ => {}
         }
         if let Some(seed) = self.checksum_seed {
             args.push(format!("--checksum-seed={seed}").into());

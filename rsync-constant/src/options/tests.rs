@@ -198,3 +198,124 @@ fn server_side_parse() {
     .unwrap();
     assert!(o.group && o.dirs && o.client_info.is_none());
 }
+
+#[test]
+fn missing_args_and_force_reach_the_server_as_stock_sends_them() {
+    // Captured from stock rsync 3.5.0 clients (argv of the remote shell).
+    let (o, _) = parse(
+        &os(&[
+            "-a",
+            "--force",
+            "--delete-missing-args",
+            "--ignore-missing-args",
+            "--files-from=list",
+            "--from0",
+        ]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(o.missing_args, MissingArgs::Delete);
+    assert!(o.force);
+    // Push: `--server -logDtpRe.LsfxCIvu --force --delete-missing-args . dst/`.
+    assert_eq!(
+        o.server_args(true, 32, b"LsfxCIvu"),
+        os(&[
+            "--server",
+            "-logDtpRe.LsfxCIvu",
+            "--force",
+            "--delete-missing-args"
+        ])
+    );
+    // Pull: `--server --sender -logDtpRe.LsfxCIvu --delete-missing-args --files-from=-
+    // --from0 . src/` (--force is the receiver's business).
+    assert_eq!(
+        o.server_args(false, 32, b"LsfxCIvu"),
+        os(&[
+            "--server",
+            "--sender",
+            "-logDtpRe.LsfxCIvu",
+            "--delete-missing-args",
+            "--files-from=-",
+            "--from0"
+        ])
+    );
+    // --ignore-missing-args goes to a server sender only: `--server -logDtpre.iLsfxCIvu
+    // --force . dst/` for a push.
+    let (o, _) = parse(&os(&["-a", "--ignore-missing-args", "--force"]), false).unwrap();
+    assert_eq!(o.missing_args, MissingArgs::Ignore);
+    assert_eq!(
+        o.server_args(true, 32, b"iLsfxCIvu"),
+        os(&["--server", "-logDtpre.iLsfxCIvu", "--force"])
+    );
+    let pull = o.server_args(false, 32, b"iLsfxCIvu");
+    assert!(
+        pull.contains(&OsString::from("--ignore-missing-args")),
+        "{pull:?}"
+    );
+    assert!(!pull.contains(&OsString::from("--force")), "{pull:?}");
+    // `--delete-missing-args --checksum-seed=5 --numeric-ids`: stock's order.
+    let (o, _) = parse(
+        &os(&[
+            "-a",
+            "--delete-missing-args",
+            "--checksum-seed=5",
+            "--numeric-ids",
+        ]),
+        false,
+    )
+    .unwrap();
+    assert!(o.server_args(true, 32, b"").ends_with(&os(&[
+        "--delete-missing-args",
+        "--checksum-seed=5",
+        "--numeric-ids"
+    ])));
+    // Delete wins in either order; --no-force undoes --force; none is the default.
+    let (o, _) = parse(
+        &os(&[
+            "--delete-missing-args",
+            "--ignore-missing-args",
+            "--force",
+            "--no-force",
+        ]),
+        false,
+    )
+    .unwrap();
+    assert_eq!((o.missing_args, o.force), (MissingArgs::Delete, false));
+    let (o, _) = parse(&os(&["-a"]), false).unwrap();
+    assert_eq!((o.missing_args, o.force), (MissingArgs::Error, false));
+    assert!(!o
+        .server_args(true, 32, b"")
+        .iter()
+        .any(|a| a.as_bytes().ends_with(b"missing-args")));
+}
+
+#[test]
+fn a_server_reads_missing_args_and_force() {
+    let (o, _) = parse(
+        &os(&[
+            "--server",
+            "-logDtpRe.LsfxCIvu",
+            "--force",
+            "--delete-missing-args",
+            ".",
+            "dst/",
+        ]),
+        true,
+    )
+    .unwrap();
+    assert!(o.force);
+    assert_eq!(o.missing_args, MissingArgs::Delete);
+    let (o, _) = parse(
+        &os(&[
+            "--server",
+            "--sender",
+            "-logDtpR",
+            "--ignore-missing-args",
+            ".",
+            "s/",
+        ]),
+        true,
+    )
+    .unwrap();
+    assert_eq!(o.missing_args, MissingArgs::Ignore);
+}

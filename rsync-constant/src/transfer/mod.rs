@@ -4,13 +4,20 @@
 //!
 //! Per-file failures are printed to stderr in rsync's style and remembered in a shared
 //! [`Failures`]; the run's exit code then becomes 23 (or 24 when source files vanished).
+//!
+//! Both also serve the constant extension (RFC.md §15): [`SenderFs::for_constant`] is a
+//! master's source (`Stat`, `ListDir`, `ReadFile` by path) and [`ReceiverFs::for_constant`]
+//! a long-lived mirror's destination (several files at once, `Remove`, `Settle`).
 
 mod basis;
+#[cfg(test)]
+mod constant_tests;
 mod ids;
 #[cfg(test)]
 mod inplace_tests;
 mod receiver;
 mod sender;
+mod settle;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use rsync_core::checksum::StrongSum;
 use rsync_proto::driver::{Executor, ExecutorError};
 use rsync_proto::flist::{FileEntry, HardLink, IdList, PathBatch, WirePath};
-use rsync_proto::session::{FsAnswer, FsRequest};
+use rsync_proto::session::{FsAnswer, FsRequest, MissingArgs};
+
+mod constant;
 
 use super::basis::hash_file;
 use super::{kind_bits, report, Failures, Role};
@@ -120,6 +122,9 @@ pub struct SenderOptions {
     pub protocol: u32,
     /// `--delete-excluded` (a server's reading of the client's rules depends on it).
     pub delete_excluded: bool,
+    /// `--ignore-missing-args` / `--delete-missing-args`: what a `--files-from` name that
+    /// does not exist becomes (an error, nothing, or a mode-0 entry).
+    pub missing_args: MissingArgs,
 }
 
 /// One source operand, as given on the command line.
@@ -161,6 +166,8 @@ pub struct SenderFs {
     filter: Option<FilterList>,
     /// The file being sent, when a [`FsRequest::ReadFile`] is unfinished.
     reading: Option<Box<Reading>>,
+    /// A constant master's state (see [`SenderFs::for_constant`]), `None` in a session.
+    constant: Option<Box<constant::SourceState>>,
 }
 
 impl SenderFs {
@@ -175,6 +182,7 @@ impl SenderFs {
             files_from: None,
             filter: None,
             reading: None,
+            constant: None,
         }
     }
 
@@ -389,6 +397,23 @@ impl SenderFs {
                 self.fail(io_error, &msg);
                 continue;
             };
+            // flist.c send_file_list: a name that does not exist (ENOENT only) is an error,
+            // skipped silently (--ignore-missing-args), or sent as a mode-0 entry that makes
+            // the receiver delete it (--delete-missing-args, not filtered); its implied
+            // directories are sent only then.
+            let enoent = Some(rustix::io::Errno::NOENT.raw_os_error());
+            let missing = match root.lstat(&rel) {
+                Err(e) if e.errno() == enoent => match self.opts.missing_args {
+                    MissingArgs::Ignore => continue,
+                    MissingArgs::Delete => true,
+                    _ => {
+                        let msg = format!("link_stat \"{}\" failed: {e}", rel.display());
+                        self.fail(io_error, &msg);
+                        continue;
+                    }
+                },
+                _ => false,
+            };
             // Implied parent directories (-R).
             if self.opts.relative {
                 let mut parent = rel.parent();
@@ -405,10 +430,32 @@ impl SenderFs {
                                     out.push(p.as_bytes(), e);
                                 }
                             }
+                            Err(e) if missing && e.errno() == enoent => {
+                                // send_implied_dirs → send_file_name: a warning, exit 24.
+                                *io_error |= IOERR_VANISHED;
+                                self.failures.vanished();
+                                report(
+                                    Role::Sender,
+                                    &format!("file has vanished: {}", p.display()),
+                                );
+                            }
                             Err(e) => self.fail(io_error, &e.to_string()),
                         }
                     }
                 }
+            }
+            if missing {
+                let path = rel.as_bytes();
+                let name = if self.opts.relative {
+                    path
+                } else {
+                    let base = rel.parent().map_or(0, |p| p.as_bytes().len() + 1);
+                    path.get(base..).unwrap_or_default()
+                };
+                if seen.insert(name.to_vec()) {
+                    out.push(name, FileEntry::new(out.placeholder.clone(), 0));
+                }
+                continue;
             }
             let mut w = walk(root.dir_fd(), Some(&rel), self.opts.recursive);
             let first = w.next();
@@ -578,7 +625,8 @@ impl SenderFs {
                 let vanished = e
                     .as_ref()
                     .and_then(FsError::errno)
-                    .is_some_and(|n| n == rustix::io::Errno::NOENT.raw_os_error());
+                    .is_some_and(|n| n == rustix::io::Errno::NOENT.raw_os_error())
+                    || self.gone_since_stat(e.as_ref());
                 if vanished {
                     report(Role::Sender, &format!("file has vanished: \"{shown}\""));
                     self.failures.vanished();
@@ -692,6 +740,14 @@ impl Executor for SenderFs {
             FsRequest::ReadFile { ndx, path } => {
                 self.open_file(ndx, &path, answer);
                 self.read_more(answer, usize::MAX);
+                Ok(())
+            }
+            FsRequest::Stat { ndx, path } => {
+                answer(self.stat(ndx, &path)?);
+                Ok(())
+            }
+            FsRequest::ListDir { ndx, path } => {
+                answer(self.list_source(ndx, &path)?);
                 Ok(())
             }
             other => Err(ExecutorError::new(

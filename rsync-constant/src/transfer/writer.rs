@@ -14,12 +14,20 @@
 //! file is also known by its inode ([`Writer::busy_inode`]): a hard link to it elsewhere
 //! sees its writes, so a request that finds that inode under another name waits too. Every
 //! request therefore sees the destination exactly as if the jobs had run synchronously.
+//!
+//! # Several files
+//! A session receiver writes one file at a time (a new file drops an unfinished one); a
+//! constant mirror (RFC.md §15.5) interleaves the data of up to `max_open` files, each job
+//! naming its file by index. A failure drops only that file, and is recorded for its index
+//! in the [`FailLog`] when there is one, for the next `Settle` of that index (which drains
+//! the queue first).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use super::settle::FailLog;
 use super::{report, Failures, Role};
 use crate::fs::{Attrs, Destination, FsError, InPlaceFile, RelPath, TempFile};
 
@@ -77,9 +85,23 @@ pub(super) struct Writer {
     keep_partial: Arc<AtomicBool>,
     /// Jobs given so far.
     sent: u64,
-    /// The files with jobs in the thread's hands: the sequence number of the last job given
-    /// for each, its path, and for an in-place file its (device, inode).
-    files: VecDeque<(u64, RelPath, Option<Inode>)>,
+    /// Most files open at once (as the thread's).
+    max_open: usize,
+    /// The files with jobs in the thread's hands, or still open (not committed or
+    /// discarded yet).
+    files: VecDeque<Tracked>,
+}
+
+/// A file the receiver gave the thread.
+struct Tracked {
+    /// The sequence number of the last job given for it.
+    seq: u64,
+    ndx: i32,
+    rel: RelPath,
+    /// An in-place file's (device, inode).
+    inode: Option<Inode>,
+    /// Neither committed nor discarded yet.
+    open: bool,
 }
 
 /// A file's (device, inode).
@@ -99,15 +121,30 @@ fn related(a: &RelPath, b: &RelPath) -> bool {
 }
 
 impl Writer {
-    /// Starts the thread, writing beneath `dest`; failures are reported as the receiver's.
+    /// Starts the thread, writing beneath `dest`, one file at a time; failures are reported
+    /// as the receiver's.
+    #[cfg(test)]
     pub(super) fn spawn(dest: Arc<Destination>, failures: Failures) -> std::io::Result<Self> {
+        Self::spawn_with(dest, failures, 1, None)
+    }
+
+    /// Starts the thread with up to `max_open` files open at once (a new one beyond drops
+    /// the oldest unfinished one); failures are also recorded per index in `log`.
+    pub(super) fn spawn_with(
+        dest: Arc<Destination>,
+        failures: Failures,
+        max_open: usize,
+        log: Option<Arc<FailLog>>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(QUEUE);
         let progress = Arc::new(Progress::default());
         let keep_partial = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             dest,
             failures,
-            cur: None,
+            cur: Vec::new(),
+            max_open: max_open.max(1),
+            log,
             keep_partial: Arc::clone(&keep_partial),
         };
         let p = Arc::clone(&progress);
@@ -138,6 +175,7 @@ impl Writer {
             batch_bytes: 0,
             keep_partial,
             sent: 0,
+            max_open: max_open.max(1),
             files: VecDeque::new(),
         })
     }
@@ -146,29 +184,55 @@ impl Writer {
     pub(super) fn send(&mut self, job: Job) {
         self.forget_done();
         let seq = self.sent + 1;
+        let track = |ndx, rel, inode| Tracked {
+            seq,
+            ndx,
+            rel,
+            inode,
+            open: true,
+        };
         match &job {
-            Job::Begin { rel, .. } => self.files.push_back((seq, rel.clone(), None)),
-            Job::BeginInPlace { file, .. } => {
+            Job::Begin { ndx, rel } => {
+                self.close(*ndx, seq);
+                self.files.push_back(track(*ndx, rel.clone(), None));
+            }
+            Job::BeginInPlace { ndx, file } => {
+                self.close(*ndx, seq);
                 let m = file.meta();
                 let inode = Some((m.dev, m.ino));
-                self.files.push_back((seq, file.rel().clone(), inode));
+                self.files.push_back(track(*ndx, file.rel().clone(), inode));
             }
-            Job::Write { data, .. } => {
+            Job::Write { ndx, data } => {
                 self.batch_bytes += data.len();
-                if let Some(last) = self.files.back_mut() {
-                    last.0 = seq;
-                }
+                self.touch(*ndx, seq, false);
             }
-            _ => {
-                if let Some(last) = self.files.back_mut() {
-                    last.0 = seq;
-                }
-            }
+            Job::Skip { ndx, .. } => self.touch(*ndx, seq, false),
+            Job::Commit { ndx, .. } | Job::Discard { ndx } => self.touch(*ndx, seq, true),
         }
         self.sent = seq;
         self.batch.push(job);
         if self.batch.len() >= BATCH_JOBS || self.batch_bytes >= BATCH_BYTES {
             self.hand_over();
+        }
+    }
+
+    /// The open file `ndx` has job `seq`; `close`: its last.
+    fn touch(&mut self, ndx: i32, seq: u64, close: bool) {
+        if let Some(f) = self.files.iter_mut().rev().find(|f| f.ndx == ndx && f.open) {
+            f.seq = seq;
+            f.open = !close;
+        }
+    }
+
+    /// A new file `ndx` replaces an unfinished one of the same index, or the oldest when
+    /// `max_open` are open, as the thread does (job `seq`).
+    fn close(&mut self, ndx: i32, seq: u64) {
+        self.touch(ndx, seq, true);
+        if self.files.iter().filter(|f| f.open).count() >= self.max_open {
+            if let Some(f) = self.files.iter_mut().find(|f| f.open) {
+                f.seq = seq;
+                f.open = false;
+            }
         }
     }
 
@@ -190,12 +254,18 @@ impl Writer {
 
     /// Waits until every job given so far has run.
     pub(super) fn drain(&mut self) {
+        self.wait_for(self.sent);
+        self.files.retain(|f| f.open);
+    }
+
+    /// Waits until the first `seq` jobs have run.
+    fn wait_for(&mut self, seq: u64) {
         self.hand_over();
         let p = &self.progress;
-        if p.done.load(Ordering::SeqCst) < self.sent && self.handle.is_some() {
+        if p.done.load(Ordering::SeqCst) < seq && self.handle.is_some() {
             p.waiting.store(true, Ordering::SeqCst);
             let mut guard = p.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            while p.done.load(Ordering::SeqCst) < self.sent {
+            while p.done.load(Ordering::SeqCst) < seq {
                 if self.handle.as_ref().is_some_and(JoinHandle::is_finished) {
                     break;
                 }
@@ -208,14 +278,13 @@ impl Writer {
             drop(guard);
             p.waiting.store(false, Ordering::SeqCst);
         }
-        self.files.clear();
     }
 
     /// Waits for the queue first if a job in the thread's hands touches `rel`, an ancestor
     /// or a descendant of it.
     pub(super) fn settle(&mut self, rel: &RelPath) {
         self.forget_done();
-        if self.files.iter().any(|(_, p, _)| related(p, rel)) {
+        if self.files.iter().any(|f| related(&f.rel, rel)) {
             self.drain();
         }
     }
@@ -224,19 +293,23 @@ impl Writer {
     /// `(dev, ino)` (the same file under another name: a hard link); `true` if it waited.
     pub(super) fn busy_inode(&mut self, dev: u64, ino: u64) -> bool {
         self.forget_done();
-        let busy = self.files.iter().any(|(_, _, i)| *i == Some((dev, ino)));
+        let busy = self.files.iter().any(|f| f.inode == Some((dev, ino)));
         if busy {
             self.drain();
         }
         busy
     }
 
-    /// Drops the files whose jobs have all run.
+    /// Drops the files whose jobs have all run, the last of them their commit or discard.
     fn forget_done(&mut self) {
         let done = self.progress.done.load(Ordering::SeqCst);
-        while self.files.front().is_some_and(|(seq, _, _)| *seq <= done) {
-            self.files.pop_front();
-        }
+        self.files.retain(|f| f.open || f.seq > done);
+    }
+
+    /// Files tracked (tests).
+    #[cfg(test)]
+    pub(super) fn tracked(&self) -> usize {
+        self.files.len()
     }
 
     /// Runs what is queued and stops the thread; with `keep_partial`, an unfinished file is
@@ -314,33 +387,55 @@ impl Current {
 struct Worker {
     dest: Arc<Destination>,
     failures: Failures,
-    cur: Option<Current>,
+    /// The files open, oldest first (at most `max_open`).
+    cur: Vec<Current>,
+    max_open: usize,
+    log: Option<Arc<FailLog>>,
     keep_partial: Arc<AtomicBool>,
 }
 
 impl Worker {
-    fn fail(&mut self, e: &FsError) {
-        report(Role::Receiver, &e.to_string());
+    fn fail(&mut self, ndx: i32, e: &FsError) {
+        let msg = e.to_string();
+        report(Role::Receiver, &msg);
         self.failures.error();
+        if let Some(log) = &self.log {
+            log.record(ndx, &msg);
+        }
         // A file that failed is not written further (its temporary is removed).
-        self.cur = None;
+        self.take(ndx);
     }
 
     fn current(&mut self, ndx: i32) -> Option<&mut Current> {
-        self.cur.as_mut().filter(|c| c.ndx == ndx)
+        self.cur.iter_mut().find(|c| c.ndx == ndx)
+    }
+
+    fn take(&mut self, ndx: i32) -> Option<Current> {
+        let i = self.cur.iter().position(|c| c.ndx == ndx)?;
+        Some(self.cur.remove(i))
+    }
+
+    /// Opens file `ndx`: an unfinished file of the same index, or the oldest one when
+    /// `max_open` are open, is dropped.
+    fn open(&mut self, c: Current) {
+        self.take(c.ndx);
+        if self.cur.len() >= self.max_open {
+            self.cur.remove(0);
+        }
+        self.cur.push(c);
     }
 
     fn run(&mut self, job: Job) {
         match job {
             Job::Begin { ndx, rel } => {
-                self.cur = None;
+                self.take(ndx);
                 match self.dest.begin_file(&rel) {
-                    Ok(temp) => self.cur = Some(Current::new(ndx, Target::Temp(temp))),
-                    Err(e) => self.fail(&e),
+                    Ok(temp) => self.open(Current::new(ndx, Target::Temp(temp))),
+                    Err(e) => self.fail(ndx, &e),
                 }
             }
             Job::BeginInPlace { ndx, file } => {
-                self.cur = Some(Current::new(ndx, Target::InPlace(file)));
+                self.open(Current::new(ndx, Target::InPlace(file)));
             }
             Job::Write { ndx, data } => {
                 let Some(c) = self.current(ndx) else {
@@ -351,7 +446,7 @@ impl Worker {
                 c.pending.push(data);
                 if c.pending_len >= WRITE_BUF || c.pending.len() >= WRITE_PIECES {
                     if let Err(e) = c.flush() {
-                        self.fail(&e);
+                        self.fail(ndx, &e);
                     }
                 }
             }
@@ -364,22 +459,19 @@ impl Worker {
                     f.skip(len);
                 }
                 if let Err(e) = r {
-                    self.fail(&e);
+                    self.fail(ndx, &e);
                 }
             }
             Job::Commit { ndx, attrs } => {
-                let Some(c) = self.cur.take().filter(|c| c.ndx == ndx) else {
+                let Some(c) = self.take(ndx) else {
                     return;
                 };
                 if let Err(e) = c.commit(attrs) {
-                    self.fail(&e);
+                    self.fail(ndx, &e);
                 }
             }
             Job::Discard { ndx } => {
-                if self.current(ndx).is_none() {
-                    return;
-                }
-                let Some(mut c) = self.cur.take() else {
+                let Some(mut c) = self.take(ndx) else {
                     return;
                 };
                 if matches!(c.target, Target::InPlace(_)) {
@@ -390,22 +482,23 @@ impl Worker {
                         Target::Temp(_) => Ok(()),
                     });
                     if let Err(e) = r {
-                        self.fail(&e);
+                        self.fail(ndx, &e);
                     }
                 }
             }
         }
     }
 
-    /// Writes what an in-place file has pending (the end of a batch).
+    /// Writes what the in-place files have pending (the end of a batch).
     fn flush_in_place(&mut self) {
-        let pending = self
+        let failed: Vec<(i32, FsError)> = self
             .cur
-            .as_mut()
+            .iter_mut()
             .filter(|c| matches!(c.target, Target::InPlace(_)) && !c.pending.is_empty())
-            .map(Current::flush);
-        if let Some(Err(e)) = pending {
-            self.fail(&e);
+            .filter_map(|c| c.flush().err().map(|e| (c.ndx, e)))
+            .collect();
+        for (ndx, e) in failed {
+            self.fail(ndx, &e);
         }
     }
 
@@ -413,7 +506,7 @@ impl Worker {
     /// in-place file always keeps it, where it was written and at its old length beyond
     /// (rsync's cleanup only flushes the in-place descriptor).
     fn finish(&mut self) {
-        if let Some(mut c) = self.cur.take() {
+        for mut c in std::mem::take(&mut self.cur) {
             match c.target {
                 Target::InPlace(_) => {
                     let _ = c.flush();
@@ -512,6 +605,35 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names.len(), 50, "{names:?}");
+    }
+
+    #[test]
+    fn interleaved_files_and_failures_by_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = Arc::new(Destination::open(tmp.path()).unwrap());
+        let log = Arc::new(FailLog::default());
+        let mut w = Writer::spawn_with(dest, Failures::new(), 3, Some(Arc::clone(&log))).unwrap();
+        for (ndx, name) in [(1, "a"), (2, "b"), (3, "missing/c")] {
+            w.send(Job::Begin { ndx, rel: rp(name) });
+        }
+        for round in 0..3u8 {
+            for ndx in [2, 1, 3] {
+                let data = vec![b'0' + round; ndx as usize];
+                w.send(Job::Write { ndx, data });
+            }
+        }
+        for ndx in [2, 1, 3] {
+            let attrs = Attrs::default();
+            w.send(Job::Commit { ndx, attrs });
+        }
+        w.drain();
+        assert_eq!(std::fs::read(tmp.path().join("a")).unwrap(), b"012");
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"001122");
+        // Only the file whose directory is missing failed, under its own index.
+        assert_eq!(log.take(1), None);
+        assert_eq!(log.take(2), None);
+        assert!(log.take(3).is_some());
+        assert_eq!(w.tracked(), 0, "nothing kept once done");
     }
 
     #[test]

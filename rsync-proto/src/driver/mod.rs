@@ -1,6 +1,7 @@
 //! A thin tokio driver (feature `tokio`): runs a [`Handshake`] and then a [`Session`] over an
 //! [`AsyncRead`] + [`AsyncWrite`] pair, with a synchronous file-system [`Executor`]. It
-//! makes no protocol decision: it moves bytes, requests and answers.
+//! makes no protocol decision: it moves bytes, requests and answers. [`run_constant`] is its
+//! counterpart for the constant extension's roles (RFC.md §15), with the same scheduling.
 //!
 //! # No deadlock on a full pipe (RFC.md Appendix D, rsync issue #159)
 //!
@@ -38,6 +39,9 @@
 //! [`DriverError::Timeout`] (exit code 30) when nothing was read, written or executed for
 //! that long.
 
+mod constant;
+#[cfg(test)]
+mod constant_tests;
 mod executor;
 #[cfg(test)]
 mod tests;
@@ -51,6 +55,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub use constant::{run_constant, ConstantApp, ConstantOutcome, StartConstant, ERROR_EXIT_DRAIN};
 pub use executor::{Executor, ExecutorError, ListSummary};
 
 use crate::flist::FileEntry;

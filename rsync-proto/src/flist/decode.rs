@@ -6,7 +6,7 @@
 //! become [`WirePath`]s while decoding.
 
 use super::encode::split_dev32;
-use super::entry::{valid_file_type, xmit, FileEntry, FileList, FlistError, FlistOptions};
+use super::entry::{valid_mode, xmit, FileEntry, FileList, FlistError, FlistOptions};
 use super::entry::{HardLink, MAX_NSEC, MAX_SYMLINK_LEN};
 use super::ids::{decode_record, get_short_name, get_varint30, IdRecord};
 use super::path::{PathBatch, WirePath, MAX_BATCH_BYTES, MAX_NAME_LEN};
@@ -419,7 +419,7 @@ impl FlistDecoder {
         if x & xmit::SAME_MODE == 0 {
             st.mode = c.int()? as u32;
         }
-        if !valid_file_type(st.mode) {
+        if !valid_mode(o, st.mode) {
             return Err(FlistError::BadMode {
                 index,
                 mode: st.mode,

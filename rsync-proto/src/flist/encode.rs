@@ -4,7 +4,7 @@
 //! Spec: RFC.md §9 `[flist-flags]` … `[flist-end]`, `[id-lists]`. Reference: rsync
 //! `send_file_entry`, `write_end_of_flist` (flist.c), `send_id_lists` (uidlist.c).
 
-use super::entry::{valid_file_type, MAX_NSEC, MAX_SYMLINK_LEN};
+use super::entry::{valid_mode, MAX_NSEC, MAX_SYMLINK_LEN};
 use super::entry::{xmit, FileEntry, FileList, FlistError, FlistOptions, HardLink};
 use super::ids::{encode_list, put_varint30, IdList};
 use crate::wire::WireWrite;
@@ -77,8 +77,9 @@ impl FlistEncoder {
     /// [`FlistError::Unencodable`] when the entry cannot be expressed at this protocol
     /// (mtime outside 32 bits below 30, nanoseconds above 999,999,999, a symlink without a
     /// target or with one over 4095 bytes, a missing or wrong-length checksum, hard-link
-    /// information of the wrong kind, a name over 255 bytes, an invalid file type). On error
-    /// nothing is written and the encoder is unchanged.
+    /// information of the wrong kind, a name over 255 bytes, an invalid file type, mode 0
+    /// without [`FlistOptions::delete_missing_args`]). On error nothing is written and the
+    /// encoder is unchanged.
     pub fn encode_entry(&mut self, e: &FileEntry, out: &mut Vec<u8>) -> Result<(), FlistError> {
         let start = out.len();
         let res = self.entry(e, out);
@@ -94,7 +95,7 @@ impl FlistEncoder {
         let index = self.sent;
         let unenc = |what| FlistError::Unencodable { index, what };
         let bad = |what| Err(unenc(what));
-        if !valid_file_type(e.mode) {
+        if !valid_mode(o, e.mode) {
             return bad("invalid file type");
         }
         if p < 30 && !(0..=i64::from(u32::MAX)).contains(&e.mtime()) {

@@ -249,6 +249,13 @@ impl FileEntry {
         matches!(self.file_type(), mode::S_IFIFO | mode::S_IFSOCK)
     }
 
+    /// A `--delete-missing-args` entry: mode 0 (rsync `IS_MISSING_FILE`), a name the sender
+    /// was given that does not exist there; the receiver deletes what it names. Legal on the
+    /// wire only with [`FlistOptions::delete_missing_args`].
+    pub fn is_missing(&self) -> bool {
+        self.mode == 0
+    }
+
     /// Changes the rare fields; drops the box when they are all back to their defaults.
     fn edit(&mut self, f: impl FnOnce(&mut Extra)) {
         match &mut self.extra {
@@ -359,6 +366,13 @@ impl FileEntry {
     }
 }
 
+/// Whether `m` is a mode a file list may carry under `o`: one of the seven file types, or,
+/// with `--delete-missing-args`, exactly 0 (`recv_file_entry`: "mode 0 is the one
+/// legitimate exception").
+pub(crate) fn valid_mode(o: &FlistOptions, m: u32) -> bool {
+    valid_file_type(m) || (m == 0 && o.delete_missing_args)
+}
+
 /// Whether `m` has one of the seven file types rsync accepts.
 pub(crate) fn valid_file_type(m: u32) -> bool {
     matches!(
@@ -405,6 +419,10 @@ pub struct FlistOptions {
     /// Safe file list (protocol ≥ 31, or `CF_SAFE_FLIST` at 30): the `0x1004` end marker
     /// with an io_error is allowed.
     pub safe_flist: bool,
+    /// `--delete-missing-args`: an entry may have mode 0 ([`FileEntry::is_missing`]);
+    /// without it such an entry is refused both ways ([`FlistError::BadMode`],
+    /// [`FlistError::Unencodable`]), as rsync refuses it.
+    pub delete_missing_args: bool,
     /// Index of this list's first entry (0 without incremental recursion).
     pub ndx_start: i32,
     /// The most entries the decoder accepts before failing.
@@ -429,6 +447,7 @@ impl FlistOptions {
             inc_recurse: false,
             id0_names: false,
             safe_flist: protocol >= 31,
+            delete_missing_args: false,
             ndx_start: 0,
             max_entries: 1_000_000,
         }
@@ -552,7 +571,8 @@ pub enum FlistError {
         /// The value.
         value: i64,
     },
-    /// A mode whose type bits are not one of the seven file types.
+    /// A mode whose type bits are not one of the seven file types (or mode 0 without
+    /// [`FlistOptions::delete_missing_args`]).
     #[error("file-list entry {index}: invalid file mode 0{mode:o}")]
     BadMode {
         /// Entry index in wire order.

@@ -28,6 +28,8 @@ mod path;
 mod sort;
 
 #[cfg(test)]
+mod missing_tests;
+#[cfg(test)]
 mod proptests;
 
 pub use decode::{decode_file_list, FlistDecoder};

@@ -32,7 +32,9 @@
 //! Protocols 27, 29, 30 and 31 (32 is 31 on the wire), without incremental recursion,
 //! compression, ACLs, xattrs, alternate basis directories, `--delay-updates`,
 //! `--delete-delay` or `--remove-source-files`. Supported: `-rlptgoD`, `-H`, `-c`, `-I`,
-//! `-W`, `--inplace`, `-n`, `--delete` (before, during, after), itemizing at every level,
+//! `-W`, `--inplace`, `-n`, `--delete` (before, during, after), `--force`,
+//! `--delete-missing-args` (mode-0 entries: the receiver deletes what they name),
+//! `--ignore-missing-args` (the driver's walk skips the names), itemizing at every level,
 //! `--files-from` forwarding (inside `MSG_DATA` from protocol 31, raw between two frames
 //! at 30, in the raw stream below), keepalives ([`Session::keepalive`]).
 //!
@@ -81,7 +83,8 @@ pub use events::{Event, FileCounts, FileOutcome, Stats};
 pub use receiver::Receiver;
 pub use sender::Sender;
 pub use types::{
-    iflags, BasisMeta, DeleteTiming, FilesFrom, FsAnswer, FsRequest, ListedName, SessionOptions,
+    iflags, BasisMeta, DeleteTiming, FilesFrom, FsAnswer, FsRequest, ListedName, MissingArgs,
+    SessionOptions,
 };
 
 /// The common interface of the two roles; see the module documentation for the call order.

@@ -15,7 +15,7 @@ use super::events::{Event, FileCounts, FileOutcome, Stats};
 use super::io::{incomplete_ok, read_filter_rule, Core, NDX_DEL_STATS};
 use super::item::{read_attrs, Attrs};
 use super::tokens::{InPlace, TokenSink};
-use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, SessionOptions};
+use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, MissingArgs, SessionOptions};
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FlistEncoder, HardLink, IdList, MAX_NAME_LEN};
 use crate::mux::MsgCode;
@@ -107,6 +107,7 @@ impl Sender {
     /// [`crate::flist::FlistOptions::validate`] rejects.
     pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
         opts.flist.checksum_len = opts.flist_csum_len();
+        opts.flist.delete_missing_args = opts.missing_args == MissingArgs::Delete;
         opts.flist.validate()?;
         if opts.flist.inc_recurse {
             return Err(SessionError::Unsupported {

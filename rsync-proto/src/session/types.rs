@@ -63,6 +63,26 @@ pub enum FilesFrom {
     Receive,
 }
 
+/// What a sender does with a name it was given (a command-line source or a `--files-from`
+/// name) that does not exist (rsync's `missing_args`).
+///
+/// Reference: rsync `send_file_list` (flist.c), `recv_generator` (generator.c),
+/// `server_options` (options.c): `--delete-missing-args` goes to the server in both
+/// directions (both sides must know that a mode-0 entry is legal), `--ignore-missing-args`
+/// only to a server sender (a sender handles it alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissingArgs {
+    /// The default: `link_stat "NAME" failed`, an I/O error, exit 23.
+    #[default]
+    Error,
+    /// `--ignore-missing-args`: the name is skipped silently.
+    Ignore,
+    /// `--delete-missing-args` (wins over `--ignore-missing-args`): the name is sent as a
+    /// mode-0 entry ([`FileEntry::is_missing`]), and the receiver deletes what it names.
+    Delete,
+}
+
 /// Settings of one role, derived from the handshake and the command line.
 ///
 /// Both ends of a session must agree on the fields that shape the wire (`protocol`,
@@ -114,6 +134,13 @@ pub struct SessionOptions {
     pub dry_run: bool,
     /// `--delete` and its timing; `None` deletes nothing.
     pub delete: Option<DeleteTiming>,
+    /// `--force`: a directory deleted to make room for another type, or named by a
+    /// `--delete-missing-args` entry, goes with its content (as with `--delete`); a server
+    /// receiver also sends its deletion statistics (protocol ≥ 31).
+    pub force: bool,
+    /// `--delete-missing-args` / `--ignore-missing-args` (both ends must agree on
+    /// [`MissingArgs::Delete`]: the roles set [`FlistOptions::delete_missing_args`] from it).
+    pub missing_args: MissingArgs,
     /// `-r`: the transfer is recursive (directories' content is in the list).
     pub recursive: bool,
     /// Itemize level (`stdout_format_has_i`): 0 none, 1 changed items (`-i`), 2 every item
@@ -179,6 +206,8 @@ impl SessionOptions {
             preserve_times: false,
             dry_run: false,
             delete: None,
+            force: false,
+            missing_args: MissingArgs::Error,
             recursive: false,
             itemize: 0,
             verbose: 0,
@@ -244,6 +273,13 @@ impl SessionOptions {
     /// only with `--delete`.
     pub(crate) fn filter_list_on_wire(&self, receiver_is_peer: bool) -> bool {
         !receiver_is_peer || self.delete.is_some()
+    }
+
+    /// `delete_mode || force_delete` (generator.c): a directory deleted by the generator
+    /// goes with its content (`DEL_RECURSE`), and a receiver writes `NDX_DEL_STATS`
+    /// (protocol ≥ 31).
+    pub(crate) fn delete_recurse(&self) -> bool {
+        self.delete.is_some() || self.force
     }
 
     /// Whether a gid is compared and set (`FLAG_SKIP_GROUP`).

@@ -216,6 +216,54 @@ pub(crate) const ALL: &[Scenario] = &[
         ..DEFAULTS
     },
     Scenario {
+        name: "missing_args",
+        about: "--files-from with --delete-missing-args --force: listed names that exist are \
+                sent; a missing file, symlink, empty and non-empty directory (with its \
+                content) and a file in a listed directory, all on the destination, are \
+                deleted; a name that exists nowhere is nothing",
+        args: &["-a", "-i", "--delete-missing-args", "--force"],
+        source: missing_args,
+        dest: Some(missing_args_dest),
+        expect: Expect::Tree(missing_args_forced),
+        files_from: Some(MISSING_ARGS_LIST),
+        control_without: Some("--delete-missing-args"),
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "missing_args_keep",
+        about: "--delete-missing-args without --force: a missing non-empty directory stays \
+                (`cannot delete non-empty directory`), the other missing names go",
+        args: &["-a", "-i", "--delete-missing-args"],
+        source: missing_args,
+        dest: Some(missing_args_dest),
+        expect: Expect::Tree(missing_args_kept),
+        files_from: Some(MISSING_ARGS_LIST),
+        control_without: Some("--delete-missing-args"),
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "missing_args_dry_run",
+        about: "-n --delete-missing-args --force: every deletion is itemized, none is made",
+        args: &["-a", "-i", "-n", "--delete-missing-args", "--force"],
+        source: missing_args,
+        dest: Some(missing_args_dest),
+        expect: Expect::Unchanged,
+        files_from: Some(MISSING_ARGS_LIST),
+        control_without: Some("-n"),
+        ..DEFAULTS
+    },
+    Scenario {
+        name: "ignore_missing_args",
+        about: "--files-from with --ignore-missing-args: missing names are skipped silently \
+                (exit 0, not 23) and nothing is deleted",
+        args: &["-a", "-i", "--ignore-missing-args"],
+        source: missing_args,
+        dest: Some(missing_args_dest),
+        expect: Expect::Tree(missing_args_ignored),
+        files_from: Some(MISSING_ARGS_LIST),
+        ..DEFAULTS
+    },
+    Scenario {
         name: "up_to_date",
         about: "a destination equal to the source: nothing is itemized, nothing replaced",
         args: &["-a", "-i", "--delete"],
@@ -658,6 +706,102 @@ pub(crate) fn write_files_from(path: &Path, names: &[&[u8]]) -> io::Result<()> {
         list.push(0);
     }
     std::fs::write(path, list)
+}
+
+/// The `--files-from` list of the missing-args scenarios: names that exist in the source,
+/// names that exist only on the destination (a file, a symlink, a non-empty and an empty
+/// directory, a file inside a listed directory) and one that exists nowhere.
+const MISSING_ARGS_LIST: &[&[u8]] = &[
+    b"a.txt",
+    b"gone-file",
+    b"gone-dir",
+    b"nowhere",
+    b"b.txt",
+    b"sub/in.txt",
+    b"sub/gone",
+    b"gone-link",
+    b"empty-gone",
+];
+
+fn missing_args(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.root(0o755, t(1));
+    b.file(b"a.txt", &data(3000, 31), 0o644, t(2))?;
+    b.file(b"b.txt", b"new file", 0o640, t(3))?;
+    b.file(b"unlisted.txt", b"not listed", 0o644, t(4))?;
+    b.dir(b"sub", 0o750, t(5))?;
+    b.file(b"sub/in.txt", b"inside", 0o644, t(6))?;
+    b.file(b"sub/other", b"not listed", 0o644, t(7))?;
+    b.finish()
+}
+
+/// What the destination has besides the listed names, whatever the options.
+fn missing_args_bystanders(b: &mut TreeBuilder) -> io::Result<()> {
+    b.root(0o755, t(90));
+    b.file(b"bystander", b"not listed", 0o644, t(91))?;
+    b.file(b"sub/stays", b"not listed", 0o644, t(92))?;
+    Ok(())
+}
+
+/// What the missing names are on the destination before the run.
+fn missing_args_victims(b: &mut TreeBuilder) -> io::Result<()> {
+    b.file(b"gone-file", b"missing at the source", 0o644, t(93))?;
+    b.symlink(b"gone-link", b"a.txt", t(94))?;
+    b.dir(b"empty-gone", 0o755, t(95))?;
+    b.file(b"sub/gone", b"missing at the source", 0o644, t(96))?;
+    Ok(())
+}
+
+/// The non-empty directory a missing name names.
+fn missing_args_gone_dir(b: &mut TreeBuilder) -> io::Result<()> {
+    b.dir(b"gone-dir", 0o755, t(97))?;
+    b.file(b"gone-dir/f", b"inside", 0o644, t(98))?;
+    b.dir(b"gone-dir/deeper", 0o700, t(99))?;
+    b.file(b"gone-dir/deeper/g", &data(500, 32), 0o600, t(100))?;
+    Ok(())
+}
+
+fn missing_args_dest(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    b.dir(b"sub", 0o755, t(101))?;
+    missing_args_bystanders(&mut b)?;
+    missing_args_victims(&mut b)?;
+    missing_args_gone_dir(&mut b)?;
+    b.file(b"a.txt", &data(2500, 31), 0o644, t(102))?;
+    b.finish()
+}
+
+/// The listed names that exist at the source, as sent (`sub` with the source's attributes).
+fn missing_args_sent(b: &mut TreeBuilder) -> io::Result<()> {
+    b.file(b"a.txt", &data(3000, 31), 0o644, t(2))?;
+    b.file(b"b.txt", b"new file", 0o640, t(3))?;
+    b.dir(b"sub", 0o750, t(5))?;
+    b.file(b"sub/in.txt", b"inside", 0o644, t(6))?;
+    Ok(())
+}
+
+fn missing_args_forced(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    missing_args_sent(&mut b)?;
+    missing_args_bystanders(&mut b)?;
+    b.finish()
+}
+
+fn missing_args_kept(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    missing_args_sent(&mut b)?;
+    missing_args_bystanders(&mut b)?;
+    missing_args_gone_dir(&mut b)?;
+    b.finish()
+}
+
+fn missing_args_ignored(root: &Path) -> io::Result<()> {
+    let mut b = TreeBuilder::new(root)?;
+    missing_args_sent(&mut b)?;
+    missing_args_bystanders(&mut b)?;
+    missing_args_victims(&mut b)?;
+    missing_args_gone_dir(&mut b)?;
+    b.finish()
 }
 
 /// Source of the itemize and dry-run scenarios: every kind of change against

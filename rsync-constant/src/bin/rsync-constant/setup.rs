@@ -132,6 +132,8 @@ pub(crate) fn session_options(
         // rsync: before the transfer below protocol 30, during it from 30.
         DeleteMode::Default => DeleteTiming::Auto,
     });
+    o.force = opts.force;
+    o.missing_args = opts.missing_args;
     o.recursive = opts.recursive;
     o.itemize = opts.itemize;
     o.verbose = opts.verbose;
@@ -218,6 +220,7 @@ pub(crate) fn start<'a>(
                 s.relative = opts.relative;
                 s.protocol = u32::from(n.protocol.min(32));
                 s.delete_excluded = opts.delete_excluded;
+                s.missing_args = opts.missing_args;
                 let fs = SenderFs::new(sources, s, failures).with_filter(filter);
                 TransferFs::Send(Box::new(match files_from {
                     Some(names) => fs.with_files_from(names),

@@ -18,6 +18,8 @@ pub(super) struct Incoming {
     pub(super) basis: Option<Basis>,
     /// `--inplace`: where the file stands.
     pub(super) inplace: Option<InPlace>,
+    /// Basis bytes read ahead for [`rsync_proto::session::FsRequest::CopyFromBasis`].
+    window: basis::Window,
 }
 
 /// An in-place update in progress, as the receiver sees it.
@@ -72,17 +74,54 @@ impl ReceiverFs {
         FsAnswer::Signature { ndx, signature }
     }
 
+    /// The file `ndx` being received.
+    fn incoming_mut(&mut self, ndx: i32) -> Option<&mut Incoming> {
+        self.incoming.iter_mut().find(|i| i.ndx == ndx)
+    }
+
+    /// Stops receiving file `ndx` (it is committed or discarded).
+    pub(super) fn take_incoming(&mut self, ndx: i32) -> Option<Incoming> {
+        let i = self.incoming.iter().position(|i| i.ndx == ndx)?;
+        Some(self.incoming.remove(i))
+    }
+
     /// Starts receiving `path`: opens its basis (unless the generator found none) and hands
     /// the file to the writer. With `--inplace` (rsync `recv_files`) the destination file
     /// itself is opened for writing, without truncation, or created under its final name
     /// when there was none; its basis is the same file, read through a second descriptor
     /// that must name the same inode.
-    pub(super) fn begin(&mut self, ndx: i32, path: &WirePath) -> Result<(), String> {
-        self.incoming = None;
-        self.window.clear();
+    ///
+    /// `from` (a constant mirror's [`FsRequest::BeginFileFrom`]) names the basis instead:
+    /// another file, opened now. A session receiver receives one file at a time (a new one
+    /// drops an unfinished one); a constant mirror up to its `max_open` files, each under
+    /// its own index.
+    ///
+    /// [`FsRequest::BeginFileFrom`]: rsync_proto::session::FsRequest::BeginFileFrom
+    pub(super) fn begin(
+        &mut self,
+        ndx: i32,
+        path: &WirePath,
+        from: Option<&WirePath>,
+    ) -> Result<(), String> {
+        let max_open = self.constant.as_ref().map_or(1, |c| c.max_open);
+        if self.constant.is_none() {
+            self.incoming.clear();
+        } else {
+            self.take_incoming(ndx);
+            if self.incoming.len() >= max_open {
+                return Err(format!(
+                    "cannot receive {}: {max_open} files are being received already",
+                    name_str(path.as_bytes())
+                ));
+            }
+        }
         let rel = self
             .local(path)?
             .ok_or("cannot write to the transfer root")?;
+        let basis_rel = match from {
+            Some(b) => Some(self.local(b)?.ok_or("the transfer root is not a basis")?),
+            None => None,
+        };
         let Some(dest) = self.dest.clone() else {
             return Err("no destination".into());
         };
@@ -91,14 +130,18 @@ impl ReceiverFs {
             if !absent || self.opts.inplace {
                 w.settle(&rel);
             }
+            if let Some(b) = &basis_rel {
+                w.settle(b);
+            }
         }
-        let basis = if absent {
-            None
-        } else {
-            dest.open_basis(&rel).ok()
+        let basis = match (&basis_rel, absent) {
+            (Some(b), _) => dest.open_basis(b).ok(),
+            (None, true) => None,
+            (None, false) => dest.open_basis(&rel).ok(),
         };
         if self.writer.is_none() {
-            let w = Writer::spawn(Arc::clone(&dest), self.failures.clone())
+            let log = self.constant.as_ref().map(|c| Arc::clone(&c.log));
+            let w = Writer::spawn_with(Arc::clone(&dest), self.failures.clone(), max_open, log)
                 .map_err(|e| format!("cannot start the writing thread: {e}"))?;
             self.writer = Some(w);
         }
@@ -106,10 +149,11 @@ impl ReceiverFs {
             if let Some(w) = &mut self.writer {
                 w.send(Job::Begin { ndx, rel });
             }
-            self.incoming = Some(Incoming {
+            self.incoming.push(Incoming {
                 ndx,
                 basis,
                 inplace: None,
+                window: basis::Window::default(),
             });
             return Ok(());
         }
@@ -144,10 +188,11 @@ impl ReceiverFs {
                 Err(msg)
             }
         };
-        self.incoming = Some(Incoming {
+        self.incoming.push(Incoming {
             ndx,
             basis,
             inplace: Some(state),
+            window: basis::Window::default(),
         });
         result
     }
@@ -155,7 +200,7 @@ impl ReceiverFs {
     /// A `Write` of the incoming file: handed to the writer, or (in place) skipped when it
     /// carries a block copied from where it already is.
     pub(super) fn write(&mut self, ndx: i32, data: Vec<u8>) {
-        let Some(inc) = self.incoming.as_mut().filter(|i| i.ndx == ndx) else {
+        let Some(inc) = self.incoming_mut(ndx) else {
             return;
         };
         let len = data.len() as u64;
@@ -180,7 +225,7 @@ impl ReceiverFs {
     }
 
     pub(super) fn commit(&mut self, ndx: i32, entry: &FileEntry) -> Result<(), String> {
-        let Some(inc) = self.incoming.take().filter(|i| i.ndx == ndx) else {
+        let Some(inc) = self.take_incoming(ndx) else {
             return Err(format!(
                 "commit of {} without data",
                 name_str(entry.name.as_bytes())
@@ -204,7 +249,7 @@ impl ReceiverFs {
     /// the writer finishes them first and the read-ahead is dropped; a copy from the write
     /// position itself needs no write (see [`Self::write`]).
     pub(super) fn copy_from_basis(&mut self, ndx: i32, offset: u64, len: u32) -> FsAnswer {
-        let Some(inc) = self.incoming.as_mut().filter(|i| i.ndx == ndx) else {
+        let Some(inc) = self.incoming.iter_mut().find(|i| i.ndx == ndx) else {
             return FsAnswer::Copied {
                 ndx,
                 data: Vec::new(),
@@ -215,11 +260,11 @@ impl ReceiverFs {
                 if let Some(w) = &mut self.writer {
                     w.drain();
                 }
-                self.window.clear();
+                inc.window.clear();
             }
         }
         let data = match &inc.basis {
-            Some(basis) => self.window.copy(basis, offset, len as usize),
+            Some(basis) => inc.window.copy(basis, offset, len as usize),
             None => Vec::new(),
         };
         if let Some(ip) = &mut inc.inplace {

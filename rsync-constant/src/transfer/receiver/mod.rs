@@ -12,14 +12,37 @@ use rsync_proto::driver::{Executor, ExecutorError, ListSummary};
 use rsync_proto::flist::{mode, FileEntry, IdList, WirePath};
 use rsync_proto::session::{BasisMeta, FsAnswer, FsRequest, ListedName};
 
+mod constant;
 mod incoming;
 
-use super::basis::{self, hash_file};
+use super::basis::hash_file;
 use super::writer::{apply_tolerant, Job, Writer};
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::Special;
 use crate::fs::{walk, Attrs, Destination, FileKind, FsError, Meta, Mtime, RelPath};
+use constant::ConstantState;
 use incoming::Incoming;
+
+/// Most user or group names whose local id is remembered (a long-lived mirror sees names
+/// without end; the cache starts over when full).
+const ID_CACHE: usize = 4096;
+
+/// The local id of `name`, looked up once (while the cache has room).
+fn cached_id(
+    cache: &mut HashMap<Vec<u8>, Option<u32>>,
+    name: &[u8],
+    lookup: fn(&[u8]) -> Option<u32>,
+) -> Option<u32> {
+    if let Some(id) = cache.get(name) {
+        return *id;
+    }
+    if cache.len() >= ID_CACHE {
+        cache.clear();
+    }
+    let id = lookup(name);
+    cache.insert(name.to_vec(), id);
+    id
+}
 
 /// What the receiver preserves and how it behaves (from the command line).
 #[derive(Debug, Clone, Default)]
@@ -65,11 +88,15 @@ pub struct ReceiverFs {
     strong: StrongSum,
     opts: ReceiverOptions,
     failures: Failures,
-    incoming: Option<Incoming>,
+    /// The files being received (one in a session; up to `max_open` in a constant mirror).
+    incoming: Vec<Incoming>,
     uid_cache: HashMap<Vec<u8>, Option<u32>>,
     gid_cache: HashMap<Vec<u8>, Option<u32>>,
-    /// Basis bytes read ahead for [`FsRequest::CopyFromBasis`].
-    window: basis::Window,
+    /// A constant mirror's state (RFC.md §15.5–§15.8), `None` in a session.
+    constant: Option<ConstantState>,
+    /// The index of the request being executed (its failures are recorded under it for the
+    /// next [`FsRequest::Settle`]).
+    cur_ndx: Option<i32>,
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
@@ -100,11 +127,12 @@ impl ReceiverFs {
             strong,
             opts,
             failures,
-            incoming: None,
+            incoming: Vec::new(),
             uid_cache: HashMap::new(),
             gid_cache: HashMap::new(),
+            constant: None,
+            cur_ndx: None,
             absent: HashSet::new(),
-            window: basis::Window::default(),
             created_dest: false,
             info: Vec::new(),
         }
@@ -113,6 +141,9 @@ impl ReceiverFs {
     fn fail(&self, msg: &str) {
         report(Role::Receiver, msg);
         self.failures.error();
+        if let (Some(c), Some(ndx)) = (&self.constant, self.cur_ndx) {
+            c.log.record(ndx, msg);
+        }
     }
 
     /// Opens (or creates) the destination, deciding like rsync's `get_local_name` whether
@@ -214,7 +245,9 @@ impl ReceiverFs {
                 answer = self.basis_answer(ndx, path, checksum);
             }
         }
-        if let FsAnswer::Basis { meta: None, .. } = answer {
+        // (A constant mirror asks about many names it never receives: it keeps no such
+        // set, and `BeginFile` looks for the basis itself.)
+        if let (FsAnswer::Basis { meta: None, .. }, None) = (&answer, &self.constant) {
             self.absent.insert(ndx);
         }
         answer
@@ -228,7 +261,7 @@ impl ReceiverFs {
                 return FsAnswer::Basis { ndx, meta: None };
             }
         };
-        if rel.is_none() && self.created_dest && ndx == 0 {
+        if rel.is_none() && self.created_dest && ndx == 0 && self.constant.is_none() {
             // rsync's FLAG_DIR_CREATED: the destination directory was made for this run,
             // so the generator treats `.` as new (`cd+++++++++ ./`) and sets its metadata.
             // rsync marks the first entry of the sorted list, which is `.` except when a
@@ -292,23 +325,17 @@ impl ReceiverFs {
     fn owner_of(&mut self, entry: &FileEntry) -> (Option<u32>, Option<u32>) {
         let uid = (self.opts.owner && self.opts.am_root).then(|| {
             match (entry.user_name(), self.opts.numeric_ids || entry.uid == 0) {
-                (Some(name), false) => *self
-                    .uid_cache
-                    .entry(name.to_vec())
-                    .or_insert_with(|| super::user_id(name))
-                    .as_ref()
-                    .unwrap_or(&entry.uid),
+                (Some(name), false) => {
+                    cached_id(&mut self.uid_cache, name, super::user_id).unwrap_or(entry.uid)
+                }
                 _ => entry.uid,
             }
         });
         let gid = self.opts.group.then(|| {
             match (entry.group_name(), self.opts.numeric_ids || entry.gid == 0) {
-                (Some(name), false) => *self
-                    .gid_cache
-                    .entry(name.to_vec())
-                    .or_insert_with(|| super::group_id(name))
-                    .as_ref()
-                    .unwrap_or(&entry.gid),
+                (Some(name), false) => {
+                    cached_id(&mut self.gid_cache, name, super::group_id).unwrap_or(entry.gid)
+                }
                 _ => entry.gid,
             }
         });
@@ -439,7 +466,9 @@ impl ReceiverFs {
         let mut attrs = self.attrs(entry, Some(&existing));
         // rsync `set_file_attrs` without ATTRS_ACCURATE_TIME (`same_time` at modify-window
         // 0): an existing entry whose mtime has the same seconds keeps its own.
-        let accurate = self.opts.checksum && existing.kind == FileKind::File;
+        // A constant mirror compares times to the nanosecond (RFC.md §15.5), so sets them so.
+        let accurate =
+            (self.opts.checksum && existing.kind == FileKind::File) || self.constant.is_some();
         let same_time = existing.mtime_sec == entry.mtime()
             && (!accurate || existing.mtime_nsec == entry.mtime_nsec);
         if same_time {
@@ -520,11 +549,15 @@ impl ReceiverFs {
         };
         let path = match request {
             FsRequest::BeginFile { .. }
+            | FsRequest::BeginFileFrom { .. }
             | FsRequest::Write { .. }
             | FsRequest::CopyFromBasis { .. }
             | FsRequest::Commit { .. }
-            | FsRequest::Discard { .. } => return,
-            FsRequest::Basis { path, .. } | FsRequest::Signature { path, .. } => path,
+            | FsRequest::Discard { .. }
+            | FsRequest::Settle { .. } => return,
+            FsRequest::Basis { path, .. }
+            | FsRequest::Signature { path, .. }
+            | FsRequest::Remove { path, .. } => path,
             FsRequest::Mkdir { entry, .. } | FsRequest::Symlink { entry, .. } => &entry.name,
             _ => {
                 w.drain();
@@ -595,9 +628,13 @@ impl Executor for ReceiverFs {
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError> {
         if self.opts.dry_run && Self::writes(&request) {
+            if let FsRequest::Settle { ndx } = request {
+                answer(FsAnswer::Settled { ndx, error: None });
+            }
             return Ok(());
         }
         self.order(&request);
+        self.cur_ndx = constant::ndx_of(&request);
         let result = match request {
             FsRequest::Basis {
                 ndx,
@@ -611,7 +648,8 @@ impl Executor for ReceiverFs {
                 answer(self.signature(ndx, &path, head));
                 Ok(())
             }
-            FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path),
+            FsRequest::BeginFile { ndx, path } => self.begin(ndx, &path, None),
+            FsRequest::BeginFileFrom { ndx, path, basis } => self.begin(ndx, &path, Some(&basis)),
             FsRequest::Write { ndx, data } => {
                 self.write(ndx, data);
                 Ok(())
@@ -622,8 +660,7 @@ impl Executor for ReceiverFs {
             }
             FsRequest::Commit { ndx, entry } => self.commit(ndx, &entry),
             FsRequest::Discard { ndx } => {
-                if self.incoming.as_ref().is_some_and(|i| i.ndx == ndx) {
-                    self.incoming = None;
+                if self.take_incoming(ndx).is_some() {
                     if let Some(w) = &mut self.writer {
                         w.send(Job::Discard { ndx });
                     }
@@ -640,6 +677,11 @@ impl Executor for ReceiverFs {
                 Ok(())
             }
             FsRequest::Delete { path, is_dir } => self.delete(&path, is_dir),
+            FsRequest::Remove { path, .. } => self.remove_beneath(&path),
+            FsRequest::Settle { ndx } => {
+                answer(self.settled(ndx));
+                Ok(())
+            }
             FsRequest::MapIds { uids, gids } => {
                 answer(FsAnswer::IdMap {
                     uids: map_ids(&uids, super::user_id),

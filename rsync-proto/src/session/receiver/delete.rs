@@ -1,5 +1,6 @@
-//! Deletions on the receiving side: `--delete` in a directory of the list, and the removal
-//! of a directory that is in the way of an entry of another type.
+//! Deletions on the receiving side: `--delete` in a directory of the list, the removal of a
+//! directory that is in the way of an entry of another type, and the directory a
+//! `--delete-missing-args` entry names.
 //!
 //! Reference: rsync `delete_in_dir`, `do_delete_pass` (generator.c), `delete_item`,
 //! `delete_dir_contents` (delete.c), `log_delete` (log.c), `write_del_stats` (main.c).
@@ -55,6 +56,13 @@ impl Deleter {
     /// `delete_in_dir(dir)`.
     pub(super) fn in_dir(dir: Vec<u8>) -> Self {
         Self::with_frame(dir, Kind::InDir, true, None)
+    }
+
+    /// `delete_item(path, dir, 0 or DEL_RECURSE)`: remove the directory at `path`, reported
+    /// as a deletion; its content too with `recurse` (`--delete`, `--force`), else only an
+    /// empty one (`cannot delete non-empty directory`).
+    pub(super) fn item(path: Vec<u8>, recurse: bool) -> Self {
+        Self::with_frame(path, Kind::Contents { top: true }, recurse, None)
     }
 
     /// `delete_item(path, dir, DEL_FOR_*)`: remove the directory at `path` to make room

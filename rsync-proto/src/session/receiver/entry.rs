@@ -192,14 +192,29 @@ impl Receiver {
     /// The checks before the `lstat`; `false` when the entry is finished already.
     fn start_entry(&mut self, job: &mut EntryJob) -> Result<bool, SessionError> {
         let name = job.e.name.as_bytes();
-        // recv_generator: each parent directory must be in the list.
+        // recv_generator: each parent directory must be in the list. A missing-args entry
+        // may name a parent the sender did not find either (another missing entry, or
+        // nothing: rsync then only warns).
         if let Some(slash) = name.iter().rposition(|&b| b == b'/') {
             let parent = &name[..slash];
             if !self.gen.dir_ndx.contains_key(parent) {
-                return Err(SessionError::BadPath {
-                    name: String::from_utf8_lossy(name).into_owned(),
-                });
+                if !job.e.is_missing() {
+                    return Err(SessionError::BadPath {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                    });
+                }
+                if !self.gen.missing_names.contains(parent) {
+                    let text = format!(
+                        "WARNING: parent dir is absent in the file list: {}\n",
+                        String::from_utf8_lossy(parent)
+                    );
+                    self.core.log(MsgCode::Error, text.into_bytes());
+                }
             }
+        }
+        if job.e.is_missing() && self.gen.protection.protects(name, false) {
+            // recv_generator: a missing-args name the receiver's rules exclude stays.
+            return Ok(false);
         }
         if let Some(d) = self.gen.dry_missing {
             let dir = self.entry(d)?.name.as_bytes().to_vec();
@@ -231,6 +246,9 @@ impl Receiver {
     }
 
     fn dispatch(&mut self, job: &mut EntryJob) -> Result<bool, SessionError> {
+        if job.e.is_missing() {
+            return self.gen_missing(job);
+        }
         if job.e.is_dir() {
             return self.gen_dir(job);
         }
@@ -326,6 +344,23 @@ impl Receiver {
         Ok(true)
     }
 
+    /// `recv_generator` for a `--delete-missing-args` entry: `delete_item` of whatever is
+    /// at the name (a directory with its content only with `--delete` or `--force`, else
+    /// only when empty), reported as a deletion; nothing when the name is absent.
+    fn gen_missing(&mut self, job: &mut EntryJob) -> Result<bool, SessionError> {
+        let Some(m) = job.meta.take() else {
+            return Ok(true);
+        };
+        let path = job.e.name.as_bytes().to_vec();
+        if m.is_dir() {
+            let d = Deleter::item(path, self.core.opts.delete_recurse());
+            job.step = Step::MakeRoom(Box::new(d), Then::Done);
+            return self.entry_run(job, None);
+        }
+        self.deleted(&path, m.mode);
+        Ok(true)
+    }
+
     /// A directory in the way of a non-directory: delete it (recursively with
     /// `--delete`), then continue with `then`.
     fn make_room(
@@ -334,7 +369,7 @@ impl Receiver {
         what: &'static str,
         then: Then,
     ) -> Result<bool, SessionError> {
-        let recurse = self.core.opts.delete.is_some();
+        let recurse = self.core.opts.delete_recurse();
         let d = Deleter::make_room(job.e.name.as_bytes().to_vec(), what, recurse);
         job.step = Step::MakeRoom(Box::new(d), then);
         self.entry_run(job, None)

@@ -95,6 +95,8 @@ pub(super) struct Generator {
     pub(super) hl: Hlinks,
     /// Every name in the list (`flist_find_ignore_dirness`), with `--delete` only.
     pub(super) names: HashSet<WirePath>,
+    /// The names of the `--delete-missing-args` entries (mode 0) of the list.
+    pub(super) missing_names: HashSet<WirePath>,
     /// The directories of the list, by name.
     pub(super) dir_ndx: HashMap<WirePath, i32>,
     /// Directories whose content is part of the transfer (`FLAG_CONTENT_DIR`).
@@ -112,6 +114,7 @@ impl Receiver {
     /// The list (and the id map) is in: index it and start.
     pub(super) fn gen_start(&mut self) -> Result<(), SessionError> {
         let mut names = HashSet::new();
+        let mut missing = HashSet::new();
         let mut dirs = HashMap::new();
         let deleting = self.core.opts.delete_timing().is_some();
         for (i, e) in self.list.iter().enumerate() {
@@ -121,10 +124,13 @@ impl Receiver {
                 }
                 if e.is_dir() {
                     dirs.insert(e.name.clone(), i as i32);
+                } else if e.is_missing() {
+                    missing.insert(e.name.clone());
                 }
             }
         }
         self.gen.names = names;
+        self.gen.missing_names = missing;
         self.gen.dir_ndx = dirs;
         self.gen.protection = match &self.core.opts.filter {
             Some(list) => Protection::from_list(list.clone()),
@@ -308,7 +314,7 @@ impl Receiver {
                     self.core.write_ndx(NDX_DONE);
                 }
                 if p >= 31 && self.early_delete_done() {
-                    if self.core.opts.delete.is_some() {
+                    if self.core.opts.delete_recurse() {
                         let d = self.stats.deleted;
                         self.core.write_del_stats(&d);
                     }
@@ -331,7 +337,7 @@ impl Receiver {
             }
             Stage::Late => {
                 if p >= 31 && !self.early_delete_done() {
-                    if self.core.opts.delete.is_some() {
+                    if self.core.opts.delete_recurse() {
                         let d = self.stats.deleted;
                         self.core.write_del_stats(&d);
                     }

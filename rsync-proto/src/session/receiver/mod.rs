@@ -20,7 +20,7 @@ use rsync_core::{Applier, SumHead};
 use super::error::{io_error_exit, SessionError, RERR_PARTIAL};
 use super::events::{Event, FileCounts, Stats};
 use super::io::Core;
-use super::types::{FilesFrom, FsAnswer, FsRequest, SessionOptions};
+use super::types::{FilesFrom, FsAnswer, FsRequest, MissingArgs, SessionOptions};
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FileList, FlistDecoder, IdList};
 use crate::mux::MsgCode;
@@ -93,6 +93,7 @@ impl Receiver {
     /// error.
     pub fn new(mut opts: SessionOptions) -> Result<Self, SessionError> {
         opts.flist.checksum_len = opts.flist_csum_len();
+        opts.flist.delete_missing_args = opts.missing_args == MissingArgs::Delete;
         opts.flist.validate()?;
         if opts.flist.inc_recurse {
             return Err(SessionError::Unsupported {

@@ -7,5 +7,6 @@ mod features;
 mod golden;
 mod golden_session;
 mod hostile;
+mod missing;
 mod pair;
 mod scenarios;
