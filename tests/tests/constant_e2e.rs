@@ -310,27 +310,8 @@ fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
     assert!(d.logs().contains("escape"), "{}", d.logs());
 }
 
-/// Whether the binary has `--delete-missing-args` (what the session loop needs for
-/// deletions); until it does, the deletion checks skip loudly.
-fn deletes_supported() -> bool {
-    let out = Command::new(ours_binary().unwrap_or_else(|e| panic!("{e}")))
-        .args(["--delete-missing-args", "--version"])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "\n!!!!!!!! SKIPPING deletion checks: this rsync-constant has no \
-             --delete-missing-args yet !!!!!!!!\n"
-        );
-    }
-    out.status.success()
-}
-
 #[test]
 fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
-    if !deletes_supported() {
-        return;
-    }
     let deadline = Deadline::new();
     let w = world();
     let dest = w.dir.path().join("mirror");
@@ -346,6 +327,16 @@ fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
         !dest.join("sub/b.bin").exists() && !dest.join("a.txt").exists()
     });
     assert!(dest.join("sub").is_dir());
+    // A non-empty directory removed at the source goes with its content (`--force`).
+    fs::write(w.src.join("sub/c.txt"), b"c\n").unwrap();
+    feed(&w.fifo, &["sub/c.txt"], &deadline, &d);
+    deadline.wait("sub/c.txt", &d, || same(&w.src, &dest, "sub/c.txt"));
+    fs::remove_dir_all(w.src.join("sub")).unwrap();
+    feed(&w.fifo, &["sub"], &deadline, &d);
+    deadline.wait("the directory's deletion", &d, || {
+        !dest.join("sub").exists()
+    });
+    assert!(trees_equal(&w.src, &dest));
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
@@ -537,9 +528,6 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
         trees_equal(&w.src, &dest)
     });
     // A deletion (needs --delete-missing-args, which stock rsync understands).
-    if !deletes_supported() {
-        return;
-    }
     fs::remove_file(w.src.join("to-stock.txt")).unwrap();
     feed(&w.fifo, &["to-stock.txt"], &deadline, &d);
     deadline.wait("the deletion on the stock mirror", &d, || {

@@ -34,7 +34,7 @@ use rsync_constant::constant::feed::FeedConfig;
 use rsync_constant::constant::names::Separator;
 use rsync_constant::constant::queue::{Entry, Queue, QueueConfig, QueueError};
 use rsync_constant::exit::ExitCode as RsyncExit;
-use rsync_constant::options::{DeleteMode, Options};
+use rsync_constant::options::{DeleteMode, MissingArgs, Options};
 
 use crate::exit_with;
 use crate::remote::{self, Operand};
@@ -179,6 +179,10 @@ impl SessionLink {
         // A listed directory comes with its subtree (`-r --files-from`): a directory moved
         // into SRC, or created with its content, has names nobody listed.
         live.recursive = true;
+        // A listed name missing at the source is a delete on the mirror, a directory with
+        // its content (`--force`).
+        live.missing_args = MissingArgs::Delete;
+        live.force = true;
         let mut full = base;
         full.files_from = None;
         full.recursive = true;
