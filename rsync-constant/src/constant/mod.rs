@@ -14,7 +14,11 @@
 //! - [`queue`]: the redb-backed queue: group commit, per-path coalescing, a cursor per mirror,
 //!   `--settle` and `--hot-warn`, bounded disk use through compaction and the demotion of
 //!   mirrors that fall too far behind to a full resync.
+//! - [`daemon`]: the daemon itself: the feed into the queue, one independent loop per mirror
+//!   over a [`daemon::Link`] (a loop of one-shot sessions, or the streaming extension), with
+//!   backoff, bootstrap and the status file.
 
+pub mod daemon;
 pub mod feed;
 pub mod names;
 pub mod queue;

@@ -135,6 +135,20 @@ pub struct Options {
     /// `-R` (`Some(true)`) or `--no-relative` (`Some(false)`) given explicitly; without
     /// either, `--files-from` implies `-R`.
     pub relative_explicit: Option<bool>,
+    /// `--constant`: run as the `--constant` daemon (client side).
+    pub constant: bool,
+    /// `--constant=N` on a server command line: the version of the constant extension
+    /// (RFC.md §15) the client asks for.
+    pub constant_version: Option<u32>,
+    /// `--settle=DURATION` (`--constant`): send a path only after it has been quiet that long.
+    pub settle: Option<std::time::Duration>,
+    /// `--hot-warn=DURATION` (`--constant`): log a path still changing after that long.
+    pub hot_warn: Option<std::time::Duration>,
+    /// `--status` (`Some(None)`) or `--status=FILE` (`Some(Some(FILE))`): print the status
+    /// of a running `--constant` daemon.
+    pub status: Option<Option<OsString>>,
+    /// `--queue=PATH` (`--constant`): the durable queue file.
+    pub queue: Option<OsString>,
 }
 
 /// Why a command line was refused.
@@ -359,6 +373,29 @@ fn number<T: std::str::FromStr>(option: &str, v: &[u8]) -> Result<T, OptionsErro
         })
 }
 
+/// A duration: a decimal number of seconds, or a number with a unit `ms`, `s`, `m` or `h`
+/// (`250ms`, `1.5s`, `2m`).
+pub fn duration(option: &str, v: &[u8]) -> Result<std::time::Duration, OptionsError> {
+    let bad = || OptionsError::BadValue {
+        option: option.to_string(),
+        value: String::from_utf8_lossy(v).into_owned(),
+    };
+    let s = std::str::from_utf8(v).map_err(|_| bad())?;
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    std::time::Duration::try_from_secs_f64(n * scale).map_err(|_| bad())
+}
+
 fn short_flag(o: &mut Options, c: u8) -> Result<(), OptionsError> {
     match c {
         b'v' => o.verbose = o.verbose.saturating_add(1),
@@ -522,6 +559,14 @@ fn long_option(
                 o.itemize = o.itemize.max(1);
             }
         }
+        "constant" if on => match inline {
+            None => o.constant = true,
+            Some(v) => o.constant_version = Some(number(&opt, v)?),
+        },
+        "settle" if on => o.settle = Some(duration(&opt, &value(i, &opt, inline)?)?),
+        "hot-warn" if on => o.hot_warn = Some(duration(&opt, &value(i, &opt, inline)?)?),
+        "status" if on => o.status = Some(inline.map(|v| OsString::from_vec(v.to_vec()))),
+        "queue" if on => o.queue = Some(OsString::from_vec(value(i, &opt, inline)?)),
         "version" if on => o.version = true,
         "server" if on => o.server = true,
         "sender" if on => o.sender = true,

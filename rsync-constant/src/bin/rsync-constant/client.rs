@@ -33,7 +33,9 @@ struct Plan {
     work: Work,
 }
 
-fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
+/// Classifies the operands; `files_from` are the names of `--files-from` (read by the
+/// caller, or a `--constant` batch).
+fn plan(operands: &[OsString], files_from: Option<Vec<Vec<u8>>>) -> Result<Plan, (i32, String)> {
     let usage = |m: &str| (1, m.to_string());
     let Some((dest, sources)) = operands.split_last() else {
         return Err(usage("a source and a destination are required"));
@@ -56,10 +58,6 @@ fn plan(opts: &Options, operands: &[OsString]) -> Result<Plan, (i32, String)> {
                 .into(),
         ));
     }
-    let files_from = match &opts.files_from {
-        Some(f) => Some(setup::read_files_from(f, opts.from0).map_err(|e| (3, format!("{e:#}")))?),
-        None => None,
-    };
     let any_remote_src = parsed.iter().any(|o| matches!(o, Operand::Shell { .. }));
     match (dest_op, any_remote_src) {
         (Operand::Shell { .. }, true) => {
@@ -140,7 +138,17 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
             return exit_with(e.exit_code());
         }
     };
-    let plan = match plan(opts, &operands) {
+    let files_from = match &opts.files_from {
+        Some(f) => match setup::read_files_from(f, opts.from0) {
+            Ok(names) => Some(names),
+            Err(e) => {
+                eprintln!("rsync-constant: {e:#}");
+                return exit_with(3);
+            }
+        },
+        None => None,
+    };
+    let plan = match plan(&operands, files_from) {
         Ok(p) => p,
         Err((code, msg)) => {
             eprintln!("rsync-constant: {msg}");
@@ -168,11 +176,28 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
     exit_with(code)
 }
 
+/// Runs one ordinary client session as [`run`] does, on the caller's runtime, with the
+/// `--files-from` names given (`None`: the operands only) instead of read from a file: what
+/// the `--constant` session loop runs per batch. Returns rsync's exit code; messages go to
+/// stderr and itemized lines to stdout as for a command-line run.
+pub(crate) async fn run_session(
+    opts: &Options,
+    operands: &[OsString],
+    files_from: Option<Vec<Vec<u8>>>,
+) -> anyhow::Result<i32> {
+    let filter = build_filters(opts).map_err(|e| anyhow!("{e}"))?;
+    let plan = plan(operands, files_from).map_err(|(_, msg)| anyhow!(msg))?;
+    transfer(opts, plan, filter).await
+}
+
 /// The peer process and our ends of its stdio.
-struct Peer {
-    child: tokio::process::Child,
-    reader: Box<dyn AsyncRead + Unpin + Send>,
-    writer: Box<dyn AsyncWrite + Unpin + Send>,
+pub(crate) struct Peer {
+    /// The server, or the remote shell that runs it.
+    pub(crate) child: tokio::process::Child,
+    /// What the peer writes.
+    pub(crate) reader: Box<dyn AsyncRead + Unpin + Send>,
+    /// What the peer reads.
+    pub(crate) writer: Box<dyn AsyncWrite + Unpin + Send>,
 }
 
 fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
@@ -183,7 +208,19 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
         server_opts.whole_file = Some(true);
     }
     let server_args = server_opts.server_args(plan.sending, u32::from(protocol), LETTERS);
-    match &plan.remote {
+    spawn_server(opts, plan.remote.as_ref(), &server_args, &plan.server_paths)
+}
+
+/// Starts the server with `server_args` (then `.` and `paths`): our own binary over a socket
+/// pair when `remote` is `None`, else through the remote shell (`-e`, `RSYNC_RSH`, `ssh`) on
+/// `(user, host)` with `--rsync-path`.
+pub(crate) fn spawn_server(
+    opts: &Options,
+    remote: Option<&(Option<Vec<u8>>, Vec<u8>)>,
+    server_args: &[OsString],
+    paths: &[Vec<u8>],
+) -> anyhow::Result<Peer> {
+    match remote {
         None => {
             // A local copy: our own server over a socket pair, as rsync forks its server.
             let exe = std::env::current_exe().context("locating rsync-constant")?;
@@ -191,9 +228,9 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 std::os::unix::net::UnixStream::pair().context("creating a socket pair")?;
             let theirs = OwnedFd::from(theirs);
             let child = tokio::process::Command::new(exe)
-                .args(&server_args)
+                .args(server_args)
                 .arg(".")
-                .args(plan.server_paths.iter().map(|p| OsStr::from_bytes(p)))
+                .args(paths.iter().map(|p| OsStr::from_bytes(p)))
                 .stdin(Stdio::from(theirs.try_clone()?))
                 .stdout(Stdio::from(theirs))
                 .kill_on_drop(true)
@@ -223,8 +260,8 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
                 user.as_deref(),
                 host,
                 rsync_path.as_bytes(),
-                &server_args,
-                &plan.server_paths,
+                server_args,
+                paths,
             )
             .map_err(|e| anyhow!(e))?;
             let Some((prog, rest)) = cmd.split_first() else {

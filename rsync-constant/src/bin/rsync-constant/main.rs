@@ -3,6 +3,7 @@
 //! remote end a stock rsync client can start with `--rsync-path=rsync-constant`.
 
 mod client;
+mod constant;
 mod output;
 mod remote;
 mod server;
@@ -29,8 +30,12 @@ fn usage() -> &'static str {
     "usage: rsync-constant [OPTIONS] SRC... DEST\n\
      \x20      rsync-constant [OPTIONS] SRC... [USER@]HOST:DEST\n\
      \x20      rsync-constant [OPTIONS] [USER@]HOST:SRC... DEST\n\
+     \x20      rsync-constant -a --constant --files-from=FIFO [--from0] [--settle=D]\n\
+     \x20          [--hot-warn=D] [--queue=PATH] [-i] [-e RSH] SRC/ DEST...\n\
+     \x20      rsync-constant --status --files-from=FIFO (or --status=STATUSFILE)\n\
      Options have rsync's meaning (-a -r -l -p -t -g -o -D -H -v -i -n -c -W --delete\n\
      --stats --progress --files-from --from0 -e --rsync-path --protocol --timeout ...);\n\
+     --constant mirrors SRC to every DEST continuously, fed by the names written to FIFO;\n\
      --version (-V) shows what this build supports."
 }
 
@@ -53,6 +58,13 @@ fn main() -> ExitCode {
     }
     if server {
         server::run(&opts, &args, operands)
+    } else if let Err(msg) = constant::check_constant_only(&opts) {
+        eprintln!("rsync-constant: {msg}");
+        exit_with(1)
+    } else if opts.status.is_some() {
+        constant::status(&opts)
+    } else if opts.constant {
+        constant::run(&opts, &operands)
     } else {
         client::run(&opts, operands)
     }

@@ -27,6 +27,12 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
         eprintln!("rsync-constant: filter options on a server command line are not supported");
         return exit_with(4);
     }
+    if opts.constant_version.is_some() || opts.constant {
+        // The streaming extension's server side (RFC.md §15) is not wired yet: refuse before
+        // the handshake, as a stock rsync does, so the client falls back to its session loop.
+        eprintln!("rsync-constant: --constant on a server is not supported by this build yet");
+        return exit_with(4);
+    }
     let paths: Vec<Vec<u8>> = operands
         .iter()
         .skip(1)
