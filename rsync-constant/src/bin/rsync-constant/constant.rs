@@ -128,8 +128,14 @@ fn setup(opts: &Options, operands: &[OsString]) -> anyhow::Result<Setup> {
             Operand::Daemon => bail!("--constant: rsync daemon mirrors are not supported"),
             Operand::Shell { .. } => d.as_bytes().to_vec(),
             // A local mirror is named by its absolute path, so that a restart from another
-            // directory finds its cursor.
-            Operand::Local(p) => cwd.join(OsStr::from_bytes(&p)).into_os_string().into_vec(),
+            // directory finds its cursor (and without trailing slashes: `m/` is `m`).
+            Operand::Local(p) => {
+                let mut id = cwd.join(OsStr::from_bytes(&p)).into_os_string().into_vec();
+                while id.len() > 1 && id.ends_with(b"/") {
+                    id.pop();
+                }
+                id
+            }
         };
         if mirrors.iter().any(|(i, _)| *i == id) {
             bail!("--constant: mirror {} given twice", d.to_string_lossy());
