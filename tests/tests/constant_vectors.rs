@@ -6,7 +6,7 @@
 //! running a [`Master`] over `SenderFs::for_constant` and a [`Mirror`] over
 //! `ReceiverFs::for_constant`, on a small tree with fixed contents, modes and mtimes; the
 //! script is [`record_session`]. Every `tests/data/vectors/constant/*.vec` file (the format of
-//! RFC.md Appendix B.6, decoders below and in Appendix B.7) names a place in that capture,
+//! RFC.md Appendix B.6, listed in §15.11; the decoders are below) names a place in that capture,
 //! the bytes there and the field values RFC.md states. This test checks, for each vector:
 //!
 //! 1. that the bytes really are at that place of the capture;
@@ -43,7 +43,9 @@ use rsync_proto::constant::{
 };
 use rsync_proto::driver::{run_constant, ConstantApp, DriverConfig, StartConstant};
 use rsync_proto::flist::WirePath;
-use rsync_proto::handshake::{ClientConfig, ClientInfo, Handshake, Negotiated, ServerConfig};
+use rsync_proto::handshake::{
+    ClientConfig, ClientInfo, Handshake, Negotiated, ServerConfig, CF_INC_RECURSE,
+};
 use rsync_proto::mux::{unmux, MsgCode, MuxLimits};
 use rsync_proto::session::SessionOptions;
 use rsync_proto::token::{decode_token, TokenEvent};
@@ -316,7 +318,10 @@ fn record_session() -> Capture {
             )
             .expect("mirror executor");
             let m = Mirror::new(o, cfg)?;
-            Ok((m, rsync_constant::transfer::TransferFs::Receive(Box::new(fs))))
+            Ok((
+                m,
+                rsync_constant::transfer::TransferFs::Receive(Box::new(fs)),
+            ))
         });
 
     let step = |cs: Vec<Cmd>| {
@@ -348,7 +353,11 @@ fn record_session() -> Capture {
         std::fs::rename(src.join("d/new"), src.join("moved")).unwrap();
         mtime(&src.join("d"), T0 + 4, 0);
         mtime(&src, T0 + 4, 0);
-        step(vec![Cmd::Submit("d/new"), Cmd::Submit("moved"), Cmd::EndBatch]);
+        step(vec![
+            Cmd::Submit("d/new"),
+            Cmd::Submit("moved"),
+            Cmd::EndBatch,
+        ]);
         wait(&mut idle_rx).await;
         // 5. A symlink.
         std::os::unix::fs::symlink("moved", src.join("s")).unwrap();
@@ -423,7 +432,13 @@ fn record_session() -> Capture {
     });
     let m = m.expect("master run");
     let r = r.expect("mirror run");
-    assert_eq!((m.exit_code, r.exit_code), (0, 0), "{:?} {:?}", m.error, r.error);
+    assert_eq!(
+        (m.exit_code, r.exit_code),
+        (0, 0),
+        "{:?} {:?}",
+        m.error,
+        r.error
+    );
     assert!(
         mapp.statuses.iter().all(|&s| s == 0),
         "statuses {:?}",
@@ -733,9 +748,7 @@ fn frame_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
         let h = bytes.get(off..off + 4).ok_or("truncated header")?;
         let h = u32::from_le_bytes(h.try_into().unwrap());
         let len = (h & 0x00ff_ffff) as usize;
-        let code = (h >> 24)
-            .checked_sub(7)
-            .ok_or("header below MPLEX_BASE")?;
+        let code = (h >> 24).checked_sub(7).ok_or("header below MPLEX_BASE")?;
         let name = match code {
             0 => "MSG_DATA".to_owned(),
             c => format!("{c}"),
@@ -758,8 +771,17 @@ fn frame_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
 /// Where a vector's bytes come from (RFC.md Appendix B.6).
 #[derive(Debug)]
 enum Source {
-    Raw { file: String, off: usize, len: usize },
-    Data { file: String, mux: usize, off: usize, len: usize },
+    Raw {
+        file: String,
+        off: usize,
+        len: usize,
+    },
+    Data {
+        file: String,
+        mux: usize,
+        off: usize,
+        len: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -773,7 +795,8 @@ struct Vector {
 }
 
 fn num(s: &str) -> usize {
-    s.parse().unwrap_or_else(|e| panic!("bad number {s:?}: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad number {s:?}: {e}"))
 }
 
 fn parse_hex(s: &str) -> Vec<u8> {
@@ -889,10 +912,30 @@ fn decode_vector(d: &Decoded, v: &Vector) -> Result<BTreeMap<String, String>, St
         "master-records" => record_map(&ctx, &v.hex, true),
         "mirror-records" => record_map(&ctx, &v.hex, false),
         "frames" => frame_map(&v.hex),
-        "text" => Ok(BTreeMap::from([(
-            "text".to_owned(),
-            show(&v.hex),
-        )])),
+        "handshake-s2c" => {
+            // The server's (mirror's) handshake bytes, read by a client handshake.
+            let mut hs = client_handshake();
+            while hs.poll_transmit().is_some() {}
+            hs.handle_input(&v.hex).map_err(|e| e.to_string())?;
+            let n = hs.negotiated().ok_or("handshake incomplete")?.clone();
+            if !hs.take_remaining().is_empty() {
+                return Err("bytes after the handshake".into());
+            }
+            Ok(BTreeMap::from([
+                ("protocol".to_owned(), n.protocol.to_string()),
+                ("seed".to_owned(), n.seed.to_string()),
+                ("checksum".to_owned(), format!("{:?}", n.checksum)),
+                (
+                    "inc_recurse".to_owned(),
+                    (n.compat_flags.0 & CF_INC_RECURSE.0 != 0).to_string(),
+                ),
+                (
+                    "varint_flist_flags".to_owned(),
+                    n.varint_flist_flags().to_string(),
+                ),
+            ]))
+        }
+        "text" => Ok(BTreeMap::from([("text".to_owned(), show(&v.hex))])),
         other => Err(format!("unknown decoder {other:?}")),
     }
 }
@@ -901,7 +944,9 @@ fn decode_vector(d: &Decoded, v: &Vector) -> Result<BTreeMap<String, String>, St
 /// `[const-loop]` in the table of 15.1).
 fn section15_labels(md: &str) -> BTreeSet<String> {
     let start = md.find("## 15. ").expect("§15");
-    let end = md[start..].find("\n## Appendix").map_or(md.len(), |e| start + e);
+    let end = md[start..]
+        .find("\n## Appendix")
+        .map_or(md.len(), |e| start + e);
     let mut out = BTreeSet::new();
     let body = &md[start..end];
     let mut rest = body;
@@ -925,7 +970,10 @@ const NO_VECTOR: &[(&str, &str)] = &[(
 fn capture_decodes_end_to_end() {
     let c = committed();
     let d = decode_capture(&c);
-    assert!(d.negotiated.protocol >= 31, "[const-argv]: protocol 31 or later");
+    assert!(
+        d.negotiated.protocol >= 31,
+        "[const-argv]: protocol 31 or later"
+    );
     let ctx = context(&d.negotiated);
     let m = master_records(&ctx, &d.m2s.data);
     let r = mirror_records(&ctx, &d.s2m.data);
@@ -1009,13 +1057,20 @@ fn vectors_match_the_capture_and_the_rfc() {
                 continue;
             }
         };
+        if std::env::var_os("CONSTANT_VECTORS_DRAFT").is_some() {
+            for (k, g) in &got {
+                println!("DRAFT {} expect {k} {g}", v.name);
+            }
+        }
         if v.expects.is_empty() {
             fail("states no value".into());
         }
         for (line, k, want) in &v.expects {
             match got.get(k) {
                 Some(g) if g == want => {}
-                Some(g) => fail(format!("line {line}: {k} is {g:?}, the vector says {want:?}")),
+                Some(g) => fail(format!(
+                    "line {line}: {k} is {g:?}, the vector says {want:?}"
+                )),
                 None => fail(format!("line {line}: no field {k} (have {:?})", got.keys())),
             }
         }
@@ -1100,7 +1155,10 @@ fn show_capture() {
     let c = committed();
     let d = decode_capture(&c);
     let ctx = context(&d.negotiated);
-    for (name, dir, master) in [("session.m2s", &d.m2s, true), ("session.s2m", &d.s2m, false)] {
+    for (name, dir, master) in [
+        ("session.m2s", &d.m2s, true),
+        ("session.s2m", &d.s2m, false),
+    ] {
         println!("{name}: multiplexed from {}", dir.mux_start);
         let mut r = RecordReader::new();
         r.push(&dir.data);
