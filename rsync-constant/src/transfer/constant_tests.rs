@@ -435,35 +435,100 @@ fn deletions_of_a_file_and_a_non_empty_directory() {
     assert_same(&p.src_dir, &p.dst_dir);
 }
 
+/// The mirror's entries beneath `dir/` (hard-link groups left out).
+fn beneath(t: &Tree, dir: &[u8]) -> Tree {
+    let map =
+        t.0.iter()
+            .filter(|(k, _)| k.starts_with(dir) && k.get(dir.len()) == Some(&b'/'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    (map, BTreeSet::new())
+}
+
 #[test]
 fn unreadable_source_directory_deletes_nothing() {
     let mut p = Pair::new();
     populate(&p);
     p.bootstrap();
-    // The mirror has the directory's content; the source's cannot be read now.
+    // The source changes inside `a` and outside it; then `a` cannot be read.
+    std::fs::remove_file(p.src("a/one")).unwrap();
+    std::fs::write(p.src("a/b/new"), b"not readable yet").unwrap();
+    std::fs::write(p.src("top.txt"), b"top, changed").unwrap();
+    std::fs::write(p.src("fresh"), b"fresh").unwrap();
     let before = snapshot(&p.dst_dir);
     if am_root() {
         p.src.set_unreadable(Some(&b"a"[..]));
     } else {
         chmod(&p.src("a"), 0o000);
     }
-    let id = p.master.submit_tree(wp("a")).unwrap().0;
+    let id = p.master.submit_tree(WirePath::dot()).unwrap().0;
+    let batch = p.master.end_batch().unwrap().0;
+    let r = p.run();
+    if !am_root() {
+        chmod(&p.src("a"), 0o755);
+        // The mirror copied `a`'s mode (its own `lstat` worked): let the test look inside.
+        chmod(&p.dst("a"), 0o755);
+    }
+    r.expect("the session goes on");
+    // The walk's change is acknowledged with 23 and what failed; the batch is fine.
+    let (status, message) = p.acked.get(&id).cloned().expect("acknowledged");
+    assert_eq!(status, 23);
+    let message = String::from_utf8_lossy(&message).into_owned();
+    assert!(message.contains("opendir \"a\""), "{message}");
+    assert_eq!(p.acked.get(&batch).map(|a| a.0), Some(0));
+    // Nothing beneath `a` changed on the mirror; the rest was synchronised.
+    let after = snapshot(&p.dst_dir);
+    assert_eq!(beneath(&after, b"a"), beneath(&before, b"a"));
+    assert!(!beneath(&before, b"a").0.is_empty());
+    assert_eq!(std::fs::read(p.dst("top.txt")).unwrap(), b"top, changed");
+    assert_eq!(std::fs::read(p.dst("fresh")).unwrap(), b"fresh");
+    // Readable again, the next walk converges.
+    p.src.set_unreadable(None);
+    p.bootstrap();
+    assert_same(&p.src_dir, &p.dst_dir);
+}
+
+#[test]
+fn unreadable_source_path_of_a_change_is_acked_23() {
+    let mut p = Pair::new();
+    populate(&p);
+    p.bootstrap();
+    std::fs::write(p.src("a/one"), b"changed but unreadable").unwrap();
+    std::fs::write(p.src("top.txt"), b"top, changed").unwrap();
+    let before = snapshot(&p.dst_dir);
+    if am_root() {
+        p.src.set_unstatable(Some(&b"a/one"[..]));
+    } else {
+        // Without search permission on `a`, `lstat("a/one")` fails with EACCES.
+        chmod(&p.src("a"), 0o600);
+    }
+    let ids: Vec<u64> = ["a/one", "top.txt"]
+        .iter()
+        .map(|n| p.master.submit(wp(n)).unwrap().0)
+        .collect();
     p.master.end_batch().unwrap();
     let r = p.run();
     if !am_root() {
         chmod(&p.src("a"), 0o755);
+        // The mirror copied `a`'s mode (its own `lstat` worked): let the test look inside.
+        chmod(&p.dst("a"), 0o755);
     }
-    let err = r.expect_err("the listing must fail the session, not list as empty");
-    assert!(err.contains("source executor"), "{err}");
-    assert!(!p.acked.contains_key(&id), "not acknowledged");
-    // Let the mirror finish what it was given: nothing beneath `a` may have gone.
-    let _ = p.run();
+    r.expect("the session goes on");
+    let (status, message) = p.acked.get(&ids[0]).cloned().expect("acknowledged");
+    assert_eq!(status, 23);
+    let message = String::from_utf8_lossy(&message).into_owned();
+    assert!(message.contains("a/one"), "{message}");
+    assert_eq!(p.acked.get(&ids[1]).map(|a| a.0), Some(0));
+    // The mirror's copy stays as it was (neither deleted nor changed).
     let after = snapshot(&p.dst_dir);
-    for (k, v) in &before.0 {
-        if k.starts_with(b"a/") {
-            assert_eq!(after.0.get(k), Some(v), "{}", String::from_utf8_lossy(k));
-        }
-    }
+    assert_eq!(after.0.get(&b"a/one"[..]), before.0.get(&b"a/one"[..]));
+    assert!(after.0.contains_key(&b"a/one"[..]));
+    assert_eq!(std::fs::read(p.dst("top.txt")).unwrap(), b"top, changed");
+    p.src.set_unstatable(None);
+    // `a/b/one-again` is the same inode: it changed too.
+    let acks = p.batch(&["a/one", "a/b/one-again"]);
+    assert!(acks.iter().all(|a| a.0 == 0), "{acks:?}");
+    assert_same(&p.src_dir, &p.dst_dir);
 }
 
 #[test]

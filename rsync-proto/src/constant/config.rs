@@ -212,6 +212,14 @@ pub enum ConstantError {
     /// The peer closed the connection before `BYE`.
     #[error("constant extension: connection closed before BYE")]
     UnexpectedEof,
+    /// Master: a name of a directory being listed (between `DIR_BEGIN` and `DIR_END`)
+    /// could not be read ([`crate::session::FsAnswer::Unreadable`]): the `DIR_END` that
+    /// must follow would delete the mirror's copy, so the session ends (exit code 23).
+    #[error("constant extension: {}", String::from_utf8_lossy(message))]
+    Unreadable {
+        /// The executor's message.
+        message: Vec<u8>,
+    },
     /// A configuration the roles do not support.
     #[error("constant extension: unsupported: {what}")]
     Unsupported {
@@ -229,10 +237,12 @@ impl From<FilterError> for ConstantError {
 }
 
 impl ConstantError {
-    /// The rsync exit code for this error: 2 when the peers cannot agree, 12 otherwise.
+    /// The rsync exit code for this error: 2 when the peers cannot agree, 23 for a source
+    /// that cannot be read, 12 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Incompatible { .. } | Self::Unsupported { .. } => EXIT_PROTOCOL,
+            Self::Unreadable { .. } => STATUS_PARTIAL as i32,
             _ => EXIT_STREAM,
         }
     }

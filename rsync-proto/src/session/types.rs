@@ -540,6 +540,11 @@ pub enum FsRequest {
     /// Receiver (`--delete`, or a directory in the way of another type): list a
     /// destination directory (`.` for the top), without following a symlink. Answer:
     /// [`FsAnswer::DirList`].
+    ///
+    /// Constant master (RFC.md §15.7): list a source directory the same way. Answer:
+    /// [`FsAnswer::DirList`] (empty when the path is absent or not a directory), or
+    /// [`FsAnswer::Unreadable`] when it is there but cannot be read (`EACCES`, `EIO`): never
+    /// an empty listing then, the mirror deletes what a listing does not name.
     ListDir {
         /// Index of the directory's entry; −1 for a directory that is not in the file list
         /// (an extraneous one being deleted with its content).
@@ -571,7 +576,10 @@ pub enum FsRequest {
     /// Constant master (RFC.md §15.5): `lstat` one source path and describe it as a
     /// file-list entry (as [`FsRequest::FileList`] would: owner and group names filled
     /// unless `--numeric-ids`, the symlink target, [`HardLink::DevIno`] for a
-    /// non-directory with more than one link, no `-c` sum). Answer: [`FsAnswer::Entry`].
+    /// non-directory with more than one link, no `-c` sum). Answer: [`FsAnswer::Entry`]
+    /// (`None` only when the path is not there), or [`FsAnswer::Unreadable`] when `lstat`
+    /// (or `readlink`) fails for another reason: never `None` then, the mirror deletes what
+    /// the master says is absent.
     ///
     /// [`HardLink::DevIno`]: crate::flist::HardLink::DevIno
     Stat {
@@ -688,6 +696,18 @@ pub enum FsAnswer {
         ndx: i32,
         /// The entry.
         entry: Option<FileEntry>,
+    },
+    /// Constant master (RFC.md §15.7): the source path of a [`FsRequest::Stat`] or a
+    /// [`FsRequest::ListDir`] is there but could not be read (a failure other than "not
+    /// there": `EACCES`, `EIO`, …). The master sends nothing that would delete the mirror's
+    /// copy and acknowledges the change with status 23 and `error`. ([`FsRequest::ReadFile`]
+    /// answers [`FsAnswer::FileError`] instead.)
+    Unreadable {
+        /// The request's number.
+        ndx: i32,
+        /// What failed, for the log and the acknowledgement (e.g.
+        /// `opendir "d" failed: Permission denied`).
+        error: Vec<u8>,
     },
     /// The answer to [`FsRequest::Settle`].
     Settled {

@@ -13,9 +13,9 @@
 //! The mirror deletes what the master says is absent (`DELETE`) and what a listing does not
 //! name (`DIR_END`). So only "not there" answers as absent (`ENOENT`, `ENOTDIR`, `ELOOP`);
 //! any other failure of a `Stat` or a `ListDir` (a directory that cannot be read, `EACCES`,
-//! `EIO`) fails the request with an [`ExecutorError`] (exit code 23): no answer of
-//! [`FsAnswer`] can say "unknown" for these requests, and guessing "absent" or "empty" would
-//! delete the mirror's copy.
+//! `EIO`) answers [`FsAnswer::Unreadable`] with the message: the master then sends nothing
+//! that would delete the mirror's copy and acknowledges the change with status 23
+//! (RFC.md §15.7). Guessing "absent" or "empty" would delete the mirror's copy.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt as _;
@@ -46,6 +46,9 @@ pub(super) struct SourceState {
     /// tests that run as root, whom permissions do not stop.
     #[cfg(test)]
     pub(crate) unreadable: Option<Vec<u8>>,
+    /// Tests: `Stat` of this path fails as an I/O error would (`EIO`).
+    #[cfg(test)]
+    pub(crate) unstatable: Option<Vec<u8>>,
 }
 
 /// The name of `id`, looked up once (while the cache has room).
@@ -77,11 +80,17 @@ fn shown(path: &WirePath) -> String {
     String::from_utf8_lossy(path.as_bytes()).into_owned()
 }
 
-fn unreadable(what: &str, path: &WirePath, e: &dyn std::fmt::Display) -> ExecutorError {
-    ExecutorError::new(
-        EXIT_PARTIAL,
-        format!("{what} \"{}\" failed: {e}", shown(path)),
-    )
+/// The message of a path that is there but cannot be read.
+fn unreadable(what: &str, path: &WirePath, e: &dyn std::fmt::Display) -> String {
+    format!("{what} \"{}\" failed: {e}", shown(path))
+}
+
+/// The answer for a path that is there but cannot be read.
+fn unreadable_answer(ndx: i32, message: String) -> FsAnswer {
+    FsAnswer::Unreadable {
+        ndx,
+        error: message.into_bytes(),
+    }
 }
 
 impl SenderFs {
@@ -113,6 +122,14 @@ impl SenderFs {
         }
     }
 
+    /// Tests: makes `Stat` of `path` fail as an I/O error would.
+    #[cfg(test)]
+    pub(crate) fn set_unstatable(&mut self, path: Option<&[u8]>) {
+        if let Some(c) = &mut self.constant {
+            c.unstatable = path.map(<[u8]>::to_vec);
+        }
+    }
+
     /// A constant master's file is gone when it is no longer a regular file at its path,
     /// not only when it is missing.
     pub(super) fn gone_since_stat(&self, e: Option<&FsError>) -> bool {
@@ -121,15 +138,25 @@ impl SenderFs {
     }
 
     /// `Stat`: the entry of `path` as the file list would describe it, `None`
-    /// when it is not there.
+    /// when it is not there, [`FsAnswer::Unreadable`] when it cannot be read.
     pub(super) fn stat(&mut self, ndx: i32, path: &WirePath) -> Result<FsAnswer, ExecutorError> {
-        let entry = self.describe(path)?;
-        Ok(FsAnswer::Entry { ndx, entry })
+        Ok(match self.describe(path) {
+            Ok(entry) => FsAnswer::Entry { ndx, entry },
+            Err(message) => unreadable_answer(ndx, message),
+        })
     }
 
-    fn describe(&mut self, path: &WirePath) -> Result<Option<FileEntry>, ExecutorError> {
+    /// The entry of `path`, `None` when it is not there; `Err` with the message when it
+    /// cannot be read.
+    fn describe(&mut self, path: &WirePath) -> Result<Option<FileEntry>, String> {
+        if let Some(e) = self.injected(path, Injected::Stat) {
+            return Err(e);
+        }
         let Some(root) = self.roots.first() else {
-            return Err(ExecutorError::new(EXIT_PARTIAL, "no source root"));
+            return Err(format!(
+                "link_stat \"{}\" failed: no source root",
+                shown(path)
+            ));
         };
         let rel = if path.is_dot() {
             None
@@ -178,7 +205,7 @@ impl SenderFs {
     /// `ListDir` on the source: the names in `path` with their `lstat` modes.
     /// A path that is not there, or not a directory, lists as empty (the master learns it
     /// is gone from its own `Stat`); a name that vanishes while it is listed is left out; a
-    /// directory that cannot be read fails the request.
+    /// directory that cannot be read answers [`FsAnswer::Unreadable`].
     pub(super) fn list_source(&self, ndx: i32, path: &WirePath) -> Result<FsAnswer, ExecutorError> {
         let empty = || FsAnswer::DirList {
             ndx,
@@ -187,8 +214,8 @@ impl SenderFs {
         let Some(root) = self.roots.first() else {
             return Err(ExecutorError::new(EXIT_PARTIAL, "no source root"));
         };
-        if let Some(e) = self.injected(path) {
-            return Err(e);
+        if let Some(e) = self.injected(path, Injected::List) {
+            return Ok(unreadable_answer(ndx, e));
         }
         let rel = if path.is_dot() {
             None
@@ -205,7 +232,7 @@ impl SenderFs {
                 Some(Ok(e)) if e.meta.kind == FileKind::Dir => {}
                 Some(Ok(_)) | None => return Ok(empty()),
                 Some(Err(e)) if is_absent(&e) => return Ok(empty()),
-                Some(Err(e)) => return Err(unreadable("opendir", path, &e)),
+                Some(Err(e)) => return Ok(unreadable_answer(ndx, unreadable("opendir", path, &e))),
             }
         }
         let mut names = Vec::new();
@@ -216,26 +243,37 @@ impl SenderFs {
                     kind_bits(e.meta.kind) | e.meta.mode,
                 )),
                 Err(e) if e.errno() == Some(Errno::NOENT.raw_os_error()) => {}
-                Err(e) => return Err(unreadable("readdir", path, &e)),
+                Err(e) => return Ok(unreadable_answer(ndx, unreadable("readdir", path, &e))),
             }
         }
         Ok(FsAnswer::DirList { ndx, names })
     }
 }
 
+/// Which request a test injects a failure into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Injected {
+    Stat,
+    List,
+}
+
 impl SenderFs {
-    /// Tests: the failure injected for listing `path`.
+    /// Tests: the failure injected for `path`.
     #[cfg(test)]
-    fn injected(&self, path: &WirePath) -> Option<ExecutorError> {
+    fn injected(&self, path: &WirePath, req: Injected) -> Option<String> {
         let c = self.constant.as_ref()?;
-        (c.unreadable.as_deref() == Some(path.as_bytes())).then(|| {
-            let e = std::io::Error::from_raw_os_error(Errno::ACCESS.raw_os_error());
-            unreadable("opendir", path, &e)
+        let (hook, what, errno) = match req {
+            Injected::Stat => (&c.unstatable, "link_stat", Errno::IO),
+            Injected::List => (&c.unreadable, "opendir", Errno::ACCESS),
+        };
+        (hook.as_deref() == Some(path.as_bytes())).then(|| {
+            let e = std::io::Error::from_raw_os_error(errno.raw_os_error());
+            unreadable(what, path, &e)
         })
     }
 
     #[cfg(not(test))]
-    fn injected(&self, _path: &WirePath) -> Option<ExecutorError> {
+    fn injected(&self, _path: &WirePath, _req: Injected) -> Option<String> {
         None
     }
 }
@@ -314,7 +352,10 @@ mod tests {
             }
         );
         s.set_unreadable(Some(&b"d"[..]));
-        assert_eq!(s.list_source(5, &wp("d")).unwrap_err().exit_code, 23);
+        let FsAnswer::Unreadable { ndx: 5, error } = s.list_source(5, &wp("d")).unwrap() else {
+            panic!("an unreadable directory must not list as empty");
+        };
+        assert!(error.starts_with(b"opendir \"d\" failed"), "{error:?}");
         // Without the hook, a real permission failure (only when permissions apply).
         s.set_unreadable(None);
         if !rustix::process::geteuid().is_root() {
@@ -322,9 +363,37 @@ mod tests {
             let p = std::fs::Permissions::from_mode(0o000);
             std::fs::set_permissions(root.join("d"), p).unwrap();
             let r = s.list_source(6, &wp("d"));
+            // Searching `d` is refused too: its names cannot be described.
+            let st = s.stat(7, &wp("d/f"));
             let back = std::fs::Permissions::from_mode(0o755);
             std::fs::set_permissions(root.join("d"), back).unwrap();
-            assert!(r.is_err(), "an unreadable directory must not list as empty");
+            assert!(
+                matches!(r, Ok(FsAnswer::Unreadable { ndx: 6, .. })),
+                "an unreadable directory must not list as empty: {r:?}"
+            );
+            assert!(
+                matches!(st, Ok(FsAnswer::Unreadable { ndx: 7, .. })),
+                "a name that cannot be described is not absent: {st:?}"
+            );
         }
+    }
+
+    #[test]
+    fn a_stat_failure_is_unreadable_not_absent() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let mut s =
+            SenderFs::for_constant(tmp.path().to_path_buf(), opts(), Failures::new()).unwrap();
+        s.set_unstatable(Some(&b"f"[..]));
+        let a = s.stat(9, &wp("f")).unwrap();
+        let FsAnswer::Unreadable { ndx: 9, error } = a else {
+            panic!("not unreadable: {a:?}");
+        };
+        assert!(error.starts_with(b"link_stat \"f\" failed"), "{error:?}");
+        s.set_unstatable(None);
+        assert!(matches!(
+            s.stat(9, &wp("f")).unwrap(),
+            FsAnswer::Entry { entry: Some(_), .. }
+        ));
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::{Expect, Flight, Master, State};
+use crate::constant::config::STATUS_PARTIAL;
 use crate::constant::record::MasterRecord;
 use crate::filter::Side;
 use crate::flist::{mode, FileEntry, HardLink, WirePath};
@@ -83,6 +84,17 @@ pub(super) struct DirWork {
     dirs: HashSet<Vec<u8>>,
 }
 
+/// An answer to a `Stat` or a `ListDir`.
+#[derive(Debug)]
+pub(in crate::constant) enum Got {
+    /// `Stat`: the entry, `None` when absent.
+    Entry(Option<FileEntry>),
+    /// `ListDir`: the names.
+    List(Vec<ListedName>),
+    /// Either: the path is there but could not be read (the executor's message).
+    Unreadable(Vec<u8>),
+}
+
 /// Why a path is `Stat`ed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Purpose {
@@ -111,13 +123,15 @@ pub(super) enum Slot {
         ndx: i32,
         path: WirePath,
         purpose: Purpose,
-        answer: Option<Option<FileEntry>>,
+        /// The entry (`None`: absent), or why it could not be read.
+        answer: Option<Result<Option<FileEntry>, Vec<u8>>>,
     },
     List {
         change: u64,
         ndx: i32,
         dir: WirePath,
-        answer: Option<Vec<ListedName>>,
+        /// The names, or why the directory could not be read.
+        answer: Option<Result<Vec<ListedName>, Vec<u8>>>,
         /// The directory is gone (or no longer one): nothing is sent for it.
         gone: bool,
     },
@@ -368,20 +382,39 @@ impl Master {
         }
     }
 
-    /// A `Stat` (`Ok`) or `ListDir` (`Err`) answer for the first unanswered slot.
+    /// A `Stat` or `ListDir` answer for the first unanswered slot.
     pub(super) fn slot_answer(
         &mut self,
         got: i32,
-        a: Result<Option<FileEntry>, Vec<ListedName>>,
+        a: Got,
     ) -> Result<(), crate::constant::ConstantError> {
         let slot = self.slots.iter_mut().find(|s| !s.ready());
         let fits = match (slot, a) {
-            (Some(Slot::Stat { ndx, answer, .. }), Ok(e)) if *ndx == got => {
-                *answer = Some(e);
+            (Some(Slot::Stat { ndx, answer, .. }), Got::Entry(e)) if *ndx == got => {
+                *answer = Some(Ok(e));
                 true
             }
-            (Some(Slot::List { ndx, answer, .. }), Err(names)) if *ndx == got => {
-                *answer = Some(names);
+            (Some(Slot::List { ndx, answer, .. }), Got::List(names)) if *ndx == got => {
+                *answer = Some(Ok(names));
+                true
+            }
+            (
+                Some(Slot::Stat {
+                    ndx,
+                    purpose: Purpose::Child,
+                    ..
+                }),
+                Got::Unreadable(message),
+            ) if *ndx == got => {
+                // DIR_BEGIN is out and DIR_END must follow, which would delete the name.
+                return Err(crate::constant::ConstantError::Unreadable { message });
+            }
+            (Some(Slot::Stat { ndx, answer, .. }), Got::Unreadable(e)) if *ndx == got => {
+                *answer = Some(Err(e));
+                true
+            }
+            (Some(Slot::List { ndx, answer, .. }), Got::Unreadable(e)) if *ndx == got => {
+                *answer = Some(Err(e));
                 true
             }
             _ => false,
@@ -402,16 +435,37 @@ impl Master {
                 break;
             };
             let change = slot.change();
+            let mut failed = None;
             match slot {
+                Slot::Stat {
+                    path,
+                    purpose,
+                    answer: Some(Err(e)),
+                    ..
+                } => {
+                    self.stat_unreadable(change, path, purpose);
+                    failed = Some(e);
+                }
                 Slot::Stat {
                     path,
                     purpose,
                     answer,
                     ..
-                } => self.stat_done(change, path, purpose, answer.flatten()),
+                } => self.stat_done(change, path, purpose, answer.and_then(Result::ok).flatten()),
                 Slot::List { gone: true, .. } => self.open = Open::None,
+                Slot::List {
+                    dir,
+                    answer: Some(Err(e)),
+                    ..
+                } => {
+                    // No DIR_BEGIN/DIR_END: nothing in it is deleted; its subtree is skipped.
+                    self.open = Open::None;
+                    self.note_unread(change, dir);
+                    failed = Some(e);
+                }
                 Slot::List { dir, answer, .. } => {
-                    self.dir_begin(change, dir, answer.unwrap_or_default())
+                    let names = answer.and_then(Result::ok).unwrap_or_default();
+                    self.dir_begin(change, dir, names)
                 }
                 Slot::DirEnd { dir, .. } => {
                     let id = self.emit(change, Some(dir.clone()), State::Plain);
@@ -423,7 +477,36 @@ impl Master {
                     self.batch.links.clear();
                 }
             }
-            self.release(change, 0, &[]);
+            match failed {
+                Some(e) => self.release(change, STATUS_PARTIAL, &e),
+                None => self.release(change, 0, &[]),
+            }
+        }
+    }
+
+    /// A `Stat` answered [`Got::Unreadable`]: nothing is sent for the path (the mirror keeps
+    /// its copy); the caller fails the change with status 23. A walk's directory is not
+    /// listed.
+    fn stat_unreadable(&mut self, change: u64, path: WirePath, purpose: Purpose) {
+        if matches!(purpose, Purpose::WalkDir | Purpose::TreeRoot) {
+            if purpose == Purpose::WalkDir {
+                if let Some(Slot::List { gone, .. }) = self.slots.front_mut() {
+                    *gone = true;
+                }
+            }
+            self.note_unread(change, path);
+        }
+    }
+
+    /// Remembers that `dir` of `change`'s walk could not be read: the changes riding on
+    /// the walk beneath it fail with it.
+    fn note_unread(&mut self, change: u64, dir: WirePath) {
+        if let Some(c) = self.changes.get_mut(&change) {
+            if c.unread.len() < super::MAX_UNREAD {
+                c.unread.push(dir);
+            } else {
+                c.unread_full = true;
+            }
         }
     }
 
@@ -477,7 +560,7 @@ impl Master {
         let Some(w) = self.changes.get_mut(&walk) else {
             return false;
         };
-        w.riders.push(change);
+        w.riders.push((change, path.clone()));
         self.hold(change);
         true
     }

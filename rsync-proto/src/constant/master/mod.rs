@@ -16,10 +16,21 @@
 //! # What the driver serves
 //!
 //! [`FsRequest::Stat`] (one `lstat` as a file-list entry), [`FsRequest::ListDir`] (one
-//! source directory; a directory that cannot be read must fail the request, never list
-//! as empty: the mirror deletes what a listing does not name),
-//! [`FsRequest::ReadFile`] (the file's bytes, [`FsAnswer::FileError`] when it cannot be
-//! read).
+//! source directory), [`FsRequest::ReadFile`] (the file's bytes, [`FsAnswer::FileError`]
+//! when it cannot be read). A path that is there but cannot be read answers
+//! [`FsAnswer::Unreadable`], never "absent" nor an empty listing (the mirror deletes what
+//! the master says is absent and what a listing does not name).
+//!
+//! # Sources that cannot be read (RFC.md §15.7)
+//!
+//! An unreadable path of a change is not sent (no `DELETE`, no `ENTRY`: the mirror keeps
+//! what it has) and the change is acknowledged with status 23 and the executor's message.
+//! A directory of a walk that cannot be read gets no `DIR_BEGIN`/`DIR_END` (nothing is
+//! deleted in it) and its subtree is skipped; the rest of the walk goes on, and the change
+//! that started the walk (and the changes riding on it beneath that directory) is
+//! acknowledged with status 23 when the walk is done. A name of a listed directory whose
+//! `lstat` fails ends the session ([`ConstantError::Unreadable`], exit code 23): the
+//! `DIR_END` that must follow would delete it.
 //!
 //! # Order and pacing
 //!
@@ -38,7 +49,7 @@ mod send;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::config::{check_options, record_context, ConstantConfig, ConstantError};
+use super::config::{check_options, record_context, ConstantConfig, ConstantError, STATUS_PARTIAL};
 use super::record::{
     decode_mirror, Hello, MasterRecord, MirrorRecord, RecordContext, RecordReader, MIN_WINDOW,
     VERSION,
@@ -47,7 +58,7 @@ use crate::filter::wire::{encode_rules, WireContext};
 use crate::filter::{FilterList, Side};
 use crate::flist::WirePath;
 use crate::session::{FsAnswer, FsRequest, SessionOptions};
-use issue::{Batch, Feed, Open, Slot, Walk};
+use issue::{Batch, Feed, Got, Open, Slot, Walk};
 use send::{FileState, Reading};
 
 /// A change the daemon submitted (numbered from 1 in each session).
@@ -111,8 +122,23 @@ struct Change {
     refs: u32,
     status: u32,
     message: Vec<u8>,
-    /// Changes that ride on this change's walk: released when it is done.
-    riders: Vec<u64>,
+    /// Changes that ride on this change's walk, with their paths: released when it is done.
+    riders: Vec<(u64, WirePath)>,
+    /// Directories of this change's walk that could not be read (at most [`MAX_UNREAD`];
+    /// `unread_full` beyond).
+    unread: Vec<WirePath>,
+    unread_full: bool,
+}
+
+/// Most unreadable directories remembered per change (beyond, every rider fails with it).
+const MAX_UNREAD: usize = 1024;
+
+/// Whether one of `a` and `b` is the other or beneath it.
+fn overlaps(a: &[u8], b: &[u8]) -> bool {
+    let under = |x: &[u8], d: &[u8]| {
+        d == b"." || (x.len() > d.len() && x.starts_with(d) && x.get(d.len()) == Some(&b'/'))
+    };
+    a == b || under(a, b) || under(b, a)
 }
 
 /// The answer the oldest request waits for.
@@ -463,8 +489,13 @@ impl Master {
         let Some(ch) = self.changes.remove(&c) else {
             return;
         };
-        for r in &ch.riders {
-            self.release(*r, 0, &[]);
+        for (r, path) in &ch.riders {
+            let p = path.as_bytes();
+            if ch.unread_full || ch.unread.iter().any(|u| overlaps(p, u.as_bytes())) {
+                self.release(*r, STATUS_PARTIAL, &ch.message);
+            } else {
+                self.release(*r, 0, &[]);
+            }
         }
         if c != 0 {
             self.events.push_back(MasterEvent::Acked {
@@ -594,11 +625,15 @@ impl Master {
         match (self.expect.front().copied(), a) {
             (Some(Expect::Slot), FsAnswer::Entry { ndx, entry }) => {
                 self.expect.pop_front();
-                self.slot_answer(ndx, Ok(entry))
+                self.slot_answer(ndx, Got::Entry(entry))
             }
             (Some(Expect::Slot), FsAnswer::DirList { ndx, names }) => {
                 self.expect.pop_front();
-                self.slot_answer(ndx, Err(names))
+                self.slot_answer(ndx, Got::List(names))
+            }
+            (Some(Expect::Slot), FsAnswer::Unreadable { ndx, error }) => {
+                self.expect.pop_front();
+                self.slot_answer(ndx, Got::Unreadable(error))
             }
             (Some(Expect::Read(id)), FsAnswer::FileData { ndx, data }) => {
                 self.file_data(id, ndx, &data)

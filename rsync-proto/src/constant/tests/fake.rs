@@ -83,6 +83,10 @@ pub(crate) struct FakeFs {
     pub(crate) short_basis: BTreeSet<Vec<u8>>,
     /// Source paths that cannot be read.
     pub(crate) unreadable: BTreeSet<Vec<u8>>,
+    /// Source directories whose listing fails ([`FsAnswer::Unreadable`]).
+    pub(crate) unlistable: BTreeSet<Vec<u8>>,
+    /// Source paths whose `Stat` fails ([`FsAnswer::Unreadable`]).
+    pub(crate) unstatable: BTreeSet<Vec<u8>>,
     /// Paths whose commit fails.
     pub(crate) fail_commit: BTreeSet<Vec<u8>>,
     /// Size of the `FileData` answers.
@@ -115,6 +119,8 @@ impl FakeFs {
             corrupt_once: BTreeSet::new(),
             short_basis: BTreeSet::new(),
             unreadable: BTreeSet::new(),
+            unlistable: BTreeSet::new(),
+            unstatable: BTreeSet::new(),
             fail_commit: BTreeSet::new(),
             chunk: 100_000,
             max_open: 0,
@@ -228,10 +234,22 @@ impl FakeFs {
             }
         }
         match req {
+            FsRequest::Stat { ndx, path } if self.unstatable.contains(path.as_bytes()) => {
+                vec![FsAnswer::Unreadable {
+                    ndx,
+                    error: b"link_stat failed: Input/output error".to_vec(),
+                }]
+            }
             FsRequest::Stat { ndx, path } => vec![FsAnswer::Entry {
                 ndx,
                 entry: self.entry(path.as_bytes()),
             }],
+            FsRequest::ListDir { ndx, path } if self.unlistable.contains(path.as_bytes()) => {
+                vec![FsAnswer::Unreadable {
+                    ndx,
+                    error: b"opendir failed: Permission denied".to_vec(),
+                }]
+            }
             FsRequest::ListDir { ndx, path } => vec![FsAnswer::DirList {
                 ndx,
                 names: self.fs.list(path.as_bytes()),

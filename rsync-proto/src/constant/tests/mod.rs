@@ -13,3 +13,4 @@ mod pair;
 mod records;
 mod script;
 mod sync;
+mod unread;
