@@ -13,8 +13,8 @@ use rsync_constant::options::{FilterArg, Options};
 use rsync_constant::transfer::{Failures, Source};
 use rsync_proto::constant::{ConstantError, Mirror, MirrorEvent};
 use rsync_proto::driver::{self, ConstantApp, DriverConfig};
-use rsync_proto::mux::MsgCode;
 use rsync_proto::handshake::Handshake;
+use rsync_proto::mux::MsgCode;
 
 use crate::exit_with;
 use crate::setup::{self, Work};

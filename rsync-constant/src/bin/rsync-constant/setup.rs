@@ -312,13 +312,14 @@ pub(crate) fn start_mirror(
         let cfg = ConstantConfig::default();
         let mirror = Mirror::new(so, cfg)?;
         let r = receiver_options(opts, am_root);
-        let fs = ReceiverFs::for_constant(dest, strong, r, failures, cfg.max_open_files)
-            .map_err(|e| {
+        let fs = ReceiverFs::for_constant(dest, strong, r, failures, cfg.max_open_files).map_err(
+            |e| {
                 eprintln!("rsync-constant: {e}");
                 ConstantError::Unsupported {
                     what: "the destination cannot be opened",
                 }
-            })?;
+            },
+        )?;
         Ok((mirror, TransferFs::Receive(Box::new(fs))))
     })
 }
