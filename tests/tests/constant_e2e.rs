@@ -1,7 +1,9 @@
 //! End-to-end tests of `rsync-constant --constant` (issue C) through the built binary: names
 //! written to the FIFO reach the mirrors, bootstrap loses no concurrent change, the queue
-//! survives `kill -9` of the daemon, a dead mirror does not delay a live one, and a stock
-//! rsync mirror is fed through the session loop.
+//! survives `kill -9` of the daemon, a dead mirror does not delay a live one, a stock
+//! rsync mirror is fed through the session loop (after refusing the streaming link), a
+//! rename over the streaming link costs block copies only, and `kill -9` of a streaming
+//! mirror mid-file is followed by a reconnect with no partial file under its final name.
 //!
 //! Every test has a hard wall-clock bound ([`BOUND`]): each wait gives up (and fails) at the
 //! test's deadline, and the daemon's whole process group is killed when the test ends,
@@ -81,6 +83,10 @@ impl Daemon {
             String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()),
             String::from_utf8_lossy(&fs::read(&self.err).unwrap_or_default())
         )
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     fn stdout(&self) -> String {
@@ -420,8 +426,13 @@ fn kill_9_of_the_daemon_then_restart_loses_no_name_the_fifo_delivered() {
     feed(&w.fifo, &["first.txt"], &deadline, &d);
     deadline.wait("the first name", &d, || same(&w.src, &dest, "first.txt"));
 
-    // The mirror goes down; names keep coming and are queued.
+    // The mirror goes down (its streaming session is cut and it cannot be reached again);
+    // names keep coming and are queued.
     fs::write(&marker, b"").unwrap();
+    let dest_text = dest.to_string_lossy().into_owned();
+    deadline.wait("the streaming mirror to be killed", &d, || {
+        kill_processes_with(&["--constant=1", &dest_text]) == 0
+    });
     let names: Vec<String> = (0..20).map(|i| format!("queued{i}.txt")).collect();
     for n in &names {
         fs::write(w.src.join(n), format!("{n}\n")).unwrap();
@@ -535,9 +546,179 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
     });
     let cmds = shell.remote_commands();
     assert!(cmds.contains("--server"), "{cmds}");
+    // The streaming link was offered once, refused, and never again: every later command
+    // is a one-shot session.
+    assert_eq!(
+        cmds.matches("--constant").count(),
+        1,
+        "--constant=1 offered exactly once: {cmds}"
+    );
     assert!(
-        !cmds.contains("--constant"),
-        "never offered to a stock peer: {cmds}"
+        cmds.matches("--server").count() >= 3,
+        "bootstrap and batches as sessions: {cmds}"
+    );
+    assert!(
+        d.logs().contains("using one-shot sessions instead"),
+        "the fallback is logged\n{}",
+        d.logs()
     );
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
+}
+
+/// The daemon's children that are streaming mirrors (`--server ... --constant=1`).
+fn stream_mirrors(daemon: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after the last `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(daemon) && String::from_utf8_lossy(&cmdline).contains("--constant=1") {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// `literal` of the `-v` line `sent NAME: LITERAL literal bytes, MATCHED matched`.
+fn literal_sent(logs: &str, name: &str) -> Option<u64> {
+    let prefix = format!("sent {name}: ");
+    logs.lines().find_map(|l| {
+        let rest = &l[l.find(&prefix)? + prefix.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[test]
+fn a_rename_over_the_streaming_link_sends_under_one_percent_of_the_file() {
+    const SIZE: usize = 64 << 20;
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(os("-v"));
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    fs::write(w.src.join("big.bin"), rsync_tests::pseudo_random(SIZE, 11)).unwrap();
+    feed(&w.fifo, &["big.bin"], &deadline, &d);
+    deadline.wait("the big file", &d, || same(&w.src, &dest, "big.bin"));
+    assert!(
+        literal_sent(&d.logs(), "big.bin").is_some_and(|l| l as usize == SIZE),
+        "the first copy is all literal\n{}",
+        d.logs()
+    );
+    fs::rename(w.src.join("big.bin"), w.src.join("moved.bin")).unwrap();
+    // Both names in one batch: the old name's deletion is deferred to the batch's end and
+    // serves as the new name's basis.
+    feed(&w.fifo, &["big.bin", "moved.bin"], &deadline, &d);
+    deadline.wait("the rename on the mirror", &d, || {
+        same(&w.src, &dest, "moved.bin") && !dest.join("big.bin").exists()
+    });
+    let mut literal = None;
+    deadline.wait("the -v line of the renamed file", &d, || {
+        literal = literal_sent(&d.logs(), "moved.bin");
+        literal.is_some()
+    });
+    let literal = literal.unwrap();
+    assert!(
+        literal < (SIZE / 100) as u64,
+        "a rename sent {literal} literal bytes of {SIZE}\n{}",
+        d.logs()
+    );
+    // The session loop was never used: one streaming mirror did it all.
+    assert!(!d.logs().contains("one-shot"), "{}", d.logs());
+}
+
+#[test]
+fn kill_9_of_a_streaming_mirror_mid_file_then_it_reconnects_and_converges() {
+    const SIZE: usize = 64 << 20;
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut first = Vec::new();
+    deadline.wait("the streaming mirror process", &d, || {
+        first = stream_mirrors(d.pid());
+        first.len() == 1
+    });
+    let content = rsync_tests::pseudo_random(SIZE, 5);
+    fs::write(w.src.join("big.bin"), &content).unwrap();
+    let final_ok = |dest: &Path| match fs::metadata(dest.join("big.bin")) {
+        // Never a partial file under the final name.
+        Ok(m) => {
+            assert_eq!(m.len() as usize, SIZE, "a partial big.bin is visible");
+            true
+        }
+        Err(_) => false,
+    };
+    feed(&w.fifo, &["big.bin"], &deadline, &d);
+    // Kill the mirror as soon as its temporary file shows (or, on a fast machine, at once).
+    let before: Vec<String> = files(&dest);
+    let t = Instant::now();
+    while files(&dest) == before && t.elapsed() < Duration::from_secs(5) {
+        final_ok(&dest);
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let victim = rustix::process::Pid::from_raw(first[0] as i32).unwrap();
+    rustix::process::kill_process(victim, rustix::process::Signal::KILL)
+        .expect("the mirror was alive when killed");
+    deadline.wait("a new streaming mirror", &d, || {
+        let now = stream_mirrors(d.pid());
+        now.len() == 1 && now != first
+    });
+    deadline.wait("convergence after the reconnect", &d, || {
+        final_ok(&dest);
+        same(&w.src, &dest, "big.bin")
+    });
+    // The new session carries later changes too.
+    fs::write(w.src.join("after.txt"), b"after the reconnect\n").unwrap();
+    feed(&w.fifo, &["after.txt"], &deadline, &d);
+    deadline.wait("a change after the reconnect", &d, || {
+        same(&w.src, &dest, "after.txt")
+    });
+    assert!(
+        d.logs().contains("retrying"),
+        "the failure is logged\n{}",
+        d.logs()
+    );
+    assert!(!d.logs().contains("one-shot"), "{}", d.logs());
+}
+
+/// `kill -9` of every process whose command line holds all of `parts`; how many there were.
+fn kill_processes_with(parts: &[&str]) -> usize {
+    let mut n = 0;
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if pid as u32 != std::process::id() && parts.iter().all(|p| cmdline.contains(p)) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                n += 1;
+            }
+        }
+    }
+    n
 }

@@ -12,11 +12,15 @@
 //! or SIGTERM, then stops cleanly (every name read from the FIFO is in the queue; the queue's
 //! cursors are made durable) and exits 0.
 //!
-//! Each mirror is fed through the **session loop**: one ordinary one-shot client session per
-//! batch (`-r --files-from` the batch's names, `--delete-missing-args`: a listed directory
-//! is sent with its subtree), the same code as a
-//! command-line run, towards our own server for a local DEST or through the remote shell;
-//! bootstrap is one `-a --delete SRC/ DEST` session.
+//! Each mirror is fed through the **streaming link** (RFC.md §15): one long-lived
+//! `--server --constant=1 . DEST` peer (our own binary over a socket pair for a local DEST,
+//! else through the remote shell) and the master role, which sends each name's current state
+//! and waits for the mirror's acknowledgements; bootstrap is the tree `.`. A peer that refuses
+//! `--constant=1` before the handshake (a stock rsync) is fed through the **session loop**
+//! instead, for good: one ordinary one-shot client session per batch (`-r --files-from` the
+//! batch's names, `--delete-missing-args`: a listed directory is sent with its subtree), the
+//! same code as a command-line run; bootstrap is one `-a --delete SRC/ DEST` session.
+//! With `-v`, the data sent over a streaming link is logged (literal and matched bytes).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
@@ -24,20 +28,26 @@ use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context as _};
 use rsync_constant::constant::daemon::{
-    Daemon, DaemonConfig, Link, LinkError, MirrorSpec, Snapshot,
+    Connector, Daemon, DaemonConfig, Fallback, Link, LinkError, MirrorSpec, Observed, Observer,
+    Opened, Snapshot, StreamLink,
 };
 use rsync_constant::constant::feed::FeedConfig;
 use rsync_constant::constant::names::Separator;
 use rsync_constant::constant::queue::{Entry, Queue, QueueConfig, QueueError};
 use rsync_constant::exit::ExitCode as RsyncExit;
 use rsync_constant::options::{DeleteMode, MissingArgs, Options};
+use rsync_constant::transfer::{build_filters, TransferFs};
+use rsync_proto::driver::DriverConfig;
+use rsync_proto::handshake::Handshake;
+use rsync_proto::mux::MsgCode;
 
 use crate::exit_with;
 use crate::remote::{self, Operand};
+use crate::setup::LETTERS;
 
 /// Options that only make sense with `--constant`; refused without it.
 pub(crate) fn check_constant_only(opts: &Options) -> Result<(), String> {
@@ -238,6 +248,138 @@ impl Link for SessionLink {
     }
 }
 
+/// The default `--timeout` of a streaming link (RFC.md §15.9): keepalives every 30 s, a
+/// silent peer is dropped after 60 s.
+const STREAM_TIMEOUT: u32 = 60;
+
+/// Starts the peer of a streaming link (RFC.md §15.2): `--server -CLUSTER [LONG...]
+/// --constant=1 . DEST`, our own binary over a socket pair for a local DEST, else through
+/// the remote shell.
+struct StreamConnector {
+    /// The daemon's options (filters, attributes, `-e`, `--rsync-path`).
+    opts: Options,
+    /// Options of the master role (`--constant`-only options and deletions cleared).
+    master: Options,
+    /// The server's arguments, `--constant=1` last.
+    server_args: Vec<OsString>,
+    /// `(user, host)` of a remote DEST.
+    remote: Option<(Option<Vec<u8>>, Vec<u8>)>,
+    /// The path the server gets after `.`.
+    path: Vec<u8>,
+    /// `SRC`.
+    src: PathBuf,
+    /// The mirror's id, for log lines.
+    id: String,
+}
+
+impl StreamConnector {
+    fn new(opts: &Options, src: &OsStr, id: &[u8], dest: &OsStr) -> anyhow::Result<Self> {
+        let mut master = opts.clone();
+        master.constant = false;
+        master.settle = None;
+        master.hot_warn = None;
+        master.queue = None;
+        master.status = None;
+        master.from0 = false;
+        master.files_from = None;
+        master.relative = opts.relative_explicit.unwrap_or(false);
+        master.delete = None;
+        master.delete_excluded = false;
+        master.inplace = false;
+        master.dry_run = false;
+        master.checksum = false;
+        master.missing_args = MissingArgs::default();
+        master.force = false;
+        master.stats = false;
+        master.partial = false;
+        // Deltas even towards a local mirror: a rename costs block copies only.
+        master.whole_file = None;
+        master.timeout = Some(opts.timeout.unwrap_or(STREAM_TIMEOUT));
+        let protocol = crate::setup::protocol(&master)?;
+        if protocol < 31 {
+            bail!("the streaming link needs protocol 31 or later");
+        }
+        let mut server_args = master.server_args(true, u32::from(protocol), LETTERS);
+        server_args.push(OsString::from("--constant=1"));
+        let (remote, path) = match remote::parse_operand(dest.as_bytes()) {
+            Operand::Shell { user, host, path } => (Some((user, host)), path),
+            Operand::Local(p) => (None, p),
+            Operand::Daemon => bail!("--constant: rsync daemon mirrors are not supported"),
+        };
+        Ok(Self {
+            opts: opts.clone(),
+            master,
+            server_args,
+            remote,
+            path,
+            src: PathBuf::from(src),
+            id: String::from_utf8_lossy(id).into_owned(),
+        })
+    }
+
+    /// Prints the mirror's `-i` lines on stdout, logs its warnings and the data sent.
+    fn observer(&self) -> Observer {
+        let id = self.id.clone();
+        let verbose = self.opts.verbose > 0;
+        Box::new(move |o: Observed<'_>| match o {
+            Observed::Message(MsgCode::Info, text) => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text);
+                let _ = out.flush();
+            }
+            Observed::Message(_, text) => {
+                let text = String::from_utf8_lossy(text);
+                tracing::warn!(mirror = %id, "{}", text.trim_end());
+            }
+            Observed::Sent {
+                path,
+                literal,
+                matched,
+            } if verbose => {
+                tracing::info!(
+                    mirror = %id,
+                    "sent {}: {literal} literal bytes, {matched} matched",
+                    String::from_utf8_lossy(path.as_bytes())
+                );
+            }
+            Observed::Sent { .. } => {}
+        })
+    }
+}
+
+impl Connector for StreamConnector {
+    type Executor = TransferFs;
+
+    fn open(&mut self) -> Result<Opened<TransferFs>, LinkError> {
+        let down = |e: anyhow::Error| LinkError::down(format!("{e:#}"));
+        let cfg = crate::setup::client_config(&self.master).map_err(down)?;
+        let handshake = Handshake::client(cfg).map_err(|e| LinkError::down(e.to_string()))?;
+        let filter = build_filters(&self.master).map_err(|e| LinkError::down(e.to_string()))?;
+        let peer = crate::client::spawn_server(
+            &self.opts,
+            self.remote.as_ref(),
+            &self.server_args,
+            std::slice::from_ref(&self.path),
+        )
+        .map_err(down)?;
+        let timeout = self
+            .master
+            .timeout
+            .filter(|&t| t > 0)
+            .map(|t| Duration::from_secs(t.into()));
+        Ok(Opened {
+            reader: peer.reader,
+            writer: peer.writer,
+            handshake,
+            start: crate::setup::start_master(self.master.clone(), self.src.clone(), filter),
+            config: DriverConfig::default().with_timeout(timeout),
+            child: Some(peer.child),
+            observer: Some(self.observer()),
+        })
+    }
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -280,11 +422,17 @@ fn daemon(opts: &Options, operands: &[OsString]) -> Result<(), (i32, anyhow::Err
     let mirrors = s
         .dests
         .iter()
-        .map(|(id, dest)| MirrorSpec {
-            id: id.clone(),
-            link: SessionLink::new(opts, &s.src, dest),
+        .map(|(id, dest)| {
+            let stream = StreamConnector::new(opts, &s.src, id, dest).map_err(|e| (1, e))?;
+            Ok(MirrorSpec {
+                id: id.clone(),
+                link: Fallback::new(
+                    StreamLink::new(stream),
+                    SessionLink::new(opts, &s.src, dest),
+                ),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, (i32, anyhow::Error)>>()?;
     let config = DaemonConfig::new(FeedConfig::new(&s.fifo, s.separator), Some(s.status));
     let daemon = Daemon::start(config, queue, mirrors, runtime).map_err(|e| (3, e.into()))?;
     let mut names = String::new();

@@ -1,5 +1,6 @@
 //! `--server [--sender]`: the remote end, speaking the protocol on stdin/stdout. Nothing is
-//! ever written to stdout but the protocol; messages go to stderr.
+//! ever written to stdout but the protocol; messages go to stderr. With `--constant=1`, a
+//! long-lived mirror of the streaming link (RFC.md §15).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt as _;
@@ -7,10 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rsync_constant::itemize::{self, ItemizeContext};
 use rsync_constant::options::{FilterArg, Options};
 use rsync_constant::transfer::{Failures, Source};
-use rsync_proto::driver::{self, DriverConfig};
+use rsync_proto::constant::{ConstantError, Mirror, MirrorEvent};
+use rsync_proto::driver::{self, ConstantApp, DriverConfig};
 use rsync_proto::handshake::Handshake;
+use rsync_proto::mux::MsgCode;
 
 use crate::exit_with;
 use crate::setup::{self, Work};
@@ -27,11 +31,12 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
         eprintln!("rsync-constant: filter options on a server command line are not supported");
         return exit_with(4);
     }
-    if opts.constant_version.is_some() || opts.constant {
-        // The streaming extension's server side (RFC.md §15) is not wired yet: refuse before
-        // the handshake, as a stock rsync does, so the client falls back to its session loop.
-        eprintln!("rsync-constant: --constant on a server is not supported by this build yet");
-        return exit_with(4);
+    if opts.constant {
+        eprintln!("rsync-constant: a server takes --constant=N, not --constant");
+        return exit_with(1);
+    }
+    if let Some(version) = opts.constant_version {
+        return mirror(opts, args, &operands, version);
     }
     let paths: Vec<Vec<u8>> = operands
         .iter()
@@ -125,6 +130,148 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
         }
     };
     // The runtime's blocking stdin reader may still wait on the peer: do not join it.
+    rt.shutdown_background();
+    exit_with(code)
+}
+
+/// Why `--constant=N` cannot be served with these options (RFC.md §15.2 `[const-argv]`).
+fn constant_refusal(opts: &Options, version: u32) -> Option<String> {
+    if version != 1 {
+        return Some(format!(
+            "--constant={version}: only version 1 of the extension is supported"
+        ));
+    }
+    let refused = [
+        (opts.sender, "--sender"),
+        (opts.files_from.is_some(), "--files-from"),
+        (opts.delete.is_some() || opts.delete_excluded, "--delete"),
+        (opts.inplace, "--inplace"),
+        (opts.dry_run, "--dry-run"),
+        (opts.checksum, "--checksum"),
+    ];
+    refused
+        .iter()
+        .find(|(on, _)| *on)
+        .map(|(_, name)| format!("{name} cannot be used with --constant"))
+}
+
+/// The mirror's application: its itemized changes (with `-i`) and log lines go to the
+/// master as `MSG_INFO` (errors as `MSG_ERROR`), which prints them.
+struct MirrorApp {
+    itemize: bool,
+    ctx: ItemizeContext,
+    messages: std::collections::VecDeque<(MsgCode, Vec<u8>)>,
+}
+
+impl ConstantApp<Mirror> for MirrorApp {
+    fn feed(&mut self, _: &mut Mirror) -> Result<(), ConstantError> {
+        Ok(())
+    }
+
+    fn event(&mut self, event: MirrorEvent) {
+        match event {
+            MirrorEvent::Itemize {
+                entry,
+                iflags,
+                xname,
+                ..
+            } if self.itemize => {
+                let mut line = itemize::item_string(iflags, &entry, self.ctx).into_bytes();
+                line.push(b' ');
+                line.extend_from_slice(&itemize::name_and_link(&entry, xname.as_deref()));
+                line.push(b'\n');
+                self.messages.push_back((MsgCode::Info, line));
+            }
+            MirrorEvent::Deleted { path, is_dir, .. } if self.itemize => {
+                let mut line = itemize::DELETING.as_bytes().to_vec();
+                line.extend_from_slice(path.as_bytes());
+                if is_dir {
+                    line.push(b'/');
+                }
+                line.push(b'\n');
+                self.messages.push_back((MsgCode::Info, line));
+            }
+            MirrorEvent::Log { code, text } => self.messages.push_back((code, text)),
+            _ => {}
+        }
+    }
+
+    fn poll_message(&mut self) -> Option<(MsgCode, Vec<u8>)> {
+        self.messages.pop_front()
+    }
+}
+
+/// `--server --constant=N . DEST`: a long-lived mirror (RFC.md §15) until the master's
+/// `BYE` or the end of the connection.
+fn mirror(opts: &Options, args: &[OsString], operands: &[OsString], version: u32) -> ExitCode {
+    if let Some(why) = constant_refusal(opts, version) {
+        eprintln!("rsync-constant: {why}");
+        return exit_with(1);
+    }
+    let dest = operands
+        .get(1)
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let cfg = match setup::server_config(opts, args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rsync-constant: {e:#}");
+            return exit_with(1);
+        }
+    };
+    let hs = match Handshake::server(cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("rsync-constant: {e}");
+            return exit_with(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rsync-constant: cannot start the runtime: {e}");
+            return exit_with(14);
+        }
+    };
+    let config = DriverConfig::default().with_timeout(
+        opts.timeout
+            .filter(|&t| t > 0)
+            .map(|t| Duration::from_secs(t.into())),
+    );
+    let failures = Failures::new();
+    let mut app = MirrorApp {
+        itemize: opts.itemize > 0 || opts.verbose > 0,
+        ctx: ItemizeContext {
+            sending_remote: false,
+            preserve_times: opts.times,
+            symlink_times: true,
+            transfer_flags_unknown: false,
+        },
+        messages: std::collections::VecDeque::new(),
+    };
+    let start = setup::start_mirror(opts, dest, failures);
+    let wake = tokio::sync::Notify::new();
+    let result = rt.block_on(async {
+        let (reader, writer, saved) = crate::stdio::stdio();
+        let r = driver::run_constant(reader, writer, hs, start, &mut app, &wake, config).await;
+        crate::stdio::restore(&saved);
+        r
+    });
+    let code = match result {
+        Ok(o) => {
+            if let Some(e) = &o.error {
+                eprintln!("rsync-constant: {e}");
+            }
+            o.exit_code
+        }
+        Err(e) => {
+            eprintln!("rsync-constant: {e}");
+            e.exit_code()
+        }
+    };
     rt.shutdown_background();
     exit_with(code)
 }

@@ -11,7 +11,8 @@ use rsync_constant::transfer::{
     Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source, TransferFs,
 };
 use rsync_core::checksum::ChecksumKind;
-use rsync_proto::driver::StartSession;
+use rsync_proto::constant::{ConstantConfig, ConstantError, Master, Mirror};
+use rsync_proto::driver::{StartConstant, StartSession};
 use rsync_proto::filter::wire::WireContext;
 use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::{
@@ -206,21 +207,7 @@ pub(crate) fn start<'a>(
                 sources,
                 files_from,
             } => {
-                let mut s = SenderOptions::default();
-                s.recursive = opts.recursive;
-                s.dirs = opts.transfers_dirs();
-                s.links = opts.links;
-                s.devices = opts.devices;
-                s.specials = opts.specials;
-                s.hard_links = opts.hard_links;
-                s.hlink_every_file = opts.hard_links && n.protocol < 28;
-                s.user_names = opts.owner && !opts.numeric_ids;
-                s.group_names = opts.group && !opts.numeric_ids;
-                s.id0_names = id0;
-                s.relative = opts.relative;
-                s.protocol = u32::from(n.protocol.min(32));
-                s.delete_excluded = opts.delete_excluded;
-                s.missing_args = opts.missing_args;
+                let s = sender_options(opts, n.protocol, id0);
                 let fs = SenderFs::new(sources, s, failures).with_filter(filter);
                 TransferFs::Send(Box::new(match files_from {
                     Some(names) => fs.with_files_from(names),
@@ -228,23 +215,112 @@ pub(crate) fn start<'a>(
                 }))
             }
             Work::Receive { dest, .. } => {
-                let mut r = ReceiverOptions::default();
-                r.perms = opts.perms;
-                r.times = opts.times;
-                r.owner = opts.owner;
-                r.group = opts.group;
-                r.numeric_ids = opts.numeric_ids;
-                r.dry_run = opts.dry_run;
-                r.partial = opts.partial;
-                r.checksum = opts.checksum;
-                r.inplace = opts.inplace;
-                r.names = opts.verbose > 0 || opts.itemize > 0;
-                r.umask = umask();
-                r.am_root = am_root;
+                let r = receiver_options(opts, am_root);
                 TransferFs::Receive(Box::new(ReceiverFs::new(dest, strong, r, failures)))
             }
         };
         Ok((session, fs))
+    })
+}
+
+/// The sender executor's options for `opts` at protocol `protocol`.
+pub(crate) fn sender_options(opts: &Options, protocol: u8, id0_names: bool) -> SenderOptions {
+    let mut s = SenderOptions::default();
+    s.recursive = opts.recursive;
+    s.dirs = opts.transfers_dirs();
+    s.links = opts.links;
+    s.devices = opts.devices;
+    s.specials = opts.specials;
+    s.hard_links = opts.hard_links;
+    s.hlink_every_file = opts.hard_links && protocol < 28;
+    s.user_names = opts.owner && !opts.numeric_ids;
+    s.group_names = opts.group && !opts.numeric_ids;
+    s.id0_names = id0_names;
+    s.relative = opts.relative;
+    s.protocol = u32::from(protocol.min(32));
+    s.delete_excluded = opts.delete_excluded;
+    s.missing_args = opts.missing_args;
+    s
+}
+
+/// The receiver executor's options for `opts`.
+pub(crate) fn receiver_options(opts: &Options, am_root: bool) -> ReceiverOptions {
+    let mut r = ReceiverOptions::default();
+    r.perms = opts.perms;
+    r.times = opts.times;
+    r.owner = opts.owner;
+    r.group = opts.group;
+    r.numeric_ids = opts.numeric_ids;
+    r.dry_run = opts.dry_run;
+    r.partial = opts.partial;
+    r.checksum = opts.checksum;
+    r.inplace = opts.inplace;
+    r.names = opts.verbose > 0 || opts.itemize > 0;
+    r.umask = umask();
+    r.am_root = am_root;
+    r
+}
+
+/// Builds a constant master (the daemon's streaming link, RFC.md §15) and its source
+/// executor beneath `src` once the handshake is done.
+pub(crate) fn start_master(
+    opts: Options,
+    src: PathBuf,
+    filter: FilterList,
+) -> StartConstant<'static, Master, TransferFs> {
+    Box::new(move |n: &Negotiated| {
+        let mut so = session_options(n, &opts, false, false, FilesFrom::None);
+        let ctx = WireContext {
+            protocol: u32::from(n.protocol.min(32)),
+            client_is_sender: true,
+            delete: true,
+            prune_empty_dirs: false,
+        };
+        so.filter_rules = filter
+            .wire_rules(&ctx)
+            .map_err(|e| ConstantError::Filter {
+                reason: e.to_string(),
+            })?
+            .unwrap_or_default();
+        so.filter = Some(filter.clone());
+        let id0 = so.flist.id0_names;
+        let master = Master::new(so, ConstantConfig::default())?;
+        let s = sender_options(&opts, n.protocol, id0);
+        let fs = SenderFs::for_constant(src, s, Failures::new())
+            .map_err(|e| {
+                tracing::error!("--constant: {e}");
+                ConstantError::Unsupported {
+                    what: "the source cannot be opened",
+                }
+            })?
+            .with_filter(filter);
+        Ok((master, TransferFs::Send(Box::new(fs))))
+    })
+}
+
+/// Builds a constant mirror (`--server --constant=1`, RFC.md §15) and its executor
+/// writing beneath `dest` once the handshake is done.
+pub(crate) fn start_mirror(
+    opts: &Options,
+    dest: PathBuf,
+    failures: Failures,
+) -> StartConstant<'_, Mirror, TransferFs> {
+    Box::new(move |n: &Negotiated| {
+        let so = session_options(n, opts, true, false, FilesFrom::None);
+        let strong = so.strong;
+        let am_root = so.am_root;
+        let cfg = ConstantConfig::default();
+        let mirror = Mirror::new(so, cfg)?;
+        let r = receiver_options(opts, am_root);
+        let fs = ReceiverFs::for_constant(dest, strong, r, failures, cfg.max_open_files).map_err(
+            |e| {
+                eprintln!("rsync-constant: {e}");
+                ConstantError::Unsupported {
+                    what: "the destination cannot be opened",
+                }
+            },
+        )?;
+        Ok((mirror, TransferFs::Receive(Box::new(fs))))
     })
 }
 

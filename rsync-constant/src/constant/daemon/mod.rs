@@ -24,6 +24,7 @@
 mod link;
 pub mod mirror;
 pub mod status;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,7 @@ use tokio::sync::{watch, Notify};
 pub use self::link::{Fallback, Link, LinkError, LinkErrorKind};
 pub use self::mirror::{Backoff, MirrorConfig};
 pub use self::status::{LinkState, Snapshot, StatusBoard, StatusError};
+pub use self::stream::{Connector, Observed, Observer, Opened, StreamLink};
 use super::feed::{Feed, FeedConfig, FeedError, FeedStats};
 use super::names::Name;
 use super::queue::{Queue, QueueError};
