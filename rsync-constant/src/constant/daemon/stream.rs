@@ -27,7 +27,7 @@ use rsync_proto::mux::MsgCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
-use super::link::{Link, LinkError};
+use super::link::{Link, LinkError, LinkErrorKind};
 use crate::constant::queue::Entry;
 
 /// Exit codes of a peer that refuses `--constant=1` before the handshake: 1 (a stock rsync's
@@ -80,7 +80,7 @@ pub trait Connector {
     /// A new connection.
     ///
     /// # Errors
-    /// A [`LinkError`] (normally [`LinkErrorKind::Down`](super::LinkErrorKind::Down)) when
+    /// A [`LinkError`] (normally [`LinkErrorKind::Down`]) when
     /// it cannot be started.
     fn open(&mut self) -> Result<Opened<Self::Executor>, LinkError>;
 }
@@ -262,7 +262,7 @@ impl<C: Connector> StreamLink<C> {
             };
             match outcome {
                 Some(Err(e)) => {
-                    if e.kind != super::LinkErrorKind::Partial {
+                    if e.kind != LinkErrorKind::Partial {
                         self.conn = None;
                     }
                     return Err(e);
