@@ -6,12 +6,14 @@
 //!
 //! [`tree`] builds deterministic file trees and compares snapshots of them; [`peers`] finds the
 //! stock and our rsync binaries, writes the fake remote shell and runs a client under a
-//! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both.
+//! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both. [`vectors`] reads
+//! the RFC's `.vec` files.
 
 use std::path::PathBuf;
 
 pub mod peers;
 pub mod tree;
+pub mod vectors;
 
 /// Finds `tool` on `PATH`. Returns `None` (after printing a loud skip notice) when it is
 /// missing, unless `RSYNC_INTEROP=require`, in which case it panics.

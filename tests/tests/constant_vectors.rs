@@ -51,6 +51,7 @@ use rsync_proto::session::SessionOptions;
 use rsync_proto::token::{decode_token, TokenEvent};
 use rsync_proto::WireReader;
 use rsync_tests::tree::{set_mtime, Mtime};
+use rsync_tests::vectors::{cut, load_dir, rfc_md, Source, Vector};
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, Notify};
 
@@ -61,11 +62,6 @@ const T0: i64 = 1_700_000_000;
 
 fn const_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/vectors/constant")
-}
-
-fn rfc_md() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RFC.md");
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -768,103 +764,8 @@ fn frame_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
 // ---------------------------------------------------------------------------------------
 // The vector files.
 
-/// Where a vector's bytes come from (RFC.md Appendix B.6).
-#[derive(Debug)]
-enum Source {
-    Raw {
-        file: String,
-        off: usize,
-        len: usize,
-    },
-    Data {
-        file: String,
-        mux: usize,
-        off: usize,
-        len: usize,
-    },
-}
-
-#[derive(Debug)]
-struct Vector {
-    name: String,
-    labels: Vec<String>,
-    source: Source,
-    decode: String,
-    hex: Vec<u8>,
-    expects: Vec<(usize, String, String)>,
-}
-
-fn num(s: &str) -> usize {
-    s.parse()
-        .unwrap_or_else(|e| panic!("bad number {s:?}: {e}"))
-}
-
-fn parse_hex(s: &str) -> Vec<u8> {
-    let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    assert!(s.len().is_multiple_of(2), "odd hex");
-    s.chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).expect("hex digit"))
-        .collect()
-}
-
-fn load(path: &Path) -> Vector {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).unwrap();
-    let (mut labels, mut source, mut decode) = (Vec::new(), None, None);
-    let (mut hex, mut expects) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let rest = rest.trim();
-        match key {
-            "labels" => labels.extend(rest.split_whitespace().map(str::to_owned)),
-            "source" => {
-                let w: Vec<&str> = rest.split_whitespace().collect();
-                source = Some(match w.as_slice() {
-                    [f, "raw", o, l] => Source::Raw {
-                        file: (*f).to_owned(),
-                        off: num(o),
-                        len: num(l),
-                    },
-                    [f, "data", m, o, l] => Source::Data {
-                        file: (*f).to_owned(),
-                        mux: num(m),
-                        off: num(o),
-                        len: num(l),
-                    },
-                    _ => panic!("{name}:{}: bad source line", i + 1),
-                });
-            }
-            "decode" => decode = Some(rest.to_owned()),
-            "hex" => hex.extend(parse_hex(rest)),
-            "expect" => {
-                let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-                expects.push((i + 1, k.to_owned(), v.trim().to_owned()));
-            }
-            _ => panic!("{name}:{}: unknown key {key:?}", i + 1),
-        }
-    }
-    Vector {
-        labels,
-        source: source.unwrap_or_else(|| panic!("{name}: no source line")),
-        decode: decode.unwrap_or_else(|| panic!("{name}: no decode line")),
-        name,
-        hex,
-        expects,
-    }
-}
-
 fn all_vectors() -> Vec<Vector> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(const_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "vec"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| load(p)).collect()
+    load_dir(&const_dir())
 }
 
 fn raw_file(c: &Capture, file: &str) -> Vec<u8> {
@@ -877,16 +778,11 @@ fn raw_file(c: &Capture, file: &str) -> Vec<u8> {
 }
 
 fn source_bytes(c: &Capture, d: &Decoded, src: &Source) -> Result<Vec<u8>, String> {
-    let cut = |b: &[u8], off: usize, len: usize| {
-        b.get(off..off + len)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| format!("{off}+{len} is past the end ({} bytes)", b.len()))
-    };
     match src {
         Source::Raw { file, off, len } => cut(&raw_file(c, file), *off, *len),
         Source::Data {
             file,
-            mux,
+            mux_start: mux,
             off,
             len,
         } => {

@@ -42,140 +42,20 @@ use rsync_proto::mux::{unmux, FrameHeader, MsgCode, MuxLimits};
 use rsync_proto::sums::{decode_block_sums, decode_sum_head};
 use rsync_proto::token::{decode_token, TokenEvent};
 use rsync_proto::{NdxDecoder, WireReader};
+use rsync_tests::vectors::{cut, load_dir, num, parse_hex, rfc_md, Source, Vector};
 
 fn rfc_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/vectors/rfc")
 }
 
-fn rfc_md() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RFC.md");
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
-}
-
-/// Where a vector's bytes come from.
-#[derive(Debug)]
-enum Source {
-    /// `source FILE raw OFFSET LEN`: bytes of the raw capture file.
-    Raw {
-        file: String,
-        off: usize,
-        len: usize,
-    },
-    /// `source FILE data MUX_START OFFSET LEN`: bytes of the logical stream, i.e. the
-    /// concatenated MSG_DATA payloads of the frames that start at raw offset MUX_START.
-    Data {
-        file: String,
-        mux_start: usize,
-        off: usize,
-        len: usize,
-    },
-}
-
-/// One `.vec` file.
-#[derive(Debug)]
-struct Vector {
-    name: String,
-    labels: Vec<String>,
-    source: Source,
-    decode: String,
-    params: BTreeMap<String, String>,
-    hex: Vec<u8>,
-    /// `(line, key, value)`.
-    expects: Vec<(usize, String, String)>,
-}
-
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits in {s:?}"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| format!("{e} in {s:?}")))
-        .collect()
-}
-
-fn num(s: &str) -> usize {
-    s.parse()
-        .unwrap_or_else(|e| panic!("bad number {s:?}: {e}"))
-}
-
-fn load(path: &Path) -> Vector {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).unwrap();
-    let (mut labels, mut source, mut decode) = (Vec::new(), None, None);
-    let (mut params, mut hex, mut expects) = (BTreeMap::new(), Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let rest = rest.trim();
-        match key {
-            "labels" => labels.extend(rest.split_whitespace().map(str::to_owned)),
-            "source" => {
-                let w: Vec<&str> = rest.split_whitespace().collect();
-                source = Some(match w.as_slice() {
-                    [f, "raw", o, l] => Source::Raw {
-                        file: (*f).to_owned(),
-                        off: num(o),
-                        len: num(l),
-                    },
-                    [f, "data", m, o, l] => Source::Data {
-                        file: (*f).to_owned(),
-                        mux_start: num(m),
-                        off: num(o),
-                        len: num(l),
-                    },
-                    _ => panic!("{name}:{}: bad source line", i + 1),
-                });
-            }
-            "decode" => decode = Some(rest.to_owned()),
-            "param" => {
-                let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-                params.insert(k.to_owned(), v.trim().to_owned());
-            }
-            "hex" => {
-                hex.extend(parse_hex(rest).unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1)))
-            }
-            "expect" => {
-                let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-                expects.push((i + 1, k.to_owned(), v.trim().to_owned()));
-            }
-            _ => panic!("{name}:{}: unknown key {key:?}", i + 1),
-        }
-    }
-    Vector {
-        labels,
-        source: source.unwrap_or_else(|| panic!("{name}: no source line")),
-        decode: decode.unwrap_or_else(|| panic!("{name}: no decode line")),
-        name,
-        params,
-        hex,
-        expects,
-    }
-}
-
 fn all_vectors() -> Vec<Vector> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(rfc_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "vec"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| load(p)).collect()
+    load_dir(&rfc_dir())
 }
 
 /// The bytes at the vector's source, read from the raw capture.
 fn source_bytes(src: &Source) -> Result<Vec<u8>, String> {
     let read =
         |f: &str| std::fs::read(rfc_dir().join("raw").join(f)).map_err(|e| format!("raw/{f}: {e}"));
-    let cut = |b: &[u8], off: usize, len: usize| {
-        b.get(off..off + len)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| format!("{off}+{len} is past the end ({} bytes)", b.len()))
-    };
     match src {
         Source::Raw { file, off, len } => cut(&read(file)?, *off, *len),
         Source::Data {
