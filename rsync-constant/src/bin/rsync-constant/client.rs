@@ -6,12 +6,11 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use rsync_constant::options::Options;
 use rsync_constant::transfer::{build_filters, Failures, Source};
-use rsync_proto::driver::{self, DriverConfig, DriverError, Outcome};
+use rsync_proto::driver::{self, DriverError, Outcome};
 use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::Handshake;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -155,10 +154,7 @@ pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
             return exit_with(code);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match setup::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rsync-constant: cannot start the runtime: {e}");
@@ -294,11 +290,7 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
     let local = plan.remote.is_none();
     let failures = Failures::new();
     let mut console = Console::new(opts, plan.sending, !local);
-    let config = DriverConfig::default().with_timeout(
-        opts.timeout
-            .filter(|&t| t > 0)
-            .map(|t| Duration::from_secs(t.into())),
-    );
+    let config = setup::driver_config(opts.timeout);
     let start = setup::start(opts, false, local, plan.work, failures.clone(), filter);
     let result: Result<Outcome, DriverError> = driver::run(
         peer.reader,

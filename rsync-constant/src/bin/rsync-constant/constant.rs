@@ -28,7 +28,7 @@ use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
 use rsync_constant::constant::daemon::{
@@ -41,7 +41,6 @@ use rsync_constant::constant::queue::{Entry, Queue, QueueConfig, QueueError};
 use rsync_constant::exit::ExitCode as RsyncExit;
 use rsync_constant::options::{DeleteMode, MissingArgs, Options};
 use rsync_constant::transfer::{build_filters, TransferFs};
-use rsync_proto::driver::DriverConfig;
 use rsync_proto::handshake::Handshake;
 use rsync_proto::mux::MsgCode;
 
@@ -363,27 +362,16 @@ impl Connector for StreamConnector {
             std::slice::from_ref(&self.path),
         )
         .map_err(down)?;
-        let timeout = self
-            .master
-            .timeout
-            .filter(|&t| t > 0)
-            .map(|t| Duration::from_secs(t.into()));
         Ok(Opened {
             reader: peer.reader,
             writer: peer.writer,
             handshake,
             start: crate::setup::start_master(self.master.clone(), self.src.clone(), filter),
-            config: DriverConfig::default().with_timeout(timeout),
+            config: crate::setup::driver_config(self.master.timeout),
             child: Some(peer.child),
             observer: Some(self.observer()),
         })
     }
-}
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -434,7 +422,8 @@ fn daemon(opts: &Options, operands: &[OsString]) -> Result<(), (i32, anyhow::Err
         })
         .collect::<Result<Vec<_>, (i32, anyhow::Error)>>()?;
     let config = DaemonConfig::new(FeedConfig::new(&s.fifo, s.separator), Some(s.status));
-    let daemon = Daemon::start(config, queue, mirrors, runtime).map_err(|e| (3, e.into()))?;
+    let daemon =
+        Daemon::start(config, queue, mirrors, crate::setup::runtime).map_err(|e| (3, e.into()))?;
     let mut names = String::new();
     for (_, d) in &s.dests {
         let _ = write!(names, " {}", d.to_string_lossy());
@@ -446,7 +435,7 @@ fn daemon(opts: &Options, operands: &[OsString]) -> Result<(), (i32, anyhow::Err
         s.fifo.display(),
         s.queue.display()
     );
-    let rt = runtime().map_err(|e| (14, e.into()))?;
+    let rt = crate::setup::runtime().map_err(|e| (14, e.into()))?;
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).ok();

@@ -6,13 +6,12 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use rsync_constant::itemize::{self, ItemizeContext};
 use rsync_constant::options::{FilterArg, Options};
 use rsync_constant::transfer::{Failures, Source};
 use rsync_proto::constant::{ConstantError, Mirror, MirrorEvent};
-use rsync_proto::driver::{self, ConstantApp, DriverConfig};
+use rsync_proto::driver::{self, ConstantApp};
 use rsync_proto::handshake::Handshake;
 use rsync_proto::mux::MsgCode;
 
@@ -60,36 +59,12 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             files_from: None,
         }
     };
-    let cfg = match setup::server_config(opts, args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rsync-constant: {e:#}");
-            return exit_with(1);
-        }
-    };
-    let hs = match Handshake::server(cfg) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("rsync-constant: {e}");
-            return exit_with(2);
-        }
+    let (hs, rt) = match prepare(opts, args) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let failures = Failures::new();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rsync-constant: cannot start the runtime: {e}");
-            return exit_with(14);
-        }
-    };
-    let config = DriverConfig::default().with_timeout(
-        opts.timeout
-            .filter(|&t| t > 0)
-            .map(|t| Duration::from_secs(t.into())),
-    );
+    let config = setup::driver_config(opts.timeout);
     let start = setup::start(
         opts,
         true,
@@ -201,6 +176,27 @@ impl ConstantApp<Mirror> for MirrorApp {
     }
 }
 
+/// What both kinds of server start with: the server handshake of the command line and a
+/// runtime; on failure, the message is printed and the exit code returned.
+fn prepare(
+    opts: &Options,
+    args: &[OsString],
+) -> Result<(Handshake, tokio::runtime::Runtime), ExitCode> {
+    let cfg = setup::server_config(opts, args).map_err(|e| {
+        eprintln!("rsync-constant: {e:#}");
+        exit_with(1)
+    })?;
+    let hs = Handshake::server(cfg).map_err(|e| {
+        eprintln!("rsync-constant: {e}");
+        exit_with(2)
+    })?;
+    let rt = setup::runtime().map_err(|e| {
+        eprintln!("rsync-constant: cannot start the runtime: {e}");
+        exit_with(14)
+    })?;
+    Ok((hs, rt))
+}
+
 /// `--server --constant=N . DEST`: a long-lived mirror (RFC.md §15) until the master's
 /// `BYE` or the end of the connection.
 fn mirror(opts: &Options, args: &[OsString], operands: &[OsString], version: u32) -> ExitCode {
@@ -212,35 +208,11 @@ fn mirror(opts: &Options, args: &[OsString], operands: &[OsString], version: u32
         .get(1)
         .filter(|d| !d.is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let cfg = match setup::server_config(opts, args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rsync-constant: {e:#}");
-            return exit_with(1);
-        }
+    let (hs, rt) = match prepare(opts, args) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
-    let hs = match Handshake::server(cfg) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("rsync-constant: {e}");
-            return exit_with(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rsync-constant: cannot start the runtime: {e}");
-            return exit_with(14);
-        }
-    };
-    let config = DriverConfig::default().with_timeout(
-        opts.timeout
-            .filter(|&t| t > 0)
-            .map(|t| Duration::from_secs(t.into())),
-    );
+    let config = setup::driver_config(opts.timeout);
     let failures = Failures::new();
     let mut app = MirrorApp {
         itemize: opts.itemize > 0 || opts.verbose > 0,

@@ -12,15 +12,31 @@ use rsync_constant::transfer::{
 };
 use rsync_core::checksum::ChecksumKind;
 use rsync_proto::constant::{ConstantConfig, ConstantError, Master, Mirror};
-use rsync_proto::driver::{StartConstant, StartSession};
+use rsync_proto::driver::{DriverConfig, StartConstant, StartSession};
 use rsync_proto::filter::wire::WireContext;
-use rsync_proto::filter::FilterList;
+use rsync_proto::filter::{FilterError, FilterList};
 use rsync_proto::handshake::{
     ClientConfig, ClientInfo, CompatFlags, Negotiated, ServerConfig, CF_ID0_NAMES, CF_SAFE_FLIST,
 };
 use rsync_proto::session::{
     DeleteTiming, FilesFrom, Receiver, Sender, Session, SessionError, SessionOptions,
 };
+
+/// The single-threaded runtime every run of the binary drives its connections on.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// The driver configuration of `--timeout=SECS` (0 or absent: none).
+pub(crate) fn driver_config(timeout: Option<u32>) -> DriverConfig {
+    DriverConfig::default().with_timeout(
+        timeout
+            .filter(|&t| t > 0)
+            .map(|t| std::time::Duration::from_secs(t.into())),
+    )
+}
 
 /// The capability letters we offer as a client (rsync's, without incremental recursion).
 pub(crate) const LETTERS: &[u8] = b"LsfxCIvu";
@@ -179,19 +195,10 @@ pub(crate) fn start<'a>(
         let mut so = session_options(n, opts, server, local, ff);
         so.delete_excluded = opts.delete_excluded;
         if !server {
-            // exclude.c send_filter_list: what the client's rules put on the wire.
-            let ctx = WireContext {
-                protocol: u32::from(n.protocol.min(32)),
-                client_is_sender: sending,
-                delete: opts.delete.is_some(),
-                prune_empty_dirs: false,
-            };
-            so.filter_rules = filter
-                .wire_rules(&ctx)
+            so.filter_rules = wire_rules(&filter, n.protocol, sending, opts.delete.is_some())
                 .map_err(|e| SessionError::BadFilter {
                     reason: e.to_string(),
-                })?
-                .unwrap_or_default();
+                })?;
             so.filter = Some(filter.clone());
         }
         let strong = so.strong;
@@ -221,6 +228,22 @@ pub(crate) fn start<'a>(
         };
         Ok((session, fs))
     })
+}
+
+/// What a client's rules put on the wire (rsync's `send_filter_list`) at `protocol`.
+fn wire_rules(
+    filter: &FilterList,
+    protocol: u8,
+    client_is_sender: bool,
+    delete: bool,
+) -> Result<Vec<Vec<u8>>, FilterError> {
+    let ctx = WireContext {
+        protocol: u32::from(protocol.min(32)),
+        client_is_sender,
+        delete,
+        prune_empty_dirs: false,
+    };
+    Ok(filter.wire_rules(&ctx)?.unwrap_or_default())
 }
 
 /// The sender executor's options for `opts` at protocol `protocol`.
@@ -270,18 +293,10 @@ pub(crate) fn start_master(
 ) -> StartConstant<'static, Master, TransferFs> {
     Box::new(move |n: &Negotiated| {
         let mut so = session_options(n, &opts, false, false, FilesFrom::None);
-        let ctx = WireContext {
-            protocol: u32::from(n.protocol.min(32)),
-            client_is_sender: true,
-            delete: true,
-            prune_empty_dirs: false,
-        };
-        so.filter_rules = filter
-            .wire_rules(&ctx)
-            .map_err(|e| ConstantError::Filter {
+        so.filter_rules =
+            wire_rules(&filter, n.protocol, true, true).map_err(|e| ConstantError::Filter {
                 reason: e.to_string(),
-            })?
-            .unwrap_or_default();
+            })?;
         so.filter = Some(filter.clone());
         let id0 = so.flist.id0_names;
         let master = Master::new(so, ConstantConfig::default())?;
