@@ -133,6 +133,16 @@ def peak_rss_kib(pid: int, field: str = "VmHWM:") -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def descendants(pid: int) -> list[int]:
     kids: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
@@ -162,14 +172,67 @@ def make_tree(root: str, files: int) -> None:
         open(stamp, "w").close()
 
 
+class FreshFs:
+    """With `--fresh-fs GIB` (> 0, root only): a fresh ext4 image loop-mounted at WORK/fs,
+    holding the mirrors, with its `churn-src` bind-mounted over SRC/zz-churn, so that no run
+    creates files where many were just deleted (ext4 then skips recently freed inodes and
+    creating files gets several times slower, for every tool alike). Otherwise WORK itself."""
+
+    def __init__(self, work: str, src: str, gib: float) -> None:
+        self.mounts: list[str] = []
+        self.img = None
+        self.root = work
+        self.churn = os.path.join(src, "zz-churn")
+        if gib <= 0:
+            return
+        self.img = os.path.join(work, "fresh.img")
+        mnt = os.path.join(work, "fs")
+        subprocess.run(["truncate", "-s", f"{int(gib * 1024)}M", self.img], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", "2000000", self.img], check=True)
+        os.makedirs(mnt)
+        subprocess.run(["mount", "-o", "loop", self.img, mnt], check=True)
+        self.mounts.append(mnt)
+        self.root = mnt
+        os.makedirs(self.churn, exist_ok=True)
+        os.makedirs(os.path.join(mnt, "churn-src"))
+        subprocess.run(["mount", "--bind", os.path.join(mnt, "churn-src"), self.churn], check=True)
+        self.mounts.append(self.churn)
+
+    def close(self) -> None:
+        for m in reversed(self.mounts):
+            if subprocess.run(["umount", m]).returncode != 0:
+                subprocess.run(["umount", "-l", m])
+        self.mounts.clear()
+
+
+def raise_inotify_queue() -> None:
+    """Room for every churn event (root only): an overflow would lose lag samples."""
+    p = "/proc/sys/fs/inotify/max_queued_events"
+    try:
+        with open(p) as f:
+            if int(f.read()) >= 1 << 20:
+                return
+        with open(p, "w") as f:
+            f.write(str(1 << 20))
+    except (OSError, ValueError) as e:
+        print(f"  note: cannot raise {p} ({e}); lag samples may be lost to an overflow", flush=True)
+
+
+def clear_churn(src: str) -> None:
+    """Removes an earlier run's churned files (and a mount left by an interrupted run)."""
+    churn = os.path.join(src, "zz-churn")
+    while os.path.ismount(churn):
+        subprocess.run(["umount", "-l", churn], check=True)
+    shutil.rmtree(churn, ignore_errors=True)
+
+
 def prepare_bench_dirs(src: str) -> None:
     lat = os.path.join(src, "zz-latency")
     os.makedirs(lat, exist_ok=True)
     for i in range(64):
         write_file(os.path.join(lat, f"f{i:03d}"), b"initial\n")
     # Churn creates new files (each change a distinct name, so each has one lag) in 100
-    # directories that exist beforehand; earlier runs' files are removed first.
-    shutil.rmtree(os.path.join(src, "zz-churn"), ignore_errors=True)
+    # directories that exist beforehand (see clear_churn).
     for d in range(100):
         os.makedirs(os.path.join(src, "zz-churn", f"d{d:02d}"), exist_ok=True)
 
@@ -209,6 +272,10 @@ class Daemon:
         kids = [peak_rss_kib(p, field) for p in descendants(self.proc.pid)]
         return peak_rss_kib(self.proc.pid, field), max(kids, default=0)
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the daemon and by its descendants (the mirror)."""
+        return cpu_seconds(self.proc.pid), sum(cpu_seconds(p) for p in descendants(self.proc.pid))
+
     def stop(self) -> None:
         os.close(self.fd)
         self.proc.send_signal(signal.SIGTERM)
@@ -238,10 +305,12 @@ def run_size(args, files: int, results: dict) -> None:
     os.makedirs(data, exist_ok=True)
     src = os.path.join(data, f"ctree-{files}")
     make_tree(src, files)
-    prepare_bench_dirs(src)
     work = os.path.join(args.dir, f"run-{files}-{os.getpid()}-{time.time_ns()}")
     os.makedirs(work)
-    dest, dest_rs, dest_ls = (os.path.join(work, n) for n in ("mirror", "rsync", "lsyncd"))
+    clear_churn(src)
+    fresh = FreshFs(work, src, args.fresh_fs)
+    prepare_bench_dirs(src)
+    dest, dest_rs, dest_ls = (os.path.join(fresh.root, n) for n in ("mirror", "rsync", "lsyncd"))
     r = results.setdefault(str(files), {})
     print(f"## {files:,} files ({src})", flush=True)
 
@@ -296,8 +365,10 @@ def run_size(args, files: int, results: dict) -> None:
 
     # Churn: args.churn_rate new 1 KiB files per second for args.churn_seconds, names sent
     # every millisecond; each change's lag is from the FIFO write to its event on the mirror.
+    # Only renames: the mirror writes every file to a temporary name and renames it, and a
+    # second event per file would only fill the inotify queue.
     for d in range(100):
-        ino.watch(os.path.join(dest, "zz-churn", f"d{d:02d}"))
+        ino.watch(os.path.join(dest, "zz-churn", f"d{d:02d}"), IN_MOVED_TO)
     churn_dirs = {os.fsencode(os.path.join(dest, "zz-churn", f"d{d:02d}")) for d in range(100)}
     total = args.churn_rate * args.churn_seconds
     sent_at: dict[bytes, float] = {}
@@ -310,6 +381,7 @@ def run_size(args, files: int, results: dict) -> None:
                 seen[n] = t
                 lags.append(t - sent_at[n])
 
+    cpu0 = daemon.cpu()
     start = time.perf_counter()
     j = 0
     tick = 0.001
@@ -333,6 +405,7 @@ def run_size(args, files: int, results: dict) -> None:
     while len(seen) < len(sent_at) and time.perf_counter() < deadline:
         drain(0.5)
     done = time.perf_counter()
+    cpu1 = daemon.cpu()
     missing = len(sent_at) - len(seen)
     # Content check of every churned file.
     bad = 0
@@ -356,12 +429,15 @@ def run_size(args, files: int, results: dict) -> None:
         "not_seen": missing,
         "content_mismatch": bad,
         "inotify_overflow": ino.overflowed,
+        "daemon_cpu_us_per_change": (cpu1[0] - cpu0[0]) / total * 1e6,
+        "mirror_cpu_us_per_change": (cpu1[1] - cpu0[1]) / total * 1e6,
     }
     c = r["churn"]
     print(
         f"  churn: {total:,} changes offered at {c['offered_rate']:,.0f}/s, all applied at {c['applied_rate']:,.0f}/s; "
         f"lag p50 {c['lag_p50_s'] * 1000:.1f} ms p99 {c['lag_p99_s'] * 1000:.1f} ms max {c['lag_max_s'] * 1000:.1f} ms; "
-        f"not seen {missing}, content mismatches {bad}",
+        f"not seen {missing}, content mismatches {bad}; CPU per change: daemon {c['daemon_cpu_us_per_change']:.0f} us, "
+        f"mirror {c['mirror_cpu_us_per_change']:.0f} us",
         flush=True,
     )
     r["rss_kib"] = daemon.rss("VmRSS:")
@@ -374,13 +450,16 @@ def run_size(args, files: int, results: dict) -> None:
     daemon.stop()
 
     # lsyncd (delay = 0), alone on the machine: it watches SRC itself.
-    if shutil.which("lsyncd"):
+    if args.no_lsyncd:
+        print("  lsyncd: skipped (--no-lsyncd)", flush=True)
+    elif shutil.which("lsyncd"):
         r["lsyncd_ms"] = lsyncd_latency(args, work, src, dest_ls, ino)
         lat = r["lsyncd_ms"]
         print(f"  single change, lsyncd delay=0: p50 {percentile(lat, 50):.2f} ms  p99 {percentile(lat, 99):.2f} ms", flush=True)
     else:
         print("  lsyncd not installed: skipped (apt-get install lsyncd)", flush=True)
     ino.close()
+    fresh.close()
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -435,10 +514,19 @@ def main() -> int:
     ap.add_argument("--churn-seconds", type=int, default=5)
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "target/bench-constant"))
     ap.add_argument("--json")
+    ap.add_argument(
+        "--fresh-fs",
+        type=float,
+        default=4.0 if os.geteuid() == 0 and shutil.which("mkfs.ext4") else 0.0,
+        help="GiB of a fresh ext4 image per tree size for the mirrors and the churned files (0: off; "
+        "default 4 when root)",
+    )
+    ap.add_argument("--no-lsyncd", action="store_true", help="skip lsyncd even when installed")
     args = ap.parse_args()
     args.ours = os.path.abspath(args.ours)
     os.makedirs(args.dir, exist_ok=True)
     results: dict = {}
+    raise_inotify_queue()
     print(
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}; "
         f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
