@@ -1,8 +1,18 @@
 //! The FIFO reader of `--constant --files-from=FIFO`: opens (or creates, mode 0600) the FIFO,
 //! reads it on a dedicated thread, parses the names ([`crate::constant::names`]) and hands
-//! every read's accepted names to a sink as **one batch**, which is what lets the queue commit
-//! them together (group commit). Rejected names are logged (`tracing` warn) and counted; they
+//! the accepted names to a sink in **batches**, which is what lets the queue commit them
+//! together (group commit). Rejected names are logged (`tracing` warn) and counted; they
 //! never stop the feed.
+//!
+//! # Batches (group commit)
+//! A name that arrives when the sink last returned more than
+//! [`FeedConfig::commit_delay`] ago is handed over at once, alone or with whatever the same
+//! read brought: an isolated change waits for nothing. A name that arrives sooner (changes
+//! are streaming in) waits until `commit_delay` has passed since that return, gathering every
+//! name read meanwhile into the same batch (at most [`MAX_BATCH`] names). So under a stream
+//! of changes the sink runs at most once per `commit_delay` (plus its own time), and each
+//! durable commit, whose cost is mostly per commit (an `fdatasync` and the copy-on-write of a
+//! few B-tree pages), is shared by every name of those milliseconds.
 //!
 //! # Writers
 //! Any number of processes may write, concurrently and one after another. A write of at most
@@ -41,6 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{FileType, Mode, OFlags, CWD};
@@ -50,6 +61,12 @@ use super::names::{Name, NameParser, Parsed, Separator};
 
 /// Size of one read of the FIFO.
 pub const READ_SIZE: usize = 64 << 10;
+
+/// Most names handed to the sink at once.
+pub const MAX_BATCH: usize = 16_384;
+
+/// Default [`FeedConfig::commit_delay`].
+pub const COMMIT_DELAY: Duration = Duration::from_millis(5);
 
 /// Pipe buffer requested for the FIFO with `F_SETPIPE_SZ` (the unprivileged maximum by
 /// default): it absorbs bursts while the sink commits a batch.
@@ -66,6 +83,9 @@ pub struct FeedConfig {
     pub read_size: usize,
     /// Pipe buffer size to request (best effort; `None`: leave the kernel's default).
     pub pipe_size: Option<usize>,
+    /// Shortest time between two batches while names stream in (see the
+    /// [module docs](self); default [`COMMIT_DELAY`]; zero: one batch per read).
+    pub commit_delay: Duration,
 }
 
 impl FeedConfig {
@@ -76,6 +96,7 @@ impl FeedConfig {
             separator,
             read_size: READ_SIZE,
             pipe_size: Some(PIPE_SIZE),
+            commit_delay: COMMIT_DELAY,
         }
     }
 }
@@ -204,6 +225,9 @@ impl Feed {
             parser: NameParser::new(config.separator),
             buf: vec![0; config.read_size.max(1)],
             out: Vec::new(),
+            commit_delay: config.commit_delay,
+            last_batch: None,
+            due: None,
         };
         let thread = std::thread::Builder::new()
             .name("fifo-feed".into())
@@ -233,8 +257,9 @@ impl Feed {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
-    /// Stops the reader (it returns within one `poll`, writer or not) and waits for it. A
-    /// partial name still buffered is dropped: it was never terminated nor ended by EOF.
+    /// Stops the reader (it returns within one `poll`, writer or not) and waits for it. The
+    /// complete names already read and not yet handed over go to the sink first; a partial
+    /// name still buffered is dropped: it was never terminated nor ended by EOF.
     ///
     /// # Errors
     /// The error the thread ended with, if it ended on its own because of one.
@@ -285,6 +310,11 @@ struct Reader {
     parser: NameParser,
     buf: Vec<u8>,
     out: Vec<Parsed>,
+    commit_delay: Duration,
+    /// When the sink last returned.
+    last_batch: Option<Instant>,
+    /// When the names in `out` are due (set while they wait for more).
+    due: Option<Instant>,
 }
 
 impl Reader {
@@ -305,14 +335,21 @@ impl Reader {
     {
         loop {
             if self.stop.load(Ordering::Acquire) {
-                return Ok(());
+                return self.finish(sink);
             }
+            let timeout = self.due.map(|due| {
+                let left = due.saturating_duration_since(Instant::now());
+                rustix::event::Timespec {
+                    tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                }
+            });
             let (fifo_ready, woken) = {
                 let mut fds = [
                     PollFd::new(&self.fifo, PollFlags::IN),
                     PollFd::new(&self.wake, PollFlags::IN),
                 ];
-                match poll(&mut fds, None) {
+                match poll(&mut fds, timeout.as_ref()) {
                     Ok(_) => {}
                     Err(Errno::INTR) => continue,
                     Err(e) => return Err(self.read_err(e)),
@@ -320,9 +357,15 @@ impl Reader {
                 (!fds[0].revents().is_empty(), !fds[1].revents().is_empty())
             };
             if woken || self.stop.load(Ordering::Acquire) {
-                return Ok(());
+                return self.finish(sink);
             }
             if !fifo_ready {
+                // The gathering time is over.
+                if self.due.is_some_and(|due| Instant::now() >= due)
+                    && self.deliver(sink).is_break()
+                {
+                    return Ok(());
+                }
                 continue;
             }
             match rustix::io::read(&self.fifo, &mut self.buf) {
@@ -342,7 +385,7 @@ impl Reader {
                     self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
                     let data = self.buf.get(..n).unwrap_or_default();
                     self.parser.push(data, &mut self.out);
-                    if self.deliver(sink).is_break() {
+                    if self.ready() && self.deliver(sink).is_break() {
                         return Ok(());
                     }
                 }
@@ -352,11 +395,42 @@ impl Reader {
         }
     }
 
+    /// Whether the names parsed so far go to the sink now (see "Batches" in the module docs);
+    /// otherwise sets the time they are due.
+    fn ready(&mut self) -> bool {
+        if self.out.is_empty() {
+            return false;
+        }
+        if self.out.len() >= MAX_BATCH {
+            return true;
+        }
+        let due = match (self.due, self.last_batch) {
+            (Some(due), _) => due,
+            (None, Some(last)) => last + self.commit_delay,
+            (None, None) => return true,
+        };
+        if Instant::now() >= due {
+            return true;
+        }
+        self.due = Some(due);
+        false
+    }
+
+    /// Stopping: the names already read (complete ones) still go to the sink.
+    fn finish<F>(&mut self, sink: &mut F) -> Result<(), FeedError>
+    where
+        F: FnMut(Vec<Name>) -> ControlFlow<()>,
+    {
+        let _ = self.deliver(sink);
+        Ok(())
+    }
+
     /// Logs and counts the rejections of `out`, hands the accepted names to the sink.
     fn deliver<F>(&mut self, sink: &mut F) -> ControlFlow<()>
     where
         F: FnMut(Vec<Name>) -> ControlFlow<()>,
     {
+        self.due = None;
         self.stats
             .ignored
             .store(self.parser.ignored(), Ordering::Relaxed);
@@ -377,7 +451,9 @@ impl Reader {
             .accepted
             .fetch_add(names.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        sink(names)
+        let flow = sink(names);
+        self.last_batch = Some(Instant::now());
+        flow
     }
 
     fn read_err(&self, e: Errno) -> FeedError {

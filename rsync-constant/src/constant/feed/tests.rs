@@ -293,3 +293,61 @@ fn the_sink_can_stop_the_feed() {
     wait_for("the thread to end", || feed.is_finished());
     feed.join().unwrap();
 }
+
+/// A feed with `commit_delay`, whose batches arrive on the returned channel.
+fn start_with_delay(dir: &tempfile::TempDir, delay: Duration) -> (Feed, mpsc::Receiver<Vec<Name>>) {
+    let (tx, rx) = mpsc::channel();
+    let mut config = FeedConfig::new(dir.path().join("fifo"), Separator::Nul);
+    config.commit_delay = delay;
+    let feed = Feed::start(config, move |batch| match tx.send(batch) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
+    })
+    .unwrap();
+    (feed, rx)
+}
+
+fn names(batch: &[Name]) -> Vec<&[u8]> {
+    batch.iter().map(Name::as_bytes).collect()
+}
+
+#[test]
+fn names_streaming_in_after_a_batch_are_gathered_into_one() {
+    // A long delay, so that the writes below surely fall within it.
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, rx) = start_with_delay(&dir, Duration::from_secs(2));
+    let mut w = writer(&dir);
+    // The first name: nothing was handed over before, so it goes at once, alone.
+    w.write_all(b"first\0").unwrap();
+    let first = rx.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(names(&first), [b"first"]);
+    // Three separate writes right after: held back, then handed over together.
+    for n in [&b"b\0"[..], b"c\0", b"d\0"] {
+        w.write_all(n).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "names within the delay must wait for it"
+    );
+    let gathered = rx.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(names(&gathered), [&b"b"[..], b"c", b"d"]);
+    assert_eq!(feed.stats().batches(), 2);
+    feed.stop().unwrap();
+}
+
+#[test]
+fn stop_hands_over_the_names_still_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, rx) = start_with_delay(&dir, Duration::from_secs(3600));
+    let mut w = writer(&dir);
+    w.write_all(b"a\0").unwrap();
+    assert_eq!(names(&rx.recv_timeout(DEADLINE).unwrap()), [b"a"]);
+    w.write_all(b"b\0c\0partial").unwrap();
+    wait_for("the read", || feed.stats().bytes() == 13);
+    feed.stop().unwrap();
+    // The complete names were read: they reach the sink; the partial one does not.
+    let last = rx.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(names(&last), [&b"b"[..], b"c"]);
+    assert!(rx.try_recv().is_err());
+}
