@@ -101,6 +101,12 @@ pub trait Link {
 
     /// Drops the connection after an error (the next [`Link::connect`] starts afresh).
     fn disconnect(&mut self) {}
+
+    /// Ends the connection cleanly when the daemon stops (the streaming link says `BYE` and
+    /// waits for the mirror's; the caller bounds the wait). Nothing to do by default.
+    fn close(&mut self) -> impl Future<Output = ()> {
+        async {}
+    }
 }
 
 /// A link that tries `first` and, once it answers [`LinkErrorKind::Refused`], uses `second`
@@ -160,6 +166,13 @@ impl<A: Link, B: Link> Link for Fallback<A, B> {
         match &mut self.first {
             Some(a) => a.disconnect(),
             None => self.second.disconnect(),
+        }
+    }
+
+    async fn close(&mut self) {
+        match &mut self.first {
+            Some(a) => a.close().await,
+            None => self.second.close().await,
         }
     }
 }

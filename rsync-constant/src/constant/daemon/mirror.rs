@@ -169,6 +169,13 @@ pub(crate) async fn run<L: Link>(mut ctx: MirrorCtx, mut link: L) {
             }
         }
     }
+    if *ctx.shutdown.borrow() == Shutdown::Stop {
+        // A clean end of the session (`BYE`), unless the daemon stops harder meanwhile.
+        tokio::select! {
+            () = link.close() => {}
+            () = wait_for(&mut abort, Shutdown::Abort) => {}
+        }
+    }
     ctx.status.set_state(&ctx.id, LinkState::Stopped);
 }
 

@@ -7,7 +7,8 @@
 //!   server, or the remote shell that runs it) and waits for the end of the handshake;
 //! - [`Link::deliver`] submits the batch's names and a `BATCH_END`, wakes the driver and
 //!   returns once every change is acknowledged (`.` is submitted as a tree);
-//! - [`Link::full_sync`] submits the tree `.` (RFC.md §15.10) and a `BATCH_END`.
+//! - [`Link::full_sync`] submits the tree `.` (RFC.md §15.10) and a `BATCH_END`;
+//! - [`Link::close`] submits `BYE` (RFC.md §15.9) and waits for the end of the session.
 //!
 //! A change acknowledged with status 23 or 24 makes the call [`LinkErrorKind::Partial`];
 //! the end of the session, for any reason, makes it [`LinkErrorKind::Down`] (the next
@@ -91,6 +92,8 @@ enum Job {
     Submit(WirePath),
     Tree(WirePath),
     EndBatch,
+    /// `BYE` once everything is sent (the daemon stops).
+    Close,
 }
 
 /// How a session ended.
@@ -139,6 +142,10 @@ impl ConstantApp<Master> for App {
                 Job::Submit(p) => m.submit(p)?,
                 Job::Tree(p) => m.submit_tree(p)?,
                 Job::EndBatch => m.end_batch()?,
+                Job::Close => {
+                    m.close();
+                    continue;
+                }
             };
             lock(&self.shared).outstanding.insert(id);
         }
@@ -385,6 +392,23 @@ impl<C: Connector> Link for StreamLink<C> {
     }
 
     fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    /// Sends `BYE` after what is in flight and waits for the session to end (the mirror
+    /// answers `BYE` and exits with code 0).
+    async fn close(&mut self) {
+        if self.push(vec![Job::Close]).is_err() {
+            return;
+        }
+        loop {
+            let Some(conn) = &self.conn else { return };
+            let progress = Arc::clone(&conn.progress);
+            if lock(&conn.shared).ended.is_some() {
+                break;
+            }
+            progress.notified().await;
+        }
         self.conn = None;
     }
 }
