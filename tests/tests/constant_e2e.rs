@@ -3,7 +3,11 @@
 //! survives `kill -9` of the daemon, a dead mirror does not delay a live one, a stock
 //! rsync mirror is fed through the session loop (after refusing the streaming link), a
 //! rename over the streaming link costs block copies only, and `kill -9` of a streaming
-//! mirror mid-file is followed by a reconnect with no partial file under its final name.
+//! mirror mid-file is followed by a reconnect with no partial file under its final name;
+//! cutting or stalling the transport (a relay between the daemon and a remote mirror) is
+//! followed by a reconnect and convergence, `--settle` holds a name until it is quiet,
+//! `--hot-warn` logs a busy path once, and stopping the daemon ends the mirror session
+//! cleanly.
 //!
 //! Every test has a hard wall-clock bound ([`BOUND`]): each wait gives up (and fails) at the
 //! test's deadline, and the daemon's whole process group is killed when the test ends,
@@ -52,6 +56,8 @@ impl Deadline {
 /// A running daemon (its own process group, killed on drop).
 struct Daemon {
     child: Option<Child>,
+    /// Its process group (its pid), killed on drop even once the daemon has exited.
+    group: Option<rustix::process::Pid>,
     out: PathBuf,
     err: PathBuf,
 }
@@ -71,6 +77,7 @@ impl Daemon {
             .spawn()
             .unwrap();
         Self {
+            group: rustix::process::Pid::from_raw(child.id() as i32),
             child: Some(child),
             out,
             err,
@@ -95,11 +102,30 @@ impl Daemon {
 
     /// `kill -9` of the daemon and everything it started.
     fn kill9(&mut self) {
+        if let Some(group) = self.group.take() {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         if let Some(mut c) = self.child.take() {
-            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
             let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the daemon's exit, leaving the rest of its process
+    /// group alone (killed on drop); returns its exit code.
+    fn sigterm(&mut self, deadline: &Deadline) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = rustix::process::Pid::from_raw(c.id() as i32)?;
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -721,4 +747,590 @@ fn kill_processes_with(parts: &[&str]) -> usize {
         }
     }
     n
+}
+
+/// A fake remote shell that puts a relay process (`rsync-tests-wire-relay`) between the
+/// daemon and each streaming mirror, so that a test can cut or stall the transport without
+/// touching either end. The relay is the daemon's child (the script `exec`s it); the relay's
+/// child is a wrapper `sh` that logs `start RELAY WRAPPER` to [`RelayShell::sessions`], runs
+/// the server, then logs `exit RELAY WRAPPER CODE` with the server's exit code (the wrapper
+/// survives the relay, so the line says when and how the server ended after a cut).
+struct RelayShell {
+    script: PathBuf,
+    sessions: PathBuf,
+}
+
+/// One mirror session seen through a [`RelayShell`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Session {
+    relay: i32,
+    wrapper: i32,
+    /// The server's exit code once it ended.
+    exit: Option<i32>,
+}
+
+impl RelayShell {
+    fn write(dir: &Path) -> Self {
+        let relay = env!("CARGO_BIN_EXE_rsync-tests-wire-relay");
+        let script = dir.join("relay-rsh");
+        let sessions = dir.join("sessions");
+        let wire = dir.join("wire");
+        let text = format!(
+            "#!/bin/sh\nshift\nexec '{relay}' '{wire}' sh -c \"echo \\\"start \\$PPID \\$\\$\\\" \
+             >> '{log}'; $*; echo \\\"exit \\$PPID \\$\\$ \\$?\\\" >> '{log}'\"\n",
+            wire = wire.display(),
+            log = sessions.display(),
+        );
+        fs::write(&script, text).unwrap();
+        Self { script, sessions }
+    }
+
+    /// The `-e` value.
+    fn rsh(&self) -> std::ffi::OsString {
+        let mut o = os("sh ");
+        o.push(&self.script);
+        o
+    }
+
+    /// Every session started so far, in order.
+    fn sessions(&self) -> Vec<Session> {
+        let text = fs::read_to_string(&self.sessions).unwrap_or_default();
+        let mut out: Vec<Session> = Vec::new();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|s| s.parse::<i32>().ok());
+            match (f.first().copied(), num(1), num(2)) {
+                (Some("start"), Some(relay), Some(wrapper)) => out.push(Session {
+                    relay,
+                    wrapper,
+                    exit: None,
+                }),
+                (Some("exit"), Some(relay), Some(wrapper)) => {
+                    if let Some(s) = out
+                        .iter_mut()
+                        .find(|s| s.relay == relay && s.wrapper == wrapper)
+                    {
+                        s.exit = num(3);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Sends `sig` to one process (which must exist).
+fn signal(pid: i32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process(pid, sig).expect("the process was alive");
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// The first difference between the trees (files: bytes, mode, mtime with nanoseconds;
+/// directories: mode; symlinks: target), or `None` when they are identical. Temporary files
+/// of the mirror (`.NAME.XXXXXX`) count as differences.
+fn tree_diff(src: &Path, dest: &Path) -> Option<String> {
+    let (a, b) = (all_entries(src), all_entries(dest));
+    if a != b {
+        let only_src: Vec<_> = a.iter().filter(|n| !b.contains(n)).take(5).collect();
+        let only_dest: Vec<_> = b.iter().filter(|n| !a.contains(n)).take(5).collect();
+        return Some(format!(
+            "names differ: only at the source {only_src:?}, only on the mirror {only_dest:?}"
+        ));
+    }
+    for n in &a {
+        let (pa, pb) = (src.join(n), dest.join(n));
+        let (Ok(ma), Ok(mb)) = (fs::symlink_metadata(&pa), fs::symlink_metadata(&pb)) else {
+            return Some(format!("{n}: vanished"));
+        };
+        if ma.mode() != mb.mode() {
+            return Some(format!("{n}: mode {:o} != {:o}", ma.mode(), mb.mode()));
+        }
+        if ma.is_file() {
+            if (ma.mtime(), ma.mtime_nsec()) != (mb.mtime(), mb.mtime_nsec()) {
+                return Some(format!(
+                    "{n}: mtime {}.{:09} != {}.{:09}",
+                    ma.mtime(),
+                    ma.mtime_nsec(),
+                    mb.mtime(),
+                    mb.mtime_nsec()
+                ));
+            }
+            if ma.len() != mb.len() || fs::read(&pa).ok() != fs::read(&pb).ok() {
+                return Some(format!("{n}: content differs"));
+            }
+        } else if ma.file_type().is_symlink() && fs::read_link(&pa).ok() != fs::read_link(&pb).ok()
+        {
+            return Some(format!("{n}: symlink target differs"));
+        }
+    }
+    None
+}
+
+/// Every entry (files, directories, symlinks) under `root`, relative, sorted.
+fn all_entries(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// The temporary files (`.NAME.XXXXXX`) under `root`.
+fn temp_files(root: &Path) -> Vec<String> {
+    files(root)
+        .into_iter()
+        .filter(|n| n.rsplit('/').next().is_some_and(|b| b.starts_with('.')))
+        .collect()
+}
+
+/// Watches a mirror on a thread while a test runs: every regular file under a final name
+/// must be complete (the same bytes as the source, which the test does not change once
+/// named; only the length for files over 1 MiB). Returns the violations when stopped.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(Vec<String>, u64)>>,
+}
+
+impl Sampler {
+    fn start(src: &Path, dest: &Path) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (src, dest, flag) = (src.to_path_buf(), dest.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            let mut rounds = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                rounds += 1;
+                for n in files(&dest) {
+                    if n.rsplit('/').next().is_some_and(|b| b.starts_with('.')) {
+                        continue;
+                    }
+                    let Ok(m) = fs::metadata(dest.join(&n)) else {
+                        continue;
+                    };
+                    let Ok(ms) = fs::metadata(src.join(&n)) else {
+                        bad.push(format!("{n}: not at the source"));
+                        continue;
+                    };
+                    let ok = if ms.len() > 1 << 20 {
+                        m.len() == ms.len()
+                    } else {
+                        fs::read(dest.join(&n)).ok() == fs::read(src.join(&n)).ok()
+                    };
+                    if !ok {
+                        bad.push(format!(
+                            "{n}: incomplete ({} of {} bytes)",
+                            m.len(),
+                            ms.len()
+                        ));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (bad, rounds)
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread; the violations seen and how many rounds it made.
+    fn finish(mut self) -> (Vec<String>, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// Daemon arguments for one mirror `relayhost:DEST` reached through `shell`.
+fn relay_args(
+    w: &World,
+    shell: &RelayShell,
+    dest: &Path,
+    extra: &[&str],
+) -> Vec<std::ffi::OsString> {
+    let mut args = base_args(w);
+    args.extend(extra.iter().map(os));
+    args.push(os("-e"));
+    args.push(shell.rsh());
+    let mut rp = os("--rsync-path=");
+    rp.push(ours_binary().unwrap_or_else(|e| panic!("{e}")));
+    args.push(rp);
+    args.push(src_arg(w));
+    let mut remote = os("relayhost:");
+    remote.push(dest);
+    args.push(remote);
+    args
+}
+
+/// The status file's line for the mirror whose id ends with `suffix`.
+fn status_line(w: &World, suffix: &str) -> String {
+    let mut p = os(&w.fifo);
+    p.push(".status");
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| {
+            l.starts_with("mirror ") && l.split('\t').next().is_some_and(|id| id.ends_with(suffix))
+        })
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Writes `n` small files `PREFIX{i}.txt` at the source; their names.
+fn small_files(src: &Path, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i}.txt");
+            fs::write(
+                src.join(&name),
+                format!("{prefix} number {i}\n").repeat(1 + i % 7),
+            )
+            .unwrap();
+            name
+        })
+        .collect()
+}
+
+#[test]
+fn killing_the_transport_mid_stream_converges_after_reconnect() {
+    const SIZE: usize = 32 << 20;
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let shell = RelayShell::write(w.dir.path());
+    let args = relay_args(&w, &shell, &dest, &[]);
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let first = shell.sessions();
+    assert_eq!(first.len(), 1, "one session for the bootstrap: {first:?}");
+    let first = first[0].clone();
+
+    // A stream of changes: 100 small files, a large one, 100 more small ones.
+    let sampler = Sampler::start(&w.src, &dest);
+    let mut names = small_files(&w.src, "before", 100);
+    fs::write(w.src.join("big.bin"), rsync_tests::pseudo_random(SIZE, 9)).unwrap();
+    names.push("big.bin".into());
+    names.extend(small_files(&w.src, "during", 100));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    feed(&w.fifo, &refs, &deadline, &d);
+    // Cut the transport while the large file is on its way (its temporary file shows).
+    deadline.wait("the large file's temporary file", &d, || {
+        files(&dest).iter().any(|n| n.starts_with(".big.bin."))
+    });
+    signal(first.relay, rustix::process::Signal::KILL);
+    let mid_stream = !dest.join("big.bin").exists();
+    // Names keep coming while the link is down.
+    let after = small_files(&w.src, "after", 100);
+    let refs: Vec<&str> = after.iter().map(String::as_str).collect();
+    feed(&w.fifo, &refs, &deadline, &d);
+
+    // The mirror notices the cut and ends (without being killed).
+    deadline.wait("the old mirror to notice the cut and exit", &d, || {
+        shell.sessions().first().is_some_and(|s| s.exit.is_some())
+    });
+    // The daemon reconnects: a new session through a new relay, and converges.
+    deadline.wait("a new session", &d, || shell.sessions().len() >= 2);
+    deadline.wait("convergence after the reconnect", &d, || {
+        tree_diff(&w.src, &dest).is_none()
+    });
+    let (bad, rounds) = sampler.finish();
+    assert!(bad.is_empty(), "partial files under final names: {bad:?}");
+    assert!(rounds > 10, "the sampler ran {rounds} rounds only");
+    deadline.wait("the status file to show the mirror live", &d, || {
+        let l = status_line(&w, "mirror");
+        l.contains("state=live") && l.contains("lag_entries=0")
+    });
+    let sessions = shell.sessions();
+    assert_eq!(sessions.len(), 2, "one reconnect: {sessions:?}");
+    assert_ne!(
+        sessions[0].exit,
+        Some(0),
+        "the cut session cannot end cleanly"
+    );
+    assert!(
+        sessions[1].exit.is_none(),
+        "the new session is live: {sessions:?}"
+    );
+    assert!(temp_files(&dest).is_empty(), "{:?}", temp_files(&dest));
+    let logs = d.logs();
+    assert!(logs.contains("retrying"), "the cut is logged\n{logs}");
+    assert!(!logs.contains("one-shot"), "{logs}");
+    println!(
+        "transport cut {} the large file; sessions {sessions:?}",
+        if mid_stream {
+            "before the end of"
+        } else {
+            "after"
+        }
+    );
+}
+
+#[test]
+fn a_stalled_transport_is_detected_by_timeout_and_the_daemon_reconnects() {
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let shell = RelayShell::write(w.dir.path());
+    let args = relay_args(&w, &shell, &dest, &["--timeout=2"]);
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    // Idle for longer than the timeout: keepalives keep a healthy link up.
+    std::thread::sleep(Duration::from_millis(3500));
+    fs::write(w.src.join("idle.txt"), b"after an idle link\n").unwrap();
+    feed(&w.fifo, &["idle.txt"], &deadline, &d);
+    deadline.wait("a change after the idle time", &d, || {
+        same(&w.src, &dest, "idle.txt")
+    });
+    let sessions = shell.sessions();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "an idle link was dropped: {sessions:?}\n{}",
+        d.logs()
+    );
+    let first = sessions[0].clone();
+
+    // The transport stalls (nothing passes, nothing closes) and a change is waiting.
+    signal(first.relay, rustix::process::Signal::STOP);
+    let stalled = Instant::now();
+    fs::write(
+        w.src.join("stalled.txt"),
+        b"sent while the link is stalled\n",
+    )
+    .unwrap();
+    feed(&w.fifo, &["stalled.txt"], &deadline, &d);
+    deadline.wait("a new session after the timeout", &d, || {
+        shell.sessions().len() >= 2
+    });
+    let detected = stalled.elapsed();
+    deadline.wait("the change over the new session", &d, || {
+        same(&w.src, &dest, "stalled.txt")
+    });
+    // The daemon detected it through its timeout (2 s without input; the mirror's last
+    // keepalive may have arrived just before the stall), not sooner, and not much later.
+    assert!(
+        detected >= Duration::from_millis(900),
+        "reconnected {detected:?} after the stall, before the timeout could expire\n{}",
+        d.logs()
+    );
+    assert!(
+        detected < Duration::from_secs(15),
+        "the stall took {detected:?} to detect\n{}",
+        d.logs()
+    );
+    assert!(
+        d.logs()
+            .lines()
+            .any(|l| l.contains("warn: io timeout after 2 seconds") && l.contains("retrying")),
+        "the daemon's timeout is logged\n{}",
+        d.logs()
+    );
+    // The daemon dropped the stalled relay itself, and the old mirror ended.
+    deadline.wait("the stalled relay to be gone", &d, || gone(first.relay));
+    deadline.wait("the old mirror to exit", &d, || {
+        shell.sessions().first().is_some_and(|s| s.exit.is_some())
+    });
+    assert!(
+        tree_diff(&w.src, &dest).is_none(),
+        "{:?}",
+        tree_diff(&w.src, &dest)
+    );
+    println!(
+        "stall detected after {detected:?}; sessions {:?}",
+        shell.sessions()
+    );
+}
+
+/// How many `-i` lines on the daemon's stdout name `name`.
+fn itemized(d: &Daemon, name: &str) -> usize {
+    let suffix = format!(" {name}");
+    d.stdout().lines().filter(|l| l.ends_with(&suffix)).count()
+}
+
+#[test]
+fn settle_sends_a_name_only_once_it_has_been_quiet() {
+    const SETTLE: Duration = Duration::from_millis(500);
+    // The lower bounds allow for clock granularity only: a name is never applied sooner.
+    const NOT_BEFORE: Duration = Duration::from_millis(450);
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(os("--settle=500ms"));
+    args.push(os("-i"));
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+
+    // One change: applied no sooner than the settle time after it was written to the FIFO.
+    fs::write(w.src.join("once.txt"), b"written once\n").unwrap();
+    let fed = Instant::now();
+    feed(&w.fifo, &["once.txt"], &deadline, &d);
+    let mut visible = Duration::ZERO;
+    deadline.wait("once.txt", &d, || {
+        visible = fed.elapsed();
+        same(&w.src, &dest, "once.txt")
+    });
+    assert!(
+        visible >= NOT_BEFORE,
+        "once.txt was applied {visible:?} after its name was written (--settle={SETTLE:?})"
+    );
+
+    // A name re-written every 100 ms for 1 s: applied only once it goes quiet, once, with
+    // its last content.
+    let mut feeds = Vec::new();
+    let mut early = None;
+    for k in 0..10 {
+        fs::write(w.src.join("busy.txt"), format!("version {k}\n")).unwrap();
+        feeds.push(Instant::now());
+        feed(&w.fifo, &["busy.txt"], &deadline, &d);
+        let next = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < next {
+            if early.is_none() && dest.join("busy.txt").exists() {
+                early = Some(k);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let last = *feeds.last().unwrap();
+    let mut visible = None;
+    deadline.wait("busy.txt once quiet", &d, || {
+        if visible.is_none() && dest.join("busy.txt").exists() {
+            visible = Some(last.elapsed());
+        }
+        same(&w.src, &dest, "busy.txt")
+    });
+    let visible = visible.unwrap();
+    let longest_gap = feeds
+        .windows(2)
+        .map(|p| p[1] - p[0])
+        .max()
+        .unwrap_or_default();
+    if longest_gap < NOT_BEFORE - Duration::from_millis(50) {
+        assert_eq!(
+            early,
+            None,
+            "busy.txt was applied while still changing\n{}",
+            d.logs()
+        );
+        assert!(
+            visible >= NOT_BEFORE,
+            "busy.txt was applied {visible:?} after its last change (--settle={SETTLE:?})"
+        );
+        deadline.wait("the -i line of busy.txt", &d, || {
+            itemized(&d, "busy.txt") >= 1
+        });
+        assert_eq!(itemized(&d, "busy.txt"), 1, "{}", d.stdout());
+    } else {
+        // The test itself was descheduled for longer than the settle time: the name was
+        // legitimately quiet in between.
+        println!("the feed loop stalled for {longest_gap:?}: the quiet-time checks are skipped");
+    }
+    assert_eq!(fs::read(dest.join("busy.txt")).unwrap(), b"version 9\n");
+    assert!(
+        tree_diff(&w.src, &dest).is_none(),
+        "{:?}",
+        tree_diff(&w.src, &dest)
+    );
+    println!(
+        "--settle=500ms: busy.txt applied {visible:?} after its last change; longest feed gap {longest_gap:?}"
+    );
+}
+
+#[test]
+fn hot_warn_logs_a_path_that_keeps_changing_once() {
+    const HOT: &str = "hot path: hot.txt is still changing";
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(os("--hot-warn=300ms"));
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    // A path changed once is not hot.
+    fs::write(w.src.join("cold.txt"), b"cold\n").unwrap();
+    feed(&w.fifo, &["cold.txt"], &deadline, &d);
+    deadline.wait("cold.txt", &d, || same(&w.src, &dest, "cold.txt"));
+    // A path changed every 50 ms for 1 s (more than three times --hot-warn).
+    let started = Instant::now();
+    for k in 0..20 {
+        fs::write(w.src.join("hot.txt"), format!("hot version {k}\n")).unwrap();
+        feed(&w.fifo, &["hot.txt"], &deadline, &d);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let burst = started.elapsed();
+    deadline.wait("the last version of hot.txt", &d, || {
+        same(&w.src, &dest, "hot.txt")
+    });
+    // Every append (and its log line) happened before the last version was applied.
+    let logs = d.logs();
+    assert_eq!(
+        logs.matches(HOT).count(),
+        1,
+        "logged once per burst\n{logs}"
+    );
+    assert!(!logs.contains("cold.txt is still changing"), "{logs}");
+    assert_eq!(fs::read(dest.join("hot.txt")).unwrap(), b"hot version 19\n");
+    println!("a burst of {burst:?} logged as hot once");
+}
+
+#[test]
+#[ignore = "bug: the daemon never sends BYE; at stop the link is dropped (child killed), the \
+            mirror sees EOF before BYE and exits 12"]
+fn stopping_the_daemon_ends_the_mirror_session_cleanly() {
+    let deadline = Deadline::new();
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let shell = RelayShell::write(w.dir.path());
+    let args = relay_args(&w, &shell, &dest, &[]);
+    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    fs::write(w.src.join("last.txt"), b"the last change\n").unwrap();
+    feed(&w.fifo, &["last.txt"], &deadline, &d);
+    deadline.wait("last.txt", &d, || same(&w.src, &dest, "last.txt"));
+    let stopping = Instant::now();
+    assert_eq!(d.sigterm(&deadline), Some(0), "{}", d.logs());
+    let stopped = stopping.elapsed();
+    deadline.wait("the mirror's exit", &d, || {
+        shell.sessions().first().is_some_and(|s| s.exit.is_some())
+    });
+    let sessions = shell.sessions();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        sessions[0].exit,
+        Some(0),
+        "the mirror's session did not end cleanly (BYE) when the daemon stopped\n{}",
+        d.logs()
+    );
+    assert!(temp_files(&dest).is_empty(), "{:?}", temp_files(&dest));
+    assert!(
+        tree_diff(&w.src, &dest).is_none(),
+        "{:?}",
+        tree_diff(&w.src, &dest)
+    );
+    println!("the daemon stopped in {stopped:?}");
 }
