@@ -1299,8 +1299,6 @@ fn hot_warn_logs_a_path_that_keeps_changing_once() {
 }
 
 #[test]
-#[ignore = "bug: the daemon never sends BYE; at stop the link is dropped (child killed), the \
-            mirror sees EOF before BYE and exits 12"]
 fn stopping_the_daemon_ends_the_mirror_session_cleanly() {
     let deadline = Deadline::new();
     let w = world();

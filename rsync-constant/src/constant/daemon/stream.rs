@@ -35,6 +35,9 @@ use crate::constant::queue::Entry;
 /// "unknown option", RFC.md §15.2), 4 (an rsync-constant without the server side).
 const REFUSAL_CODES: [i32; 2] = [1, 4];
 
+/// How long a mirror's process may take to exit after a clean end of its session.
+const CHILD_EXIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the link reports besides acknowledgements: the peer's log lines and the master's
 /// `Sent` events (the binary prints `-i` lines and logs literal bytes with `-v`).
 pub type Observer = Box<dyn FnMut(Observed<'_>)>;
@@ -327,8 +330,14 @@ impl<C: Connector> Link for StreamLink<C> {
             };
             let r = run_constant(reader, writer, handshake, start, &mut app, &w2, config).await;
             let started = lock(&s2).started;
+            let clean = matches!(&r, Ok(o) if o.exit_code == 0 && o.error.is_none());
             let status = match &mut child {
                 Some(c) if !started => c.wait().await.ok().and_then(|s| s.code()),
+                // After `BYE`, the mirror exits by itself: do not kill it on drop.
+                Some(c) if clean => {
+                    let _ = tokio::time::timeout(CHILD_EXIT, c.wait()).await;
+                    None
+                }
                 _ => None,
             };
             let ended = match (r, status) {
@@ -401,13 +410,9 @@ impl<C: Connector> Link for StreamLink<C> {
         if self.push(vec![Job::Close]).is_err() {
             return;
         }
-        loop {
-            let Some(conn) = &self.conn else { return };
-            let progress = Arc::clone(&conn.progress);
-            if lock(&conn.shared).ended.is_some() {
-                break;
-            }
-            progress.notified().await;
+        if let Some(conn) = &mut self.conn {
+            // The driver task ends with the session, after the mirror's process exited.
+            let _ = (&mut conn.task).await;
         }
         self.conn = None;
     }
