@@ -83,6 +83,10 @@ pub struct Meta {
     pub ino: u64,
     /// Device number, for device nodes.
     pub rdev: u64,
+    /// Status change time, seconds since the epoch.
+    pub ctime_sec: i64,
+    /// Status change time, nanoseconds (`0..1_000_000_000`).
+    pub ctime_nsec: u32,
 }
 
 impl Meta {
@@ -115,6 +119,8 @@ impl Meta {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
             rdev: st.st_rdev as u64,
+            ctime_sec: st.st_ctime as i64,
+            ctime_nsec: u32::try_from(st.st_ctime_nsec).unwrap_or(0),
         }
     }
 }

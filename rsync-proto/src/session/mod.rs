@@ -84,7 +84,7 @@ pub use receiver::Receiver;
 pub use sender::Sender;
 pub use types::{
     iflags, BasisMeta, DeleteTiming, FilesFrom, FsAnswer, FsRequest, ListedName, MissingArgs,
-    SessionOptions,
+    SessionOptions, RACY_WINDOW_NS,
 };
 
 /// The common interface of the two roles; see the module documentation for the call order.

@@ -333,7 +333,19 @@ pub struct BasisMeta {
     pub dev: u64,
     /// Inode number.
     pub ino: u64,
+    /// Status change time, seconds (0 with `ctime_nsec` 0: unknown). A constant mirror
+    /// does not trust the quick check of a file whose status changed less than
+    /// [`RACY_WINDOW_NS`] after its modification time (RFC.md §15.6).
+    pub ctime: i64,
+    /// Status change time, nanoseconds.
+    pub ctime_nsec: u32,
 }
+
+/// How close after its modification time a file's copy must have been made for the quick
+/// check (same size and modification time) to be trusted: 2 s, the coarsest timestamp
+/// granularity of common file systems (FAT). A copy taken sooner may have been read before
+/// a rewrite of the same size within the same timestamp tick.
+pub const RACY_WINDOW_NS: i128 = 2_000_000_000;
 
 impl BasisMeta {
     /// Metadata with these mode, size and mtime, and every other field zero or absent.
@@ -351,7 +363,21 @@ impl BasisMeta {
             checksum: None,
             dev: 0,
             ino: 0,
+            ctime: 0,
+            ctime_nsec: 0,
         }
+    }
+
+    /// Whether this copy may be *racy*: its status changed (it was written or its times set)
+    /// less than [`RACY_WINDOW_NS`] after its modification time, or before it, so a same-size
+    /// rewrite of the original within the same timestamp tick would look unchanged. `false`
+    /// when the status change time is unknown (0).
+    pub fn is_racy(&self) -> bool {
+        if self.ctime == 0 && self.ctime_nsec == 0 {
+            return false;
+        }
+        let ns = |s: i64, n: u32| i128::from(s) * 1_000_000_000 + i128::from(n);
+        ns(self.ctime, self.ctime_nsec) - ns(self.mtime, self.mtime_nsec) < RACY_WINDOW_NS
     }
 
     /// Whether it is a regular file (only a regular file is used as a basis).

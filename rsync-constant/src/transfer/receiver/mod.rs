@@ -292,6 +292,8 @@ impl ReceiverFs {
         b.gid = meta.gid;
         b.dev = meta.dev;
         b.ino = meta.ino;
+        b.ctime = meta.ctime_sec;
+        b.ctime_nsec = meta.ctime_nsec;
         b.rdev_major = rustix::fs::major(meta.rdev);
         b.rdev_minor = rustix::fs::minor(meta.rdev);
         if let (Some(dest), Some(rel)) = (&self.dest, &rel) {
