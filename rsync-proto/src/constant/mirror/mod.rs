@@ -410,7 +410,7 @@ impl Mirror {
     /// "Acknowledgements in bursts" above).
     #[must_use]
     pub fn poll_request(&mut self) -> Option<FsRequest> {
-        if self.requests.is_empty() && self.idle() {
+        if self.requests.is_empty() && !self.held.is_empty() && self.idle() {
             self.flush_settles();
         }
         self.requests.pop_front()
