@@ -747,3 +747,65 @@ fn interleaved_files_remove_and_settle() {
     assert!(!dest.join("tree").exists());
     assert_eq!(r.constant_state(), (0, 0));
 }
+
+/// The mirror executor directly: a burst of `Settle`s confirms every file of the burst on
+/// disk, each with its own failure; a directory a third party replaced after a settle
+/// point is resolved afresh (never written through the handle cached before it).
+#[test]
+fn a_burst_of_settles_and_a_directory_replaced_between_bursts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("m");
+    let ropts = ReceiverOptions {
+        perms: true,
+        times: true,
+        umask: 0o022,
+        ..ReceiverOptions::default()
+    };
+    let strong = session_options().strong;
+    let mut r =
+        ReceiverFs::for_constant(dest.clone(), strong, ropts, Failures::new(), 16).expect("mirror");
+    std::fs::create_dir_all(dest.join("a")).unwrap();
+    let run = |r: &mut ReceiverFs, req: FsRequest| {
+        let mut got = Vec::new();
+        r.execute(req, &mut |a| got.push(a)).expect("execute");
+        got
+    };
+    let write = |r: &mut ReceiverFs, ndx: i32, name: &str| {
+        let path = wp(name);
+        run(r, FsRequest::BeginFile { ndx, path });
+        let data = name.as_bytes().to_vec();
+        run(r, FsRequest::Write { ndx, data });
+        let mut entry = FileEntry::new(wp(name), 0o100_644);
+        entry.set_size(name.len() as u64);
+        entry.set_mtime(1_000_000_000);
+        run(r, FsRequest::Commit { ndx, entry });
+    };
+    // A burst: three files written, the middle one's directory missing.
+    write(&mut r, 1, "a/one");
+    write(&mut r, 2, "missing/two");
+    write(&mut r, 3, "a/three");
+    let settled = |r: &mut ReceiverFs, ndx: i32| match run(r, FsRequest::Settle { ndx }) {
+        a if a.len() == 1 => match &a[0] {
+            FsAnswer::Settled { ndx: n, error } if *n == ndx => error.is_some(),
+            other => panic!("{other:?}"),
+        },
+        a => panic!("{a:?}"),
+    };
+    let failed: Vec<bool> = (1..=3).map(|ndx| settled(&mut r, ndx)).collect();
+    assert_eq!(
+        failed,
+        [false, true, false],
+        "each index with its own failure"
+    );
+    // On disk once the first Settle of the burst answered (and so at each).
+    assert_eq!(std::fs::read(dest.join("a/one")).unwrap(), b"a/one");
+    assert_eq!(std::fs::read(dest.join("a/three")).unwrap(), b"a/three");
+    // A third party moves `a` away and makes a new `a`: the next file lands in the new one.
+    std::fs::rename(dest.join("a"), dest.join("moved")).unwrap();
+    std::fs::create_dir(dest.join("a")).unwrap();
+    write(&mut r, 4, "a/four");
+    assert!(!settled(&mut r, 4));
+    assert_eq!(std::fs::read(dest.join("a/four")).unwrap(), b"a/four");
+    assert!(!dest.join("moved/four").exists());
+    assert_eq!(r.constant_state(), (0, 0));
+}

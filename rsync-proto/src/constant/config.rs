@@ -37,11 +37,19 @@ pub struct ConstantConfig {
     /// Master: at the end of a batch, send the entry of every parent directory of a name of
     /// the batch, so that directory times stay right after creations and deletions.
     pub parent_times: bool,
+    /// Mirror: most changes whose `Settle` (the executor's confirmation that a change is on
+    /// disk, before its `ACK`) is held back to be issued with others. A mirror issues the
+    /// held ones together as soon as it waits for nothing but the master, so an idle mirror
+    /// acknowledges a single change at once and a busy one in bursts of at most this many
+    /// (one wait for the executor's writing thread per burst). 1 settles every change on
+    /// its own; 0 counts as 1.
+    pub max_settle_batch: usize,
 }
 
 impl Default for ConstantConfig {
     /// Window 256, 1 Mi names (64 MiB) per directory, 16 open files, 64 Ki names,
-    /// 1 Mi queued changes, 64 KiB `DATA` records, 256 MiB of sums, parent times on.
+    /// 1 Mi queued changes, 64 KiB `DATA` records, 256 MiB of sums, parent times on,
+    /// `Settle`s held back by 128.
     fn default() -> Self {
         Self {
             window: 256,
@@ -53,6 +61,7 @@ impl Default for ConstantConfig {
             data_record: 64 << 10,
             max_sums_bytes: 256 << 20,
             parent_times: true,
+            max_settle_batch: 128,
         }
     }
 }

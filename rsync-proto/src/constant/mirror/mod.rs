@@ -20,8 +20,24 @@
 //! sees the effects of the changes before it. A regular file then waits for its data while
 //! later jobs go on: many ids are in flight and `DATA` of different ids may interleave.
 //! A job that names a path a transfer in flight writes or reads (or a directory above one)
-//! waits until that transfer is done. Every job ends with [`FsRequest::Settle`]; its `ACK`
-//! goes out once the executor confirms, so an acknowledged change is on disk.
+//! waits until that transfer is done. Every job that changed something ends with
+//! [`FsRequest::Settle`]; its `ACK` goes out once the executor confirms, so an acknowledged
+//! change is on disk.
+//!
+//! # Acknowledgements in bursts
+//!
+//! A `Settle` costs the executor a wait for its writing thread, so the mirror does not issue
+//! it as soon as a job is ready: jobs ready to settle are held and their `Settle`s issued
+//! together, in id order, when the mirror has nothing else at hand — when
+//! [`Mirror::poll_request`] finds no request queued, every record received read, and no
+//! answer awaited but `Settled` (nothing more can move without the master or the executor's
+//! confirmations) — or once [`ConstantConfig::max_settle_batch`] are held. An idle mirror so
+//! acknowledges a single change at once; a busy one in bursts, one executor wait per burst.
+//! Nothing waits on held `Settle`s that is not itself waited for by the master (the window,
+//! `BATCH_END`, `BYE`): once the input is consumed the mirror is idle and they go out.
+//! `ACK`s of changes acknowledged without a `Settle` (current already, nothing to delete)
+//! wait behind those of lower ids still settling, so that `ACK`s leave in id order among
+//! the changes done.
 //!
 //! Deletions of regular files wait for `BATCH_END` and serve meanwhile as bases for new
 //! names of the same size and mtime (a rename costs block copies only).
@@ -41,18 +57,17 @@
 //! entry with that id, and the executor maps names to local ids when it sets ownership (as
 //! `ReceiverFs` does). The quick check compares ids numerically.
 
+mod ack;
 mod data;
 mod entry;
 mod intake;
 mod tree;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use rsync_core::SumHead;
 
-use super::config::{
-    check_options, ndx_of, record_context, ConstantConfig, ConstantError, STATUS_PARTIAL,
-};
+use super::config::{check_options, ndx_of, record_context, ConstantConfig, ConstantError};
 use super::record::{decode_master, Hello, MirrorRecord, RecordContext, RecordReader, VERSION};
 use crate::filter::FilterList;
 use crate::flist::{FileEntry, WirePath};
@@ -171,13 +186,16 @@ enum Step {
     Listing,
     /// `BATCH_END`: the deferred deletions' `lstat`s, answered so far.
     BatchStat(Vec<(u64, WirePath, BasisMeta)>, usize),
-    /// Waiting for [`FsAnswer::Settled`], then `ACK` with this status.
+    /// Waiting for [`FsAnswer::Settled`] (its `Settle` held or issued), then `ACK` with this
+    /// status.
     Settle {
         status: u32,
         message: Vec<u8>,
         /// Deferred deletions acknowledged with this job (`BATCH_END`).
         with: Vec<u64>,
     },
+    /// Done without a `Settle`; its `ACK` waits for those of lower ids still settling.
+    Parked { status: u32, message: Vec<u8> },
 }
 
 #[derive(Debug)]
@@ -285,6 +303,12 @@ pub struct Mirror {
     group_names: HashMap<u32, Vec<u8>>,
     /// The id of the `BATCH_END` the mirror adds after `BYE` (never acknowledged).
     silent: Option<u64>,
+    /// Jobs ready to settle whose `Settle` is not issued yet.
+    held: Vec<u64>,
+    /// Jobs in [`Step::Settle`] (held or issued).
+    settling: BTreeSet<u64>,
+    /// Jobs in [`Step::Parked`].
+    parked: BTreeSet<u64>,
 }
 
 impl Mirror {
@@ -320,6 +344,9 @@ impl Mirror {
             user_names: HashMap::new(),
             group_names: HashMap::new(),
             silent: None,
+            held: Vec::new(),
+            settling: BTreeSet::new(),
+            parked: BTreeSet::new(),
         };
         let hello = Hello {
             version: VERSION,
@@ -378,9 +405,14 @@ impl Mirror {
         any
     }
 
-    /// The next file-system request.
+    /// The next file-system request. When none is queued and the mirror waits for nothing
+    /// but the master (and `Settled` answers), the `Settle`s held back are issued now (see
+    /// "Acknowledgements in bursts" above).
     #[must_use]
     pub fn poll_request(&mut self) -> Option<FsRequest> {
+        if self.requests.is_empty() && !self.held.is_empty() && self.idle() {
+            self.flush_settles();
+        }
         self.requests.pop_front()
     }
 
@@ -506,39 +538,6 @@ impl Mirror {
         }
     }
 
-    /// Ends the job's requests with a `Settle`; the `ACK` follows its answer.
-    fn settle(&mut self, id: u64, status: u32, message: Vec<u8>, with: Vec<u64>) {
-        let ndx = ndx_of(id);
-        self.ask(id, FsRequest::Settle { ndx }, Want::Settled);
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.step = Step::Settle {
-                status,
-                message,
-                with,
-            };
-        }
-        self.decided(id);
-    }
-
-    /// Sends `ACK` and forgets the job.
-    fn ack(&mut self, id: u64, status: u32, message: Vec<u8>) {
-        self.jobs.remove(&id);
-        self.decided(id);
-        if self.silent == Some(id) {
-            return;
-        }
-        self.send(&MirrorRecord::Ack {
-            id,
-            status,
-            message: message.clone(),
-        });
-        self.events.push_back(MirrorEvent::Acked {
-            id,
-            status,
-            message,
-        });
-    }
-
     /// After `BYE`: once nothing is in flight, answer `BYE` and end. `true` if it did
     /// something.
     fn maybe_close(&mut self) -> bool {
@@ -594,34 +593,6 @@ impl Mirror {
             }
             a => self.step(id, a),
         }
-    }
-
-    /// `Settled`: the job's effects are on disk; acknowledge it.
-    fn settled(&mut self, id: u64, error: Option<Vec<u8>>) {
-        let Some(Job {
-            step:
-                Step::Settle {
-                    status,
-                    message,
-                    with,
-                },
-            ..
-        }) = self.jobs.get_mut(&id)
-        else {
-            return;
-        };
-        let (mut status, mut message, with) =
-            (*status, std::mem::take(message), std::mem::take(with));
-        if let Some(e) = error {
-            status = status.max(STATUS_PARTIAL);
-            if message.is_empty() {
-                message = e;
-            }
-        }
-        for d in with {
-            self.ack(d, status, Vec::new());
-        }
-        self.ack(id, status, message);
     }
 
     /// An answer for the deciding job (or a `BATCH_END`'s `lstat`s).

@@ -6,6 +6,7 @@
 #[path = "../../session/tests/fakefs.rs"]
 mod fakefs;
 
+mod batch;
 mod converge;
 mod fake;
 mod hostile;
