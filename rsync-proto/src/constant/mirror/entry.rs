@@ -1,6 +1,7 @@
 //! A mirror's decisions for one `ENTRY` (RFC.md §15.5): directories, symlinks, devices and
 //! specials made to match; regular files either current by the quick check (size and mtime
-//! to the nanosecond) or transferred against a basis.
+//! to the nanosecond, and a copy that is not *racy*: see [`BasisMeta::is_racy`]) or
+//! transferred against a basis.
 //!
 //! Reference: rsync `recv_generator` (generator.c) and `itemize` for the item flags.
 
@@ -223,7 +224,9 @@ impl Mirror {
         if let Some(m) = &meta {
             let o = &self.opts;
             let quick = m.size == e.size() && m.mtime == e.mtime() && m.mtime_nsec == e.mtime_nsec;
-            if quick && !o.ignore_times {
+            // A racy copy (made within the timestamp granularity of its mtime) may predate a
+            // same-size rewrite in the same tick: transfer it against itself (cheap when equal).
+            if quick && !o.ignore_times && !m.is_racy() {
                 return self.up_to_date(id, &e, m);
             }
         }

@@ -89,13 +89,15 @@ pub(crate) struct FakeFs {
     pub(crate) unstatable: BTreeSet<Vec<u8>>,
     /// Paths whose commit fails.
     pub(crate) fail_commit: BTreeSet<Vec<u8>>,
+    /// Status change times (seconds) the `lstat` of these paths reports (else unknown, 0).
+    pub(crate) ctime: HashMap<Vec<u8>, i64>,
     /// Size of the `FileData` answers.
     pub(crate) chunk: usize,
     /// Most temporary files open at once.
     pub(crate) max_open: usize,
 }
 
-fn file_data(fs: &Fs, path: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn file_data(fs: &Fs, path: &[u8]) -> Option<Vec<u8>> {
     match fs.get(path) {
         Some((
             _,
@@ -122,6 +124,7 @@ impl FakeFs {
             unlistable: BTreeSet::new(),
             unstatable: BTreeSet::new(),
             fail_commit: BTreeSet::new(),
+            ctime: HashMap::new(),
             chunk: 100_000,
             max_open: 0,
         }
@@ -274,10 +277,13 @@ impl FakeFs {
                     }
                 }
             }
-            FsRequest::Basis { ndx, path, .. } => vec![FsAnswer::Basis {
-                ndx,
-                meta: self.fs.lstat(path.as_bytes(), None),
-            }],
+            FsRequest::Basis { ndx, path, .. } => {
+                let mut meta = self.fs.lstat(path.as_bytes(), None);
+                if let (Some(m), Some(&c)) = (&mut meta, self.ctime.get(path.as_bytes())) {
+                    m.ctime = c;
+                }
+                vec![FsAnswer::Basis { ndx, meta }]
+            }
             FsRequest::Signature { ndx, path, head } => {
                 let data = file_data(&self.fs, path.as_bytes()).unwrap_or_default();
                 let signature = Signature::compute(&data, head, strong);

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::fake::assert_same;
+use super::fake::{assert_same, file_data};
 use super::fakefs::{Fs, Kind};
 use super::pair::{archive, prng, Pair};
 use crate::constant::{
@@ -269,6 +269,29 @@ fn nanoseconds_decide_the_quick_check() {
     all_ok(&p, n);
     assert_same(&p.dst.fs, &src);
     assert_eq!(p.sent().0, 4);
+}
+
+/// Same size, same mtime to the nanosecond, other bytes: a rewrite within one clock tick.
+fn same_tick_rewrite(ctime: i64) -> Pair {
+    let src = Fs::new().file("f", b"new!", 100);
+    let mut p = Pair::new(src, Fs::new().file("f", b"old!", 100));
+    p.dst.ctime.insert(b"f".to_vec(), ctime);
+    let n = submit_all(&mut p, &["f".into()]);
+    p.finish();
+    all_ok(&p, n);
+    p
+}
+
+#[test]
+fn a_racy_copy_is_not_trusted_by_the_quick_check() {
+    // The mirror's copy changed status 1 s after its mtime: it may predate a same-tick
+    // rewrite, so the file goes through the delta (and the new bytes arrive).
+    let p = same_tick_rewrite(101);
+    assert_eq!(file_data(&p.dst.fs, b"f").as_deref(), Some(&b"new!"[..]));
+    // A copy made long after its mtime is trusted: nothing is sent.
+    let p = same_tick_rewrite(1_000);
+    assert_eq!(file_data(&p.dst.fs, b"f").as_deref(), Some(&b"old!"[..]));
+    assert_eq!(p.sent().0, 0);
 }
 
 #[test]
