@@ -154,6 +154,13 @@ impl Destination {
         self
     }
 
+    /// Caches directory handles again (undoes [`Destination::without_dir_cache`]; the
+    /// caller then calls [`Destination::forget_all`] whenever an old handle may be stale).
+    pub fn with_dir_cache(mut self) -> Self {
+        self.cached = true;
+        self
+    }
+
     /// Drops every cached directory handle: the next operations resolve their parents
     /// afresh (a long-lived receiver calls it between changes, so that a directory a third
     /// party removed or renamed meanwhile is never written through an old handle).

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 pub use ids::{group_id, group_name, user_id, user_name};
 pub use receiver::{ReceiverFs, ReceiverOptions};
-pub use sender::{SenderFs, SenderOptions, Source};
+pub use sender::{SenderFs, SenderOptions, Source, SourceEpoch};
 
 /// Either executor, forwarding every [`rsync_proto::driver::Executor`] method, the
 /// resumable reads ([`rsync_proto::driver::Executor::resumable`]) included, so that the

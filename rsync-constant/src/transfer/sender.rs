@@ -21,6 +21,8 @@ use rsync_proto::session::{FsAnswer, FsRequest, MissingArgs};
 
 mod constant;
 
+pub use constant::SourceEpoch;
+
 use super::basis::hash_file;
 use super::{kind_bits, report, Failures, Role};
 use crate::fs::{walk, Destination, FileKind, FsError, Meta, RelPath};
@@ -718,6 +720,7 @@ impl Executor for SenderFs {
         request: FsRequest,
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError> {
+        self.check_epoch();
         match request {
             FsRequest::FileList {
                 filter_rules,
@@ -769,6 +772,7 @@ impl Executor for SenderFs {
     ) -> Result<bool, ExecutorError> {
         match request {
             FsRequest::ReadFile { ndx, path } => {
+                self.check_epoch();
                 self.open_file(ndx, &path, answer);
                 Ok(self.read_more(answer, budget))
             }

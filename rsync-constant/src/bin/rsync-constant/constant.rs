@@ -40,7 +40,7 @@ use rsync_constant::constant::names::Separator;
 use rsync_constant::constant::queue::{Entry, Queue, QueueConfig, QueueError};
 use rsync_constant::exit::ExitCode as RsyncExit;
 use rsync_constant::options::{DeleteMode, MissingArgs, Options};
-use rsync_constant::transfer::{build_filters, TransferFs};
+use rsync_constant::transfer::{build_filters, SourceEpoch, TransferFs};
 use rsync_proto::handshake::Handshake;
 use rsync_proto::mux::MsgCode;
 
@@ -362,14 +362,21 @@ impl Connector for StreamConnector {
             std::slice::from_ref(&self.path),
         )
         .map_err(down)?;
+        let epoch = SourceEpoch::new();
         Ok(Opened {
             reader: peer.reader,
             writer: peer.writer,
             handshake,
-            start: crate::setup::start_master(self.master.clone(), self.src.clone(), filter),
+            start: crate::setup::start_master(
+                self.master.clone(),
+                self.src.clone(),
+                filter,
+                epoch.clone(),
+            ),
             config: crate::setup::driver_config(self.master.timeout),
             child: Some(peer.child),
             observer: Some(self.observer()),
+            epoch: Some(epoch),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use rsync_constant::options::{DeleteMode, Options};
 use rsync_constant::transfer::{
-    Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source, TransferFs,
+    Failures, ReceiverFs, ReceiverOptions, SenderFs, SenderOptions, Source, SourceEpoch, TransferFs,
 };
 use rsync_core::checksum::ChecksumKind;
 use rsync_proto::constant::{ConstantConfig, ConstantError, Master, Mirror};
@@ -290,6 +290,7 @@ pub(crate) fn start_master(
     opts: Options,
     src: PathBuf,
     filter: FilterList,
+    epoch: SourceEpoch,
 ) -> StartConstant<'static, Master, TransferFs> {
     Box::new(move |n: &Negotiated| {
         let mut so = session_options(n, &opts, false, false, FilesFrom::None);
@@ -308,7 +309,8 @@ pub(crate) fn start_master(
                     what: "the source cannot be opened",
                 }
             })?
-            .with_filter(filter);
+            .with_filter(filter)
+            .with_source_epoch(epoch);
         Ok((master, TransferFs::Send(Box::new(fs))))
     })
 }

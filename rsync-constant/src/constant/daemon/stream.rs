@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 
 use super::link::{Link, LinkError, LinkErrorKind};
 use crate::constant::queue::Entry;
+use crate::transfer::SourceEpoch;
 
 /// Exit codes of a peer that refuses `--constant=1` before the handshake: 1 (a stock rsync's
 /// "unknown option", RFC.md §15.2), 4 (an rsync-constant without the server side).
@@ -74,6 +75,8 @@ pub struct Opened<X> {
     pub child: Option<tokio::process::Child>,
     /// Sees the peer's messages and the master's `Sent` events.
     pub observer: Option<Observer>,
+    /// The source executor's epoch, advanced before each batch (see [`SourceEpoch`]).
+    pub epoch: Option<SourceEpoch>,
 }
 
 /// Opens connections to one mirror (the binary starts the server or the remote shell).
@@ -205,6 +208,7 @@ impl ConstantApp<Master> for App {
 
 /// A live session: the state shared with its driver task.
 struct Conn {
+    epoch: Option<SourceEpoch>,
     shared: Arc<Mutex<Shared>>,
     wake: Arc<Notify>,
     progress: Arc<Notify>,
@@ -288,6 +292,9 @@ impl<C: Connector> StreamLink<C> {
             .conn
             .as_ref()
             .ok_or_else(|| LinkError::down("not connected"))?;
+        if let Some(e) = &conn.epoch {
+            e.advance();
+        }
         {
             let mut s = lock(&conn.shared);
             s.worst = 0;
@@ -305,6 +312,7 @@ impl<C: Connector> Link for StreamLink<C> {
             return Ok(());
         }
         let opened = self.connector.open()?;
+        let epoch = opened.epoch.clone();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let wake = Arc::new(Notify::new());
         let progress = Arc::new(Notify::new());
@@ -322,6 +330,7 @@ impl<C: Connector> Link for StreamLink<C> {
                 config,
                 mut child,
                 observer,
+                epoch: _,
             } = opened;
             let mut app = App {
                 shared: Arc::clone(&s2),
@@ -369,6 +378,7 @@ impl<C: Connector> Link for StreamLink<C> {
             p2.notify_one();
         });
         self.conn = Some(Conn {
+            epoch,
             shared,
             wake,
             progress,

@@ -20,6 +20,8 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rsync_proto::driver::ExecutorError;
 use rsync_proto::flist::{FileEntry, WirePath};
@@ -40,6 +42,8 @@ const EXIT_PARTIAL: i32 = 23;
 /// What a constant master's source executor keeps.
 #[derive(Debug, Default)]
 pub(super) struct SourceState {
+    /// With [`SenderFs::with_source_epoch`]: the epoch and the value seen last.
+    epoch: Option<(SourceEpoch, u64)>,
     users: HashMap<u32, Option<Vec<u8>>>,
     groups: HashMap<u32, Option<Vec<u8>>>,
     /// Tests: listing this directory fails as an unreadable one would (`EACCES`), for
@@ -93,7 +97,61 @@ fn unreadable_answer(ndx: i32, message: String) -> FsAnswer {
     }
 }
 
+/// A counter shared by a constant master's source executor and the daemon, which advances
+/// it before each batch: the executor then drops its cached directory handles, so that
+/// within a batch a parent directory is opened once, and no batch reads through a handle
+/// opened before its changes were notified (a directory renamed or removed since is seen).
+#[derive(Debug, Clone, Default)]
+pub struct SourceEpoch(Arc<AtomicU64>);
+
+impl SourceEpoch {
+    /// A new epoch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a new epoch (call it before submitting a batch whose requests must not use
+    /// directory handles opened earlier).
+    pub fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 impl SenderFs {
+    /// Caches source directory handles between advances of `epoch` (see [`SourceEpoch`]);
+    /// without it every request resolves its parents afresh.
+    #[must_use]
+    pub fn with_source_epoch(mut self, epoch: SourceEpoch) -> Self {
+        if let Some(c) = &mut self.constant {
+            let now = epoch.get();
+            c.epoch = Some((epoch, now));
+            self.roots = std::mem::take(&mut self.roots)
+                .into_iter()
+                .map(Destination::with_dir_cache)
+                .collect();
+        }
+        self
+    }
+
+    /// Drops the cached directory handles if the epoch advanced since the last request.
+    pub(super) fn check_epoch(&mut self) {
+        let Some(c) = &mut self.constant else { return };
+        let Some((epoch, seen)) = &mut c.epoch else {
+            return;
+        };
+        let now = epoch.get();
+        if now != *seen {
+            *seen = now;
+            for r in &self.roots {
+                r.forget_all();
+            }
+        }
+    }
+
     /// The source executor of a constant master reading beneath `root` (opened now). `opts`
     /// as for a session: `links`, `devices`, `specials` select what is described (an
     /// excluded kind is absent), `hard_links` adds the device and inode of a
@@ -325,6 +383,29 @@ mod tests {
         assert_eq!(s.describe(&wp("nope")).unwrap(), None);
         assert_eq!(s.describe(&wp("d/f/x")).unwrap(), None);
         assert_eq!(s.describe(&wp("l/f")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_epoch_sees_a_directory_renamed_since_it_was_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), b"old").unwrap();
+        let epoch = SourceEpoch::new();
+        let mut s = SenderFs::for_constant(root.to_path_buf(), opts(), Failures::new())
+            .unwrap()
+            .with_source_epoch(epoch.clone());
+        s.check_epoch();
+        assert_eq!(s.describe(&wp("d/f")).unwrap().unwrap().size(), 3);
+        // A third party renames the directory away and makes a new one in its place; the
+        // next batch (a new epoch) must read the new one, not the cached handle.
+        std::fs::rename(root.join("d"), root.join("gone")).unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), b"new!!").unwrap();
+        epoch.advance();
+        s.check_epoch();
+        assert_eq!(s.describe(&wp("d/f")).unwrap().unwrap().size(), 5);
+        assert_eq!(s.describe(&wp("gone/f")).unwrap().unwrap().size(), 3);
     }
 
     #[test]
