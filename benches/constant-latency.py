@@ -287,9 +287,11 @@ class Daemon:
         self.log.close()
 
 
-def wait_visible_file(path: str, expect: bytes, timeout: float) -> None:
+def wait_visible_file(path: str, expect: bytes, timeout: float, proc=None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} ended (code {proc.returncode}) before {path} arrived")
         try:
             with open(path, "rb") as f:
                 if f.read() == expect:
@@ -463,9 +465,12 @@ def run_size(args, files: int, results: dict) -> None:
     if args.no_lsyncd:
         print("  lsyncd: skipped (--no-lsyncd)", flush=True)
     elif shutil.which("lsyncd"):
-        r["lsyncd_ms"] = lsyncd_latency(args, work, src, dest_ls, ino)
-        lat = r["lsyncd_ms"]
-        print(f"  single change, lsyncd delay=0: p50 {percentile(lat, 50):.2f} ms  p99 {percentile(lat, 99):.2f} ms", flush=True)
+        try:
+            r["lsyncd_ms"] = lsyncd_latency(args, work, src, dest_ls, ino)
+            lat = r["lsyncd_ms"]
+            print(f"  single change, lsyncd delay=0: p50 {percentile(lat, 50):.2f} ms  p99 {percentile(lat, 99):.2f} ms", flush=True)
+        except (RuntimeError, TimeoutError) as e:
+            print(f"  lsyncd failed: {e} (see {os.path.join(work, 'lsyncd.log')})", flush=True)
     else:
         print("  lsyncd not installed: skipped (apt-get install lsyncd)", flush=True)
     ino.close()
@@ -492,7 +497,7 @@ def lsyncd_latency(args, work: str, src: str, dest: str, ino: Inotify) -> list[f
                 raise RuntimeError("lsyncd did not start")
             time.sleep(0.05)
         write_file(os.path.join(src, "zz-latency", "ready"), ready)
-        wait_visible_file(os.path.join(dest, "zz-latency", "ready"), ready, 600)
+        wait_visible_file(os.path.join(dest, "zz-latency", "ready"), ready, 600, proc)
         d = os.fsencode(os.path.join(dest, "zz-latency"))
         ino.watch(os.path.join(dest, "zz-latency"))
         lat = []
@@ -527,9 +532,9 @@ def main() -> int:
     ap.add_argument(
         "--fresh-fs",
         type=float,
-        default=4.0 if os.geteuid() == 0 and shutil.which("mkfs.ext4") else 0.0,
-        help="GiB of a fresh ext4 image per tree size for the mirrors and the churned files (0: off; "
-        "default 4 when root)",
+        default=10.0 if os.geteuid() == 0 and shutil.which("mkfs.ext4") else 0.0,
+        help="GiB of a fresh ext4 image per tree size for the mirrors (ours, rsync's, lsyncd's) and the "
+        "churned files (0: off; default 10 when root: three copies of the 100,000-file tree fit)",
     )
     ap.add_argument("--no-lsyncd", action="store_true", help="skip lsyncd even when installed")
     args = ap.parse_args()
