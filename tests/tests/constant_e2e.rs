@@ -436,16 +436,8 @@ fn kill_9_of_the_daemon_then_restart_loses_no_name_the_fifo_delivered() {
     let dest = w.dir.path().join("mirror");
     let marker = w.dir.path().join("mirror-down");
     let ours = ours_binary().unwrap_or_else(|e| panic!("{e}"));
-    let mut args = base_args(&w);
-    args.push(os("-e"));
-    args.push(flaky_rsh(w.dir.path(), &marker));
-    let mut rp = os("--rsync-path=");
-    rp.push(&ours);
-    args.push(rp);
-    args.push(src_arg(&w));
-    let mut remote = os("mirrorhost:");
-    remote.push(&dest);
-    args.push(remote);
+    let rsh = flaky_rsh(w.dir.path(), &marker);
+    let args = remote_args(&w, &[], rsh, ours.as_os_str(), "mirrorhost", &dest);
     let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
     deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
     fs::write(w.src.join("first.txt"), b"first\n").unwrap();
@@ -546,16 +538,14 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
     let w = world();
     let dest = w.dir.path().join("stock-mirror");
     let shell = FakeShell::write(w.dir.path(), None).unwrap();
-    let mut args = base_args(&w);
-    args.push(os("-e"));
-    args.push(shell.rsh_option());
-    let mut rp = os("--rsync-path=");
-    rp.push(&stock);
-    args.push(rp);
-    args.push(src_arg(&w));
-    let mut remote = os("stockhost:");
-    remote.push(&dest);
-    args.push(remote);
+    let args = remote_args(
+        &w,
+        &[],
+        shell.rsh_option(),
+        stock.as_ref(),
+        "stockhost",
+        &dest,
+    );
     let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
     deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
     fs::write(w.src.join("to-stock.txt"), b"hello stock rsync\n").unwrap();
@@ -962,6 +952,30 @@ impl Sampler {
     }
 }
 
+/// Daemon arguments for one mirror `HOST:DEST` reached through the remote shell `rsh`,
+/// running `rsync_path` there.
+fn remote_args(
+    w: &World,
+    extra: &[&str],
+    rsh: std::ffi::OsString,
+    rsync_path: &std::ffi::OsStr,
+    host: &str,
+    dest: &Path,
+) -> Vec<std::ffi::OsString> {
+    let mut args = base_args(w);
+    args.extend(extra.iter().map(os));
+    args.push(os("-e"));
+    args.push(rsh);
+    let mut rp = os("--rsync-path=");
+    rp.push(rsync_path);
+    args.push(rp);
+    args.push(src_arg(w));
+    let mut remote = os(format!("{host}:"));
+    remote.push(dest);
+    args.push(remote);
+    args
+}
+
 /// Daemon arguments for one mirror `relayhost:DEST` reached through `shell`.
 fn relay_args(
     w: &World,
@@ -969,18 +983,8 @@ fn relay_args(
     dest: &Path,
     extra: &[&str],
 ) -> Vec<std::ffi::OsString> {
-    let mut args = base_args(w);
-    args.extend(extra.iter().map(os));
-    args.push(os("-e"));
-    args.push(shell.rsh());
-    let mut rp = os("--rsync-path=");
-    rp.push(ours_binary().unwrap_or_else(|e| panic!("{e}")));
-    args.push(rp);
-    args.push(src_arg(w));
-    let mut remote = os("relayhost:");
-    remote.push(dest);
-    args.push(remote);
-    args
+    let ours = ours_binary().unwrap_or_else(|e| panic!("{e}"));
+    remote_args(w, extra, shell.rsh(), ours.as_os_str(), "relayhost", dest)
 }
 
 /// The status file's line for the mirror whose id ends with `suffix`.
