@@ -335,7 +335,9 @@ impl Reader {
     {
         loop {
             if self.stop.load(Ordering::Acquire) {
-                return self.finish(sink);
+                // Stopping: the complete names already read still go to the sink.
+                let _ = self.deliver(sink);
+                return Ok(());
             }
             let timeout = self.due.map(|due| {
                 let left = due.saturating_duration_since(Instant::now());
@@ -357,7 +359,9 @@ impl Reader {
                 (!fds[0].revents().is_empty(), !fds[1].revents().is_empty())
             };
             if woken || self.stop.load(Ordering::Acquire) {
-                return self.finish(sink);
+                // Stopping: the complete names already read still go to the sink.
+                let _ = self.deliver(sink);
+                return Ok(());
             }
             if !fifo_ready {
                 // The gathering time is over.
@@ -414,15 +418,6 @@ impl Reader {
         }
         self.due = Some(due);
         false
-    }
-
-    /// Stopping: the names already read (complete ones) still go to the sink.
-    fn finish<F>(&mut self, sink: &mut F) -> Result<(), FeedError>
-    where
-        F: FnMut(Vec<Name>) -> ControlFlow<()>,
-    {
-        let _ = self.deliver(sink);
-        Ok(())
     }
 
     /// Logs and counts the rejections of `out`, hands the accepted names to the sink.
