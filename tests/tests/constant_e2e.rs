@@ -1221,12 +1221,15 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
     let last = *feeds.last().unwrap();
     let mut visible = None;
     deadline.wait("busy.txt once quiet", &d, || {
-        if visible.is_none() && dest.join("busy.txt").exists() {
+        // `same` first: the file may appear between two checks, and the one that sees it
+        // must also record when.
+        let done = same(&w.src, &dest, "busy.txt");
+        if visible.is_none() && (done || dest.join("busy.txt").exists()) {
             visible = Some(last.elapsed());
         }
-        same(&w.src, &dest, "busy.txt")
+        done
     });
-    let visible = visible.unwrap();
+    let visible = visible.expect("recorded by the check that saw the file");
     let longest_gap = feeds
         .windows(2)
         .map(|p| p[1] - p[0])
