@@ -8,8 +8,8 @@ a 100,000-file tree (to show that nothing grows with the tree).
 usage: constant-latency.py --ours target/release/rsync-constant [--sizes 10000,100000]
            [--samples 200] [--churn-rate 10000] [--churn-seconds 5] [--dir DIR]
 
-"Visible" is the inotify event (IN_MOVED_TO or IN_CLOSE_WRITE) of the name in the mirror's
-directory, read by this script with no polling interval; the content is then checked. Our
+"Visible" is the inotify event (IN_MOVED_TO, IN_CREATE or IN_CLOSE_WRITE) of the name in the
+mirror's directory, read by this script with no polling interval; the content is then checked. Our
 latency counts from the write of the name to the FIFO; rsync's from its start to its exit
 (the one path in a --files-from list, onto an up-to-date copy); lsyncd's from the close of the
 source file (it watches the tree itself). Samples of the tools alternate; each sample changes
@@ -62,7 +62,7 @@ class Inotify:
         self.dirs: dict[int, bytes] = {}
         self.overflowed = False
 
-    def watch(self, path: str, mask: int = IN_CLOSE_WRITE | IN_MOVED_TO) -> None:
+    def watch(self, path: str, mask: int = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) -> None:
         wd = self._add(self.fd, os.fsencode(path), mask)
         if wd < 0:
             raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
@@ -367,10 +367,11 @@ def run_size(args, files: int, results: dict) -> None:
 
     # Churn: args.churn_rate new 1 KiB files per second for args.churn_seconds, names sent
     # every millisecond; each change's lag is from the FIFO write to its event on the mirror.
-    # Only renames: the mirror writes every file to a temporary name and renames it, and a
-    # second event per file would only fill the inotify queue.
+    # Renames and creations only: the mirror writes a new file with no name and links it
+    # (IN_CREATE) or writes it to a temporary name and renames it (IN_MOVED_TO); a close
+    # event per file as well would only fill the inotify queue.
     for d in range(100):
-        ino.watch(os.path.join(dest, "zz-churn", f"d{d:02d}"), IN_MOVED_TO)
+        ino.watch(os.path.join(dest, "zz-churn", f"d{d:02d}"), IN_MOVED_TO | IN_CREATE)
     churn_dirs = {os.fsencode(os.path.join(dest, "zz-churn", f"d{d:02d}")) for d in range(100)}
     total = args.churn_rate * args.churn_seconds
     sent_at: dict[bytes, float] = {}

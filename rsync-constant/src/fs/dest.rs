@@ -322,6 +322,18 @@ impl Destination {
         TempFile::create(parent, rel)
     }
 
+    /// Like [`begin_file`](Self::begin_file), for a name that was absent a moment ago:
+    /// the file has no name at all until [`TempFile::commit`] links it under `rel`
+    /// (`O_TMPFILE`; cheaper for a new small file, and nothing is left behind by a
+    /// crash). If `rel` exists by then, the commit replaces it as `begin_file`'s would.
+    ///
+    /// # Errors
+    /// As [`begin_file`](Self::begin_file).
+    pub fn begin_new_file(&self, rel: &RelPath) -> Result<TempFile, FsError> {
+        let (parent, _) = self.parent(Op::Resolve, rel)?;
+        TempFile::create_unnamed(parent, rel)
+    }
+
     /// Opens the existing regular file `rel` for an in-place update (`--inplace`): for
     /// writing, without truncating it, never following a symlink; with `create`, a missing
     /// file is created under its final name (mode 0600 until its metadata is applied), as

@@ -15,6 +15,7 @@
 //! handles of that path and everything beneath it, so a directory recreated under the same
 //! name is opened afresh.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
@@ -23,21 +24,28 @@ use rustix::io::Errno;
 
 use super::resolve::{open_dir, Strategy, DIR_FLAGS};
 
-/// Handles kept; a transfer's working set is its current directory chain plus the
-/// generator running a little ahead of the receiver.
-const CAPACITY: usize = 32;
+/// Handles kept. A transfer's working set is its current directory chain plus the
+/// generator running a little ahead of the receiver; a constant mirror's is every
+/// directory the current burst of changes touches, which for a busy tree is a few
+/// hundred (a cache smaller than a round-robin working set misses on every entry).
+/// Well below the default soft limit of 1024 descriptors.
+const CAPACITY: usize = 256;
+
+/// Handles dropped at once when the cache is full: the least recently used quarter, so
+/// that the scan for them is paid once per [`EVICT`] misses, not on every miss.
+const EVICT: usize = CAPACITY / 4;
 
 /// One cached directory.
 struct Slot {
-    path: Vec<u8>,
     dir: Arc<OwnedFd>,
     used: u64,
 }
 
-/// The cache. Not thread-safe by itself: [`super::Destination`] keeps it behind a mutex.
+/// The cache, keyed by the directory's path beneath the root. Not thread-safe by itself:
+/// [`super::Destination`] keeps it behind a mutex.
 #[derive(Default)]
 pub(crate) struct DirCache {
-    slots: Vec<Slot>,
+    slots: HashMap<Vec<u8>, Slot>,
     clock: u64,
 }
 
@@ -65,16 +73,20 @@ impl DirCache {
     ) -> Result<Arc<OwnedFd>, Errno> {
         self.clock += 1;
         let now = self.clock;
-        if let Some(s) = self.slots.iter_mut().find(|s| s.path == dir) {
+        if let Some(s) = self.slots.get_mut(dir) {
             s.used = now;
             return Ok(Arc::clone(&s.dir));
         }
-        let ancestor = self
-            .slots
+        // The nearest cached ancestor: one hash look-up per component, longest first.
+        let ancestor = dir
             .iter()
-            .filter(|s| is_ancestor(&s.path, dir))
-            .max_by_key(|s| s.path.len())
-            .map(|s| (Arc::clone(&s.dir), s.path.len() + 1));
+            .enumerate()
+            .rev()
+            .filter(|&(_, &b)| b == b'/')
+            .find_map(|(i, _)| {
+                let s = self.slots.get(dir.get(..i)?)?;
+                Some((Arc::clone(&s.dir), i + 1))
+            });
         let (mut cur, start) = match ancestor {
             Some(a) => a,
             None if strategy == Strategy::Auto => {
@@ -113,26 +125,36 @@ impl DirCache {
     }
 
     fn insert(&mut self, path: Vec<u8>, dir: Arc<OwnedFd>) {
-        let used = self.clock;
-        if self.slots.len() >= CAPACITY {
-            if let Some(i) = self
-                .slots
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, s)| s.used)
-                .map(|(i, _)| i)
-            {
-                self.slots.swap_remove(i);
-            }
+        if self.slots.len() >= CAPACITY && !self.slots.contains_key(&path) {
+            self.evict();
         }
-        self.slots.push(Slot { path, dir, used });
+        let used = self.clock;
+        self.slots.insert(path, Slot { dir, used });
+    }
+
+    /// Drops the [`EVICT`] least recently used handles.
+    fn evict(&mut self) {
+        let mut ages: Vec<u64> = self.slots.values().map(|s| s.used).collect();
+        let Some(cut) = EVICT.checked_sub(1) else {
+            return;
+        };
+        if cut >= ages.len() {
+            self.slots.clear();
+            return;
+        }
+        let (_, &mut oldest_kept, _) = ages.select_nth_unstable(cut);
+        // `used` values are distinct (one clock tick per use), so this drops exactly EVICT.
+        self.slots.retain(|_, s| s.used > oldest_kept);
     }
 
     /// Drops the handles of `path` and of everything beneath it (it is being removed or
     /// replaced).
     pub(crate) fn forget(&mut self, path: &[u8]) {
+        if self.slots.is_empty() {
+            return;
+        }
         self.slots
-            .retain(|s| s.path != path && !is_ancestor(path, &s.path));
+            .retain(|p, _| p.as_slice() != path && !is_ancestor(path, p));
     }
 
     /// Drops every handle.
@@ -163,7 +185,8 @@ mod tests {
     #[test]
     fn cached_handles_are_reused_evicted_and_forgotten() {
         let tmp = tempfile::tempdir().unwrap();
-        for i in 0..40 {
+        let n = CAPACITY + 40;
+        for i in 0..n {
             std::fs::create_dir_all(tmp.path().join(format!("x/d{i}/s"))).unwrap();
         }
         let root = Arc::new(rustix::fs::open(tmp.path(), DIR_FLAGS, Mode::empty()).unwrap());
@@ -174,11 +197,22 @@ mod tests {
             assert!(Arc::ptr_eq(&a, &b));
             // A sibling beneath a cached ancestor (walk) or a fresh `openat2` (auto).
             c.get(&root, b"x/d1", strategy).unwrap();
-            for i in 0..40 {
+            for i in 0..n {
                 c.get(&root, format!("x/d{i}").as_bytes(), strategy)
                     .unwrap();
             }
             assert!(c.len() <= CAPACITY);
+            // The most recent handles survived the evictions; the oldest did not.
+            let last = format!("x/d{}", n - 1);
+            let again = c.get(&root, last.as_bytes(), strategy).unwrap();
+            assert!(Arc::ptr_eq(
+                &again,
+                &c.get(&root, last.as_bytes(), strategy).unwrap()
+            ));
+            let before = c.len();
+            let recent = format!("x/d{}", n - 2);
+            c.get(&root, recent.as_bytes(), strategy).unwrap();
+            assert_eq!(c.len(), before, "a recent handle was evicted");
             c.get(&root, b"x/d39/s", strategy).unwrap();
             c.forget(b"x");
             assert_eq!(c.len(), 0);

@@ -2,6 +2,17 @@
 //! the final directory and renamed over the final name on
 //! [`TempFile::commit`], so readers see the old file or the new one, never a
 //! half-written one.
+//!
+//! # New files: no name until complete
+//! A file whose final name was absent a moment ago ([`TempFile::create_unnamed`]) is
+//! written with no name at all (`O_TMPFILE`) and linked under its final name on commit
+//! (`linkat`). Nothing can see it before it is complete; no directory entry is added and
+//! removed again for the temporary name, which makes a new small file about a third
+//! cheaper; a crash leaves nothing behind (the kernel frees an unlinked inode). If the
+//! final name appeared meanwhile, the file is linked under a temporary name and renamed
+//! over it, as a named temporary would be. File systems without `O_TMPFILE`, and
+//! processes that can neither use `AT_EMPTY_PATH` nor reach `/proc/self/fd`, get a named
+//! temporary instead.
 
 use std::collections::hash_map::RandomState;
 use std::fs::File;
@@ -9,9 +20,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{IoSlice, Write as _};
 use std::num::NonZeroU64;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{openat, renameat, unlinkat, Advice, AtFlags, Mode, OFlags};
+use rustix::fs::{linkat, openat, renameat, unlinkat, Advice, AtFlags, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use super::error::{FsError, Op};
@@ -62,8 +74,77 @@ pub(crate) fn create_temp(
     Err(Errno::EXIST)
 }
 
+/// How an unnamed file gets its name: not known yet, `linkat(fd, "", AT_EMPTY_PATH)`
+/// (needs `CAP_DAC_READ_SEARCH`), `linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW)`, or not
+/// at all (named temporaries only).
+static LINK_HOW: AtomicU8 = AtomicU8::new(LINK_UNKNOWN);
+const LINK_UNKNOWN: u8 = 0;
+const LINK_EMPTY_PATH: u8 = 1;
+const LINK_PROC: u8 = 2;
+const LINK_NONE: u8 = 3;
+
+/// How this process links unnamed files, decided once.
+fn link_how() -> u8 {
+    let how = LINK_HOW.load(Ordering::Relaxed);
+    if how != LINK_UNKNOWN {
+        return how;
+    }
+    let how = if rustix::process::geteuid().is_root() {
+        LINK_EMPTY_PATH
+    } else if std::path::Path::new("/proc/self/fd").is_dir() {
+        LINK_PROC
+    } else {
+        LINK_NONE
+    };
+    LINK_HOW.store(how, Ordering::Relaxed);
+    how
+}
+
+/// The ways of naming an unnamed file (tests force each in turn).
+#[cfg(test)]
+#[derive(Clone, Copy)]
+pub(crate) enum LinkHow {
+    /// Decide again on next use.
+    Auto,
+    /// `AT_EMPTY_PATH`.
+    EmptyPath,
+    /// `/proc/self/fd/N`.
+    Proc,
+}
+
+/// Forces how unnamed files are named (tests; either way is correct, so tests running
+/// at the same time are not disturbed).
+#[cfg(test)]
+pub(crate) fn force_link_how(how: LinkHow) {
+    let v = match how {
+        LinkHow::Auto => LINK_UNKNOWN,
+        LinkHow::EmptyPath => LINK_EMPTY_PATH,
+        LinkHow::Proc => LINK_PROC,
+    };
+    LINK_HOW.store(v, Ordering::Relaxed);
+}
+
+/// Gives the unnamed file `file` the name `name` in `parent` (`EEXIST` if taken).
+fn link_unnamed(file: &File, parent: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
+    if link_how() == LINK_EMPTY_PATH {
+        match linkat(file, c"", parent, name, AtFlags::EMPTY_PATH) {
+            // Root without the capability (a user namespace): the /proc way from now on.
+            Err(Errno::NOENT | Errno::PERM) => LINK_HOW.store(LINK_PROC, Ordering::Relaxed),
+            r => return r,
+        }
+    }
+    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
+    linkat(
+        CWD,
+        proc_path.as_str(),
+        parent,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    )
+}
+
 /// A regular file being written under a temporary name next to its final
-/// name.
+/// name, or with no name at all ([`TempFile::create_unnamed`]).
 ///
 /// Dropping it without [`commit`](Self::commit) removes the temporary name.
 #[derive(Debug)]
@@ -71,6 +152,7 @@ pub struct TempFile {
     /// The directory holding both names, pinned for the file's lifetime so
     /// a concurrent rename of a parent cannot redirect the commit.
     parent: Arc<OwnedFd>,
+    /// Empty for an unnamed (`O_TMPFILE`) file.
     tmp_name: Vec<u8>,
     final_name: Vec<u8>,
     rel: RelPath,
@@ -114,12 +196,46 @@ impl TempFile {
         })
     }
 
+    /// Creates a file with no name (`O_TMPFILE`, mode 0600) in `parent`, for a final name
+    /// that was absent a moment ago; [`commit`](Self::commit) links it under that name.
+    /// Falls back to [`TempFile::create`] where unnamed files are not available.
+    pub(crate) fn create_unnamed(parent: Arc<OwnedFd>, rel: &RelPath) -> Result<Self, FsError> {
+        if link_how() == LINK_NONE {
+            return Self::create(parent, rel);
+        }
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = match openat(&parent, c".", flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => fd,
+            // No `O_TMPFILE` on this file system (or kernel).
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
+                return Self::create(parent, rel)
+            }
+            Err(e) => return Err(FsError::io(Op::CreateTemp, rel.display(), e)),
+        };
+        Ok(Self {
+            parent,
+            tmp_name: Vec::new(),
+            final_name: rel.file_name().to_vec(),
+            rel: rel.clone(),
+            file: File::from(fd),
+            committed: false,
+            written: 0,
+            flushed: 0,
+        })
+    }
+
+    /// Whether the file has no name until [`commit`](Self::commit) (`O_TMPFILE`).
+    pub fn is_unnamed(&self) -> bool {
+        self.tmp_name.is_empty()
+    }
+
     /// The final path this file will be committed to.
     pub fn rel(&self) -> &RelPath {
         &self.rel
     }
 
-    /// The temporary name (a single component in the final directory).
+    /// The temporary name (a single component in the final directory; empty for an
+    /// unnamed file).
     pub fn temp_name(&self) -> &[u8] {
         &self.tmp_name
     }
@@ -220,6 +336,22 @@ impl TempFile {
     /// # Errors
     /// [`Op::Rename`] if the rename fails (the temporary is then removed).
     pub fn commit(mut self) -> Result<(), FsError> {
+        if self.is_unnamed() {
+            match link_unnamed(&self.file, &self.parent, &self.final_name) {
+                Ok(()) => {
+                    self.committed = true;
+                    return Ok(());
+                }
+                // The name appeared meanwhile: replace it through a temporary name.
+                Err(Errno::EXIST) => {
+                    self.tmp_name = create_temp(&self.final_name, |tmp| {
+                        link_unnamed(&self.file, &self.parent, tmp)
+                    })
+                    .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
+                }
+                Err(e) => return Err(FsError::io(Op::Rename, self.rel.display(), e)),
+            }
+        }
         renameat(&self.parent, &self.tmp_name, &self.parent, &self.final_name)
             .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
         self.committed = true;
@@ -229,8 +361,9 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.committed {
-            // Best effort: the name is random and in a pinned directory.
+        if !self.committed && !self.tmp_name.is_empty() {
+            // Best effort: the name is random and in a pinned directory. (An unnamed
+            // file is freed by the kernel when it is closed.)
             let _ = unlinkat(&self.parent, &self.tmp_name, AtFlags::empty());
         }
     }

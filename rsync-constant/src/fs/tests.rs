@@ -109,6 +109,49 @@ fn temp_file_replaces_atomically() {
 }
 
 #[test]
+fn an_unnamed_new_file_appears_only_complete_and_leaves_nothing_when_dropped() {
+    let fx = fixture();
+    let d = Destination::open(&fx.dest).unwrap();
+    // Both ways of naming it: `AT_EMPTY_PATH` (root) and `/proc/self/fd` (anyone).
+    for how in [super::temp::LinkHow::EmptyPath, super::temp::LinkHow::Proc] {
+        super::temp::force_link_how(how);
+        let mut t = d.begin_new_file(&rp(b"n")).unwrap();
+        assert!(t.is_unnamed(), "O_TMPFILE on this file system");
+        t.write_all(b"new ").unwrap();
+        assert!(names(&fx.dest).is_empty(), "no name before commit");
+        t.write_all(b"file").unwrap();
+        t.set_meta(&Attrs {
+            mode: Some(0o640),
+            ..Attrs::default()
+        })
+        .unwrap();
+        t.commit().unwrap();
+        assert_eq!(fs::read(fx.dest.join("n")).unwrap(), b"new file");
+        assert_eq!(
+            fs::symlink_metadata(fx.dest.join("n")).unwrap().mode() & 0o7777,
+            0o640
+        );
+        assert_eq!(names(&fx.dest), vec![b"n".to_vec()]);
+
+        // The name appeared meanwhile: replaced, and no temporary name is left.
+        let mut t = d.begin_new_file(&rp(b"n")).unwrap();
+        t.write_all(b"newer").unwrap();
+        t.commit().unwrap();
+        assert_eq!(fs::read(fx.dest.join("n")).unwrap(), b"newer");
+        assert_eq!(names(&fx.dest), vec![b"n".to_vec()]);
+
+        // Dropped before commit: nothing anywhere.
+        let mut t = d.begin_new_file(&rp(b"gone")).unwrap();
+        t.write_all(b"half").unwrap();
+        drop(t);
+        assert_eq!(names(&fx.dest), vec![b"n".to_vec()]);
+        fs::remove_file(fx.dest.join("n")).unwrap();
+    }
+    super::temp::force_link_how(super::temp::LinkHow::Auto);
+    assert_victim_intact(&fx);
+}
+
+#[test]
 fn dropped_temp_file_is_removed() {
     let fx = fixture();
     let d = Destination::open(&fx.dest).unwrap();

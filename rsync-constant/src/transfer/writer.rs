@@ -45,8 +45,9 @@ const WRITE_PIECES: usize = 64;
 /// One step of writing a file.
 #[derive(Debug)]
 pub(super) enum Job {
-    /// Create the temporary file for `rel` (a previous unfinished file is dropped).
-    Begin { ndx: i32, rel: RelPath },
+    /// Create the temporary file for `rel` (a previous unfinished file is dropped);
+    /// `fresh`: `rel` was absent when the receiver looked ([`Destination::begin_new_file`]).
+    Begin { ndx: i32, rel: RelPath, fresh: bool },
     /// `--inplace`: write into this file, opened by the receiver (a previous unfinished
     /// file is dropped).
     BeginInPlace { ndx: i32, file: InPlaceFile },
@@ -192,7 +193,7 @@ impl Writer {
             open: true,
         };
         match &job {
-            Job::Begin { ndx, rel } => {
+            Job::Begin { ndx, rel, .. } => {
                 self.close(*ndx, seq);
                 self.files.push_back(track(*ndx, rel.clone(), None));
             }
@@ -427,9 +428,14 @@ impl Worker {
 
     fn run(&mut self, job: Job) {
         match job {
-            Job::Begin { ndx, rel } => {
+            Job::Begin { ndx, rel, fresh } => {
                 self.take(ndx);
-                match self.dest.begin_file(&rel) {
+                let begun = if fresh {
+                    self.dest.begin_new_file(&rel)
+                } else {
+                    self.dest.begin_file(&rel)
+                };
+                match begun {
                     Ok(temp) => self.open(Current::new(ndx, Target::Temp(temp))),
                     Err(e) => self.fail(ndx, &e),
                 }
@@ -563,9 +569,11 @@ mod tests {
         let mut w = Writer::spawn(Arc::clone(&dest), Failures::new()).unwrap();
         for i in 0..50 {
             let rel = rp(&format!("f{i}"));
+            // Half of them unnamed until committed.
             w.send(Job::Begin {
                 ndx: i,
                 rel: rel.clone(),
+                fresh: i % 2 == 0,
             });
             w.send(Job::Write {
                 ndx: i,
@@ -585,19 +593,25 @@ mod tests {
             );
         }
         // A discarded file leaves nothing; an unfinished one is removed at the end.
-        w.send(Job::Begin {
-            ndx: 60,
-            rel: rp("gone"),
-        });
-        w.send(Job::Discard { ndx: 60 });
-        w.send(Job::Begin {
-            ndx: 61,
-            rel: rp("half"),
-        });
-        w.send(Job::Write {
-            ndx: 61,
-            data: b"x".to_vec(),
-        });
+        for (ndx, fresh) in [(60, false), (62, true)] {
+            w.send(Job::Begin {
+                ndx,
+                rel: rp(&format!("gone{ndx}")),
+                fresh,
+            });
+            w.send(Job::Discard { ndx });
+        }
+        for (ndx, fresh) in [(61, false), (63, true)] {
+            w.send(Job::Begin {
+                ndx,
+                rel: rp(&format!("half{ndx}")),
+                fresh,
+            });
+            w.send(Job::Write {
+                ndx,
+                data: b"x".to_vec(),
+            });
+        }
         w.finish(false);
         let mut names: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
@@ -614,7 +628,11 @@ mod tests {
         let log = Arc::new(FailLog::default());
         let mut w = Writer::spawn_with(dest, Failures::new(), 3, Some(Arc::clone(&log))).unwrap();
         for (ndx, name) in [(1, "a"), (2, "b"), (3, "missing/c")] {
-            w.send(Job::Begin { ndx, rel: rp(name) });
+            w.send(Job::Begin {
+                ndx,
+                rel: rp(name),
+                fresh: ndx != 2,
+            });
         }
         for round in 0..3u8 {
             for ndx in [2, 1, 3] {
@@ -638,18 +656,21 @@ mod tests {
 
     #[test]
     fn partial_keeps_an_unfinished_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dest = Arc::new(Destination::open(tmp.path()).unwrap());
-        let mut w = Writer::spawn(dest, Failures::new()).unwrap();
-        w.send(Job::Begin {
-            ndx: 1,
-            rel: rp("half"),
-        });
-        w.send(Job::Write {
-            ndx: 1,
-            data: b"abc".to_vec(),
-        });
-        w.finish(true);
-        assert_eq!(std::fs::read(tmp.path().join("half")).unwrap(), b"abc");
+        for fresh in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dest = Arc::new(Destination::open(tmp.path()).unwrap());
+            let mut w = Writer::spawn(dest, Failures::new()).unwrap();
+            w.send(Job::Begin {
+                ndx: 1,
+                rel: rp("half"),
+                fresh,
+            });
+            w.send(Job::Write {
+                ndx: 1,
+                data: b"abc".to_vec(),
+            });
+            w.finish(true);
+            assert_eq!(std::fs::read(tmp.path().join("half")).unwrap(), b"abc");
+        }
     }
 }

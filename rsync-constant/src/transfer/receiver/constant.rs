@@ -6,8 +6,8 @@
 //! since its previous `Settle`.
 //!
 //! # What a mirror that runs for months keeps
-//! Failures wait in a bounded [`FailLog`] (taken by `Settle`); no per-index set of absent
-//! names is kept; the user and group name caches start over when full; files in progress
+//! Failures wait in a bounded [`FailLog`] (taken by `Settle`); the indexes found absent
+//! are forgotten at their `Settle` and bounded; the user and group name caches start over when full; files in progress
 //! are at most `max_open`; the destination's directory handles are dropped at every
 //! `Settle`, so that the next change resolves its parents afresh (a directory a third party
 //! removed or renamed is never written through an old handle across a settle point).
@@ -141,6 +141,7 @@ impl ReceiverFs {
         if let Some(d) = &self.dest {
             d.forget_all();
         }
+        self.absent.remove(&ndx);
         let error = self
             .constant
             .as_ref()

@@ -147,7 +147,10 @@ impl ReceiverFs {
         }
         if !self.opts.inplace {
             if let Some(w) = &mut self.writer {
-                w.send(Job::Begin { ndx, rel });
+                // Absent when asked about (and no other basis): written with no name until
+                // it is complete.
+                let fresh = absent && basis_rel.is_none();
+                w.send(Job::Begin { ndx, rel, fresh });
             }
             self.incoming.push(Incoming {
                 ndx,

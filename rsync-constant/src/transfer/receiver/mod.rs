@@ -106,6 +106,27 @@ pub struct ReceiverFs {
     info: Vec<Vec<u8>>,
 }
 
+/// Indexes a constant mirror remembers as absent between their `Basis` and their `Settle`
+/// (more than the changes it has in flight).
+const MAX_ABSENT: usize = 4096;
+
+/// Leaves out of `attrs` the ownership and mode `existing` already has, as rsync's
+/// `set_file_attrs` does: a directory whose only change is the mtime a new entry gave it
+/// (every change in a constant mirror's busy directory) costs one `futimens`, not a
+/// `fchown` and a `fchmod` too. A `chown` clears set-uid and set-gid bits, so the mode
+/// is kept whenever the ownership changes.
+fn keep_unchanged(attrs: &mut Attrs, existing: &Meta) {
+    if attrs.uid == Some(existing.uid) {
+        attrs.uid = None;
+    }
+    if attrs.gid == Some(existing.gid) {
+        attrs.gid = None;
+    }
+    if attrs.uid.is_none() && attrs.gid.is_none() && attrs.mode == Some(existing.mode) {
+        attrs.mode = None;
+    }
+}
+
 fn fs_fail(e: &FsError) -> String {
     e.to_string()
 }
@@ -245,9 +266,13 @@ impl ReceiverFs {
                 answer = self.basis_answer(ndx, path, checksum);
             }
         }
-        // (A constant mirror asks about many names it never receives: it keeps no such
-        // set, and `BeginFile` looks for the basis itself.)
-        if let (FsAnswer::Basis { meta: None, .. }, None) = (&answer, &self.constant) {
+        // A constant mirror asks about many names it never receives: its set is bounded
+        // (an index leaves it at its `Settle`), and `BeginFile` of an index it forgot
+        // looks for the basis itself.
+        if let FsAnswer::Basis { meta: None, .. } = &answer {
+            if self.constant.is_some() && self.absent.len() >= MAX_ABSENT {
+                self.absent.clear();
+            }
             self.absent.insert(ndx);
         }
         answer
@@ -476,6 +501,7 @@ impl ReceiverFs {
         if same_time {
             attrs.mtime = None;
         }
+        keep_unchanged(&mut attrs, &existing);
         let Some(dest) = &self.dest else {
             return Ok(());
         };
@@ -706,5 +732,50 @@ impl Drop for ReceiverFs {
         if let Some(w) = &mut self.writer {
             w.finish(self.opts.partial);
         }
+    }
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use super::*;
+
+    #[test]
+    fn only_what_differs_is_applied() {
+        let existing = Meta {
+            kind: FileKind::Dir,
+            mode: 0o4755,
+            size: 0,
+            mtime_sec: 1,
+            mtime_nsec: 0,
+            uid: 10,
+            gid: 20,
+            nlink: 2,
+            dev: 1,
+            ino: 1,
+            rdev: 0,
+            ctime_sec: 1,
+            ctime_nsec: 0,
+        };
+        let mtime = Some(Mtime { sec: 2, nsec: 5 });
+        let want = |mode, uid, gid| Attrs {
+            mode: Some(mode),
+            mtime,
+            uid: Some(uid),
+            gid: Some(gid),
+        };
+        let mut a = want(0o4755, 10, 20);
+        keep_unchanged(&mut a, &existing);
+        let only_time = Attrs {
+            mtime,
+            ..Attrs::default()
+        };
+        assert_eq!(a, only_time);
+        // A new owner: the mode goes again (chown clears the set-uid bit).
+        let mut a = want(0o4755, 11, 20);
+        keep_unchanged(&mut a, &existing);
+        assert_eq!((a.uid, a.gid, a.mode), (Some(11), None, Some(0o4755)));
+        let mut a = want(0o700, 10, 20);
+        keep_unchanged(&mut a, &existing);
+        assert_eq!((a.uid, a.gid, a.mode), (None, None, Some(0o700)));
     }
 }
