@@ -14,7 +14,11 @@ latency counts from the write of the name to the FIFO; rsync's from its start to
 (the one path in a --files-from list, onto an up-to-date copy); lsyncd's from the close of the
 source file (it watches the tree itself). Samples of the tools alternate; each sample changes
 a different small file and waits for the previous one to land, so this is single-change
-latency, not throughput. The exit status is 1 when a target is missed.
+latency, not throughput. Churn: new 1 KiB files written by this script and named to the
+FIFO at the given rate, after a `sync` (the bootstrap's writeback is not part of it); the
+lag of each is from the write of its file to its event on the mirror. The target is met
+when the rate was offered, every change arrived intact, and none lagged a second or more.
+The exit status is 1 when a target is missed.
 """
 
 import argparse
@@ -378,21 +382,27 @@ def run_size(args, files: int, results: dict) -> None:
     seen: dict[bytes, float] = {}
     lags: list[float] = []
 
+    bases = [os.fsencode(f"f{j:07d}") for j in range(total)]
+    expected = set(bases)
+
     def drain(timeout: float) -> None:
         for d, n, t in ino.read(timeout):
-            if d in churn_dirs and n in sent_at and n not in seen:
+            if d in churn_dirs and n in expected and n not in seen:
                 seen[n] = t
-                lags.append(t - sent_at[n])
 
+    # Written data reaches the disk before the churn starts: the churn's figures are not
+    # to include the deferred writeback of the bootstrap's and the samples' files.
+    os.sync()
     # Paths, names and contents computed beforehand: the loop below only writes, so that the
     # generator takes as little of the machine's CPU as it can.
     plan = [
-        (churn_path(src, j), os.fsencode(os.path.relpath(churn_path(src, j), src)), os.fsencode(f"f{j:07d}"), b"%08d" % j + b"y" * 1016)
+        (churn_path(src, j), os.fsencode(os.path.relpath(churn_path(src, j), src)), bases[j], b"%08d" % j + b"y" * 1016)
         for j in range(total)
     ]
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     cpu0 = daemon.cpu()
     start = time.perf_counter()
+    cpu_self = time.process_time()
     j = 0
     tick = 0.001
     while j < total:
@@ -414,9 +424,11 @@ def run_size(args, files: int, results: dict) -> None:
         if wait > 0:
             drain(min(wait, tick))
     offered_end = time.perf_counter()
+    writer_cpu = time.process_time() - cpu_self
     deadline = offered_end + 120
     while len(seen) < len(sent_at) and time.perf_counter() < deadline:
         drain(0.5)
+    lags.extend(seen[n] - sent_at[n] for n in seen if n in sent_at)
     done = time.perf_counter()
     cpu1 = daemon.cpu()
     missing = len(sent_at) - len(seen)
@@ -444,13 +456,14 @@ def run_size(args, files: int, results: dict) -> None:
         "inotify_overflow": ino.overflowed,
         "daemon_cpu_us_per_change": (cpu1[0] - cpu0[0]) / total * 1e6,
         "mirror_cpu_us_per_change": (cpu1[1] - cpu0[1]) / total * 1e6,
+        "script_cpu_us_per_change": writer_cpu / total * 1e6,
     }
     c = r["churn"]
     print(
         f"  churn: {total:,} changes offered at {c['offered_rate']:,.0f}/s, all applied at {c['applied_rate']:,.0f}/s; "
         f"lag p50 {c['lag_p50_s'] * 1000:.1f} ms p99 {c['lag_p99_s'] * 1000:.1f} ms max {c['lag_max_s'] * 1000:.1f} ms; "
         f"not seen {missing}, content mismatches {bad}; CPU per change: daemon {c['daemon_cpu_us_per_change']:.0f} us, "
-        f"mirror {c['mirror_cpu_us_per_change']:.0f} us",
+        f"mirror {c['mirror_cpu_us_per_change']:.0f} us, this script (writing the files, reading inotify) {c['script_cpu_us_per_change']:.0f} us",
         flush=True,
     )
     r["rss_kib"] = daemon.rss("VmRSS:")
@@ -569,9 +582,10 @@ def main() -> int:
                 f"{percentile(s, p):.2f} ms | {lv} | ≤ {target:g} ms | {'PASS' if ok else 'FAIL'} |"
             )
         c = r["churn"]
+        # Sustained: every change offered at the target rate applied, none later than the
+        # lag target. (`applied_rate` also counts the last change's lag in its time.)
         ok = (
-            c["applied_rate"] >= args.churn_rate * 0.98
-            and c["offered_rate"] >= CHURN_RATE * 0.98
+            c["offered_rate"] >= CHURN_RATE * 0.98
             and c["lag_max_s"] < CHURN_LAG_S
             and c["not_seen"] == 0
             and c["content_mismatch"] == 0

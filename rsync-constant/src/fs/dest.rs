@@ -311,27 +311,29 @@ impl Destination {
         })
     }
 
-    /// Starts writing a new version of `rel` under a temporary name in the
-    /// same directory (see [`TempFile`]).
+    /// Starts writing a new version of `rel`: a file with no name until
+    /// [`TempFile::commit`] gives it a temporary name in the same directory and renames
+    /// it over `rel`, or a named temporary from the start where unnamed files are not
+    /// available (see [`TempFile`]).
     ///
     /// # Errors
     /// [`Op::Resolve`] if the parent cannot be resolved safely;
     /// [`Op::CreateTemp`] if no temporary can be created.
     pub fn begin_file(&self, rel: &RelPath) -> Result<TempFile, FsError> {
         let (parent, _) = self.parent(Op::Resolve, rel)?;
-        TempFile::create(parent, rel)
+        TempFile::create_unnamed(parent, rel, false)
     }
 
     /// Like [`begin_file`](Self::begin_file), for a name that was absent a moment ago:
-    /// the file has no name at all until [`TempFile::commit`] links it under `rel`
-    /// (`O_TMPFILE`; cheaper for a new small file, and nothing is left behind by a
-    /// crash). If `rel` exists by then, the commit replaces it as `begin_file`'s would.
+    /// [`TempFile::commit`] links the file directly under `rel`, with no temporary name
+    /// (cheaper for a new small file). If `rel` exists by then, the commit replaces it as
+    /// `begin_file`'s would.
     ///
     /// # Errors
     /// As [`begin_file`](Self::begin_file).
     pub fn begin_new_file(&self, rel: &RelPath) -> Result<TempFile, FsError> {
         let (parent, _) = self.parent(Op::Resolve, rel)?;
-        TempFile::create_unnamed(parent, rel)
+        TempFile::create_unnamed(parent, rel, true)
     }
 
     /// Opens the existing regular file `rel` for an in-place update (`--inplace`): for

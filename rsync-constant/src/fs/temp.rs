@@ -3,17 +3,17 @@
 //! [`TempFile::commit`], so readers see the old file or the new one, never a
 //! half-written one.
 //!
-//! # New files: no name until complete
-//! A file whose final name was absent a moment ago ([`TempFile::create_unnamed`]) is
-//! written with no name at all (`O_TMPFILE`) and linked under its final name on commit
-//! (`linkat`). Nothing can see it before it is complete; no directory entry is added and
-//! removed again for the temporary name, which makes a new small file about a third
-//! cheaper; a crash leaves nothing behind (the kernel frees an unlinked inode). If the
-//! final name appeared meanwhile, the file is linked under a temporary name and renamed
-//! over it, as a named temporary would be. File systems without `O_TMPFILE`, and
-//! processes that can neither use `AT_EMPTY_PATH` nor reach `/proc/self/fd`, get a named
-//! temporary instead.
-
+//! # No name until complete
+//! Where the kernel allows it, the file is written with no name at all (`O_TMPFILE`,
+//! [`TempFile::create_unnamed`]) and only named on commit: a file whose final name was
+//! absent a moment ago is linked under it (`linkat`); any other is linked under a
+//! temporary name and renamed over the final one. Nothing can see the file before it is
+//! complete, and a crash (kill -9 of the receiver) leaves nothing behind: the kernel frees
+//! an unlinked inode. A new small file is also about a third cheaper, with no directory
+//! entry added and removed again. If the final name appeared meanwhile, a new file takes
+//! the rename way too. File systems without `O_TMPFILE`, and processes that can neither
+//! use `AT_EMPTY_PATH` nor reach `/proc/self/fd`, get a named temporary from the start.
+//!
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -143,17 +143,20 @@ fn link_unnamed(file: &File, parent: &OwnedFd, name: &[u8]) -> Result<(), Errno>
     )
 }
 
-/// A regular file being written under a temporary name next to its final
-/// name, or with no name at all ([`TempFile::create_unnamed`]).
+/// A regular file being written with no name or under a temporary name next to its final
+/// name (see the module's documentation).
 ///
-/// Dropping it without [`commit`](Self::commit) removes the temporary name.
+/// Dropping it without [`commit`](Self::commit) removes the temporary name, if any.
 #[derive(Debug)]
 pub struct TempFile {
     /// The directory holding both names, pinned for the file's lifetime so
     /// a concurrent rename of a parent cannot redirect the commit.
     parent: Arc<OwnedFd>,
-    /// Empty for an unnamed (`O_TMPFILE`) file.
+    /// Empty while the file has no name (`O_TMPFILE`).
     tmp_name: Vec<u8>,
+    /// Unnamed, and the final name was absent when the file was begun: try to link it
+    /// there directly.
+    fresh: bool,
     final_name: Vec<u8>,
     rel: RelPath,
     file: File,
@@ -189,6 +192,7 @@ impl TempFile {
             tmp_name,
             final_name,
             rel: rel.clone(),
+            fresh: false,
             file: File::from(fd),
             committed: false,
             written: 0,
@@ -196,10 +200,14 @@ impl TempFile {
         })
     }
 
-    /// Creates a file with no name (`O_TMPFILE`, mode 0600) in `parent`, for a final name
-    /// that was absent a moment ago; [`commit`](Self::commit) links it under that name.
-    /// Falls back to [`TempFile::create`] where unnamed files are not available.
-    pub(crate) fn create_unnamed(parent: Arc<OwnedFd>, rel: &RelPath) -> Result<Self, FsError> {
+    /// Creates a file with no name (`O_TMPFILE`, mode 0600) in `parent`; `fresh`: the final
+    /// name was absent a moment ago, and [`commit`](Self::commit) first tries to link the
+    /// file there. Falls back to [`TempFile::create`] where unnamed files are not available.
+    pub(crate) fn create_unnamed(
+        parent: Arc<OwnedFd>,
+        rel: &RelPath,
+        fresh: bool,
+    ) -> Result<Self, FsError> {
         if link_how() == LINK_NONE {
             return Self::create(parent, rel);
         }
@@ -215,6 +223,7 @@ impl TempFile {
         Ok(Self {
             parent,
             tmp_name: Vec::new(),
+            fresh,
             final_name: rel.file_name().to_vec(),
             rel: rel.clone(),
             file: File::from(fd),
@@ -224,7 +233,7 @@ impl TempFile {
         })
     }
 
-    /// Whether the file has no name until [`commit`](Self::commit) (`O_TMPFILE`).
+    /// Whether the file has no name (yet: [`commit`](Self::commit) names it).
     pub fn is_unnamed(&self) -> bool {
         self.tmp_name.is_empty()
     }
@@ -234,8 +243,8 @@ impl TempFile {
         &self.rel
     }
 
-    /// The temporary name (a single component in the final directory; empty for an
-    /// unnamed file).
+    /// The temporary name (a single component in the final directory; empty while the file
+    /// has no name).
     pub fn temp_name(&self) -> &[u8] {
         &self.tmp_name
     }
@@ -309,7 +318,22 @@ impl TempFile {
     /// [`Op::SetMeta`] on a failed `fchown`/`fchmod`/`futimens` or an
     /// out-of-range mtime.
     pub fn set_meta(&mut self, attrs: &Attrs) -> Result<(), FsError> {
-        apply_to_fd(&self.file, attrs).map_err(|e| match e {
+        let mut attrs = *attrs;
+        if attrs.uid.is_some() || attrs.gid.is_some() {
+            // This process created the file: its owner is usually the wanted one already
+            // (a receiver running as the files' owner, or root mirroring root's files), and
+            // an `fstat` is much cheaper than a `fchown`, which is a journalled change.
+            if let Ok(st) = rustix::fs::fstat(&self.file) {
+                let m = super::meta::Meta::from_stat(&st);
+                if attrs.uid == Some(m.uid) {
+                    attrs.uid = None;
+                }
+                if attrs.gid == Some(m.gid) {
+                    attrs.gid = None;
+                }
+            }
+        }
+        apply_to_fd(&self.file, &attrs).map_err(|e| match e {
             ApplyError::Invalid(what) => FsError::Invalid {
                 op: Op::SetMeta,
                 path: self.rel.display(),
@@ -337,20 +361,21 @@ impl TempFile {
     /// [`Op::Rename`] if the rename fails (the temporary is then removed).
     pub fn commit(mut self) -> Result<(), FsError> {
         if self.is_unnamed() {
-            match link_unnamed(&self.file, &self.parent, &self.final_name) {
-                Ok(()) => {
-                    self.committed = true;
-                    return Ok(());
+            if self.fresh {
+                match link_unnamed(&self.file, &self.parent, &self.final_name) {
+                    Ok(()) => {
+                        self.committed = true;
+                        return Ok(());
+                    }
+                    // The name appeared meanwhile: replace it as any other file would be.
+                    Err(Errno::EXIST) => {}
+                    Err(e) => return Err(FsError::io(Op::Rename, self.rel.display(), e)),
                 }
-                // The name appeared meanwhile: replace it through a temporary name.
-                Err(Errno::EXIST) => {
-                    self.tmp_name = create_temp(&self.final_name, |tmp| {
-                        link_unnamed(&self.file, &self.parent, tmp)
-                    })
-                    .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
-                }
-                Err(e) => return Err(FsError::io(Op::Rename, self.rel.display(), e)),
             }
+            self.tmp_name = create_temp(&self.final_name, |tmp| {
+                link_unnamed(&self.file, &self.parent, tmp)
+            })
+            .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
         }
         renameat(&self.parent, &self.tmp_name, &self.parent, &self.final_name)
             .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
@@ -362,8 +387,8 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed && !self.tmp_name.is_empty() {
-            // Best effort: the name is random and in a pinned directory. (An unnamed
-            // file is freed by the kernel when it is closed.)
+            // Best effort: the name is random and in a pinned directory. (A file that
+            // never got a name is freed by the kernel when it is closed.)
             let _ = unlinkat(&self.parent, &self.tmp_name, AtFlags::empty());
         }
     }

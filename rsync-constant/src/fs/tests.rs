@@ -73,6 +73,14 @@ fn assert_victim_intact(fx: &Fixture) {
     assert_eq!(names(&fx.victim.join("sub")), vec![b"z".to_vec()]);
 }
 
+/// A named temporary for `rel` in `dir` (what a file system without `O_TMPFILE` gets).
+#[allow(clippy::unwrap_used)]
+fn named_temp(dir: &Path, rel: &RelPath) -> TempFile {
+    let flags = super::resolve::DIR_FLAGS;
+    let parent = rustix::fs::open(dir, flags, rustix::fs::Mode::empty()).unwrap();
+    TempFile::create(std::sync::Arc::new(parent), rel).unwrap()
+}
+
 #[test]
 fn temp_file_replaces_atomically() {
     let fx = fixture();
@@ -81,11 +89,7 @@ fn temp_file_replaces_atomically() {
     fs::write(&f, b"old contents").unwrap();
 
     let mut t = d.begin_file(&rp(b"f")).unwrap();
-    let tmp = t.temp_name().to_vec();
-    assert!(
-        tmp.starts_with(b".f.") && tmp.len() == b".f.".len() + 6,
-        "{tmp:?}"
-    );
+    assert!(t.is_unnamed(), "O_TMPFILE on this file system");
     t.write_all(b"new ").unwrap();
     assert_eq!(
         fs::read(&f).unwrap(),
@@ -93,8 +97,7 @@ fn temp_file_replaces_atomically() {
         "final name still old"
     );
     t.write_all(b"contents, longer").unwrap();
-    let st = fs::symlink_metadata(fx.dest.join(std::ffi::OsStr::from_bytes(&tmp))).unwrap();
-    assert_eq!(st.mode() & 0o7777, 0o600);
+    assert_eq!(names(&fx.dest), vec![b"f".to_vec()], "nothing else visible");
     assert_eq!(fs::read(&f).unwrap(), b"old contents");
     t.commit().unwrap();
     assert_eq!(fs::read(&f).unwrap(), b"new contents, longer");
@@ -106,6 +109,29 @@ fn temp_file_replaces_atomically() {
     assert!(!fx.dest.join("g").exists());
     t.commit().unwrap();
     assert_eq!(fs::read(fx.dest.join("g")).unwrap(), b"g");
+}
+
+#[test]
+fn a_named_temp_file_replaces_atomically() {
+    let fx = fixture();
+    let d = Destination::open(&fx.dest).unwrap();
+    let f = fx.dest.join("f");
+    fs::write(&f, b"old contents").unwrap();
+    // Where unnamed files are not available.
+    let mut t = named_temp(&fx.dest, &rp(b"f"));
+    let tmp = t.temp_name().to_vec();
+    assert!(
+        tmp.starts_with(b".f.") && tmp.len() == b".f.".len() + 6,
+        "{tmp:?}"
+    );
+    t.write_all(b"new contents").unwrap();
+    let st = fs::symlink_metadata(fx.dest.join(std::ffi::OsStr::from_bytes(&tmp))).unwrap();
+    assert_eq!(st.mode() & 0o7777, 0o600);
+    assert_eq!(fs::read(&f).unwrap(), b"old contents");
+    t.commit().unwrap();
+    assert_eq!(fs::read(&f).unwrap(), b"new contents");
+    assert_eq!(names(&fx.dest), vec![b"f".to_vec()], "temp name is gone");
+    let _ = d;
 }
 
 #[test]
@@ -158,10 +184,15 @@ fn dropped_temp_file_is_removed() {
     fs::write(fx.dest.join("f"), b"old").unwrap();
     let mut t = d.begin_file(&rp(b"f")).unwrap();
     t.write_all(b"half").unwrap();
-    assert_eq!(names(&fx.dest).len(), 2);
     drop(t);
     assert_eq!(names(&fx.dest), vec![b"f".to_vec()]);
     assert_eq!(fs::read(fx.dest.join("f")).unwrap(), b"old");
+    // A named temporary too.
+    let mut t = named_temp(&fx.dest, &rp(b"f"));
+    t.write_all(b"half").unwrap();
+    assert_eq!(names(&fx.dest).len(), 2);
+    drop(t);
+    assert_eq!(names(&fx.dest), vec![b"f".to_vec()]);
 }
 
 #[test]
@@ -169,11 +200,15 @@ fn long_names_get_a_truncated_temp_name() {
     let fx = fixture();
     let d = Destination::open(&fx.dest).unwrap();
     let name = vec![b'n'; 255];
+    fs::write(fx.dest.join(std::ffi::OsStr::from_bytes(&name)), b"old").unwrap();
+    // Replacing an existing file goes through a temporary name, truncated to fit.
     let mut t = d.begin_file(&rp(&name)).unwrap();
-    assert!(t.temp_name().len() <= 255);
     t.write_all(b"x").unwrap();
     t.commit().unwrap();
     assert_eq!(d.lstat(&rp(&name)).unwrap().size, 1);
+    assert_eq!(names(&fx.dest), vec![name.clone()]);
+    let t = named_temp(&fx.dest, &rp(&name));
+    assert!(t.temp_name().len() <= 255);
 }
 
 #[test]
@@ -736,5 +771,28 @@ mod prop {
             let mt = fs::metadata(fx.victim.join("y")).unwrap();
             prop_assert!(mt.mtime() != 0 && mt.permissions().mode() & 0o777 != 0o777);
         }
+    }
+}
+
+#[test]
+fn a_new_file_gets_the_wanted_owner_whether_or_not_it_has_it_already() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIP: changing a file's owner needs root");
+        return;
+    }
+    let fx = fixture();
+    let d = Destination::open(&fx.dest).unwrap();
+    for (name, uid, gid) in [("other", 1234, 5678), ("ours", 0, 0), ("mixed", 0, 5678)] {
+        let mut t = d.begin_new_file(&rp(name.as_bytes())).unwrap();
+        t.write_all(b"x").unwrap();
+        t.set_meta(&Attrs {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..Attrs::default()
+        })
+        .unwrap();
+        t.commit().unwrap();
+        let m = fs::symlink_metadata(fx.dest.join(name)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{name}");
     }
 }

@@ -15,6 +15,8 @@ mod constant_tests;
 mod ids;
 #[cfg(test)]
 mod inplace_tests;
+#[cfg(test)]
+mod mirror_exec_tests;
 mod receiver;
 mod sender;
 mod settle;
