@@ -20,6 +20,7 @@
 
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -581,6 +582,32 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
+/// Whether a process is writing a file that has no name yet in `dest` (the receiver's
+/// unnamed temporary, `O_TMPFILE`: `/proc/PID/fd` shows it as `DIR/#INODE (deleted)`).
+fn writing_unnamed_in(dest: &Path) -> bool {
+    let Ok(dest) = fs::canonicalize(dest) else {
+        return false;
+    };
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return false;
+    };
+    for p in procs.flatten() {
+        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.as_os_str().as_bytes();
+            if t.starts_with(dest.as_os_str().as_bytes()) && t.ends_with(b" (deleted)") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// The daemon's children that are streaming mirrors (`--server ... --constant=1`).
 fn stream_mirrors(daemon: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -685,13 +712,11 @@ fn kill_9_of_a_streaming_mirror_mid_file_then_it_reconnects_and_converges() {
         Err(_) => false,
     };
     feed(&w.fifo, &["big.bin"], &deadline, &d);
-    // Kill the mirror as soon as its temporary file shows (or, on a fast machine, at once).
-    let before: Vec<String> = files(&dest);
-    let t = Instant::now();
-    while files(&dest) == before && t.elapsed() < Duration::from_secs(5) {
-        final_ok(&dest);
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    // Kill the mirror as soon as it writes the file (which has no name until complete), or
+    // at once if a fast machine wrote it before it was seen.
+    deadline.wait("the mirror writing big.bin", &d, || {
+        writing_unnamed_in(&dest) || final_ok(&dest)
+    });
     let victim = rustix::process::Pid::from_raw(first[0] as i32).unwrap();
     rustix::process::kill_process(victim, rustix::process::Signal::KILL)
         .expect("the mirror was alive when killed");
@@ -1038,9 +1063,9 @@ fn killing_the_transport_mid_stream_converges_after_reconnect() {
     names.extend(small_files(&w.src, "during", 100));
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     feed(&w.fifo, &refs, &deadline, &d);
-    // Cut the transport while the large file is on its way (its temporary file shows).
-    deadline.wait("the large file's temporary file", &d, || {
-        files(&dest).iter().any(|n| n.starts_with(".big.bin."))
+    // Cut the transport while the large file is on its way (the mirror writes it).
+    deadline.wait("the mirror writing the large file", &d, || {
+        writing_unnamed_in(&dest) || dest.join("big.bin").exists()
     });
     signal(first.relay, rustix::process::Signal::KILL);
     let mid_stream = !dest.join("big.bin").exists();

@@ -100,6 +100,8 @@ pub struct ReceiverFs {
     /// Indexes whose [`FsRequest::Basis`] found nothing: the generator then asked for the
     /// whole file, so [`FsRequest::BeginFile`] need not look for a basis again.
     absent: HashSet<i32>,
+    /// The destination could not be opened or made: returned by the next request.
+    dest_error: Option<ExecutorError>,
     /// The destination directory was made for this run (rsync's `FLAG_DIR_CREATED`).
     pub created_dest: bool,
     /// Info lines for the user ([`Executor::take_info`]).
@@ -154,6 +156,7 @@ impl ReceiverFs {
             constant: None,
             cur_ndx: None,
             absent: HashSet::new(),
+            dest_error: None,
             created_dest: false,
             info: Vec::new(),
         }
@@ -640,9 +643,9 @@ fn map_ids(list: &IdList, lookup: fn(&[u8]) -> Option<u32>) -> Vec<(u32, u32)> {
 impl Executor for ReceiverFs {
     fn file_list(&mut self, summary: ListSummary) {
         if let Err(e) = self.open_dest(&summary) {
-            // Reported at the first request instead (the destination stays unopened).
-            report(Role::Receiver, &e.message);
-            self.failures.error();
+            // The first request ends the session with it (rsync: a destination that cannot
+            // be made is fatal, exit 11), instead of one failure per file.
+            self.dest_error = Some(e);
         }
     }
 
@@ -655,6 +658,9 @@ impl Executor for ReceiverFs {
         request: FsRequest,
         answer: &mut dyn FnMut(FsAnswer),
     ) -> Result<(), ExecutorError> {
+        if let Some(e) = self.dest_error.take() {
+            return Err(e);
+        }
         if self.opts.dry_run && Self::writes(&request) {
             if let FsRequest::Settle { ndx } = request {
                 answer(FsAnswer::Settled { ndx, error: None });
