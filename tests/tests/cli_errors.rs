@@ -12,6 +12,8 @@
 //!
 //! Every command runs under [`DEADLINE`] in its own process group (`peers::run`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
+
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
@@ -58,7 +60,7 @@ fn os(s: impl AsRef<OsStr>) -> OsString {
 }
 
 fn args(list: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
-    list.iter().map(|a| os(a)).collect()
+    list.iter().map(os).collect()
 }
 
 /// A work directory (no whitespace: `-e` is split at spaces) with `src/{a,sub/b}`, a list

@@ -49,7 +49,7 @@ pub(crate) fn parse_operand(arg: &[u8]) -> Operand {
     if arg.len() >= 8 && arg[..8].eq_ignore_ascii_case(b"rsync://") {
         return Operand::Daemon;
     }
-    let Some((user, host, rest)) = hostspec(arg) else {
+    let Some(HostSpec { user, host, rest }) = hostspec(arg) else {
         return Operand::Local(arg.to_vec());
     };
     match rest.strip_prefix(b":") {
@@ -62,17 +62,32 @@ pub(crate) fn parse_operand(arg: &[u8]) -> Operand {
     }
 }
 
-/// Splits `[USER@]HOST:REST` into the user, the host (without the brackets of an IPv6
-/// literal) and what follows the colon; `None` when `arg` has no host part: a slash comes
-/// before the first colon, there is no colon, or a bracket is misplaced or unclosed.
-fn hostspec(arg: &[u8]) -> Option<(Option<&[u8]>, &[u8], &[u8])> {
+/// The parts of `[USER@]HOST:REST`.
+struct HostSpec<'a> {
+    /// `USER`, if given.
+    user: Option<&'a [u8]>,
+    /// `HOST`, without the brackets of an IPv6 literal.
+    host: &'a [u8],
+    /// What follows the colon.
+    rest: &'a [u8],
+}
+
+/// Splits `[USER@]HOST:REST`; `None` when `arg` has no host part: a slash comes before the
+/// first colon, there is no colon, or a bracket is misplaced or unclosed.
+fn hostspec(arg: &[u8]) -> Option<HostSpec<'_>> {
     let mut host_start = 0;
     let mut user = None;
     let mut i = 0;
     loop {
         match *arg.get(i)? {
             b'/' => return None,
-            b':' => return Some((user, &arg[host_start..i], &arg[i + 1..])),
+            b':' => {
+                return Some(HostSpec {
+                    user,
+                    host: &arg[host_start..i],
+                    rest: &arg[i + 1..],
+                })
+            }
             b'@' => {
                 user = Some(&arg[..i]);
                 host_start = i + 1;
@@ -84,7 +99,11 @@ fn hostspec(arg: &[u8]) -> Option<(Option<&[u8]>, &[u8], &[u8])> {
                     return None;
                 }
                 return match arg.get(close + 1) {
-                    Some(b':') => Some((user, &arg[i + 1..close], &arg[close + 2..])),
+                    Some(b':') => Some(HostSpec {
+                        user,
+                        host: &arg[i + 1..close],
+                        rest: &arg[close + 2..],
+                    }),
                     _ => None,
                 };
             }
