@@ -161,7 +161,10 @@ pub enum OptionsError {
     /// An rsync option this implementation does not support yet.
     #[error("{0}: option not supported by rsync-constant yet")]
     NotSupported(String),
-    /// A value is missing or malformed.
+    /// An option that takes a value is the last argument.
+    #[error("{0}: missing argument")]
+    MissingValue(String),
+    /// A value is malformed.
     #[error("{option}: invalid value {value:?}")]
     BadValue {
         /// The option.
@@ -169,13 +172,24 @@ pub enum OptionsError {
         /// What was given.
         value: String,
     },
+    /// `--block-size` above what the protocol allows.
+    #[error("--block-size={size} is too large (max: {max})")]
+    BlockSizeTooLarge {
+        /// What was given.
+        size: u64,
+        /// The largest allowed at the protocol asked for.
+        max: u32,
+    },
 }
 
 impl OptionsError {
     /// rsync's exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Unknown(_) | Self::BadValue { .. } => ExitCode::Syntax,
+            Self::Unknown(_)
+            | Self::MissingValue(_)
+            | Self::BadValue { .. }
+            | Self::BlockSizeTooLarge { .. } => ExitCode::Syntax,
             Self::NotSupported(_) => ExitCode::Unsupported,
         }
     }
@@ -301,10 +315,7 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
             *i += 1;
             args.get(*i)
                 .map(|a| a.as_bytes().to_vec())
-                .ok_or_else(|| OptionsError::BadValue {
-                    option: name.to_string(),
-                    value: String::new(),
-                })
+                .ok_or_else(|| OptionsError::MissingValue(name.to_string()))
         };
     while i < args.len() {
         let arg = args[i].as_bytes();
@@ -334,7 +345,7 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
                         break;
                     }
                     b'B' => {
-                        o.block_size = Some(number("-B", &value(&mut i, "-B", inline)?)?);
+                        o.block_size = Some(block_size("-B", &value(&mut i, "-B", inline)?)?);
                         break;
                     }
                     b'f' => {
@@ -360,6 +371,21 @@ pub fn parse(args: &[OsString], server: bool) -> Result<(Options, Vec<OsString>)
         }
         o.relative = o.relative_explicit.unwrap_or(true);
     }
+    if let Some(size) = o.block_size {
+        // rsync refuses a block size the protocol cannot carry; a client's own --protocol
+        // tells which (a server learns the protocol later and accepts the older bound).
+        let max = if server || o.protocol.is_some_and(|p| p < 30) {
+            OLD_MAX_BLOCK_SIZE
+        } else {
+            MAX_BLOCK_SIZE
+        };
+        if size > max {
+            return Err(OptionsError::BlockSizeTooLarge {
+                size: size.into(),
+                max,
+            });
+        }
+    }
     Ok((o, operands))
 }
 
@@ -371,6 +397,21 @@ fn number<T: std::str::FromStr>(option: &str, v: &[u8]) -> Result<T, OptionsErro
             option: option.to_string(),
             value: String::from_utf8_lossy(v).into_owned(),
         })
+}
+
+/// The largest `--block-size` from protocol 30 on (rsync's `MAX_BLOCK_SIZE`, 128 KiB).
+pub const MAX_BLOCK_SIZE: u32 = 1 << 17;
+/// The largest `--block-size` below protocol 30 (rsync's `OLD_MAX_BLOCK_SIZE`, 512 MiB).
+pub const OLD_MAX_BLOCK_SIZE: u32 = 1 << 29;
+
+/// A `--block-size` value: a decimal number (the bound for the protocol is checked once all
+/// options are known); one beyond 32 bits is too large whatever the protocol.
+fn block_size(option: &str, v: &[u8]) -> Result<u32, OptionsError> {
+    let n: u64 = number(option, v)?;
+    u32::try_from(n).map_err(|_| OptionsError::BlockSizeTooLarge {
+        size: n,
+        max: MAX_BLOCK_SIZE,
+    })
 }
 
 /// A duration: a decimal number of seconds, or a number with a unit `ms`, `s`, `m` or `h`
@@ -541,7 +582,9 @@ fn long_option(
         }
         "protocol" if on => o.protocol = Some(number(&opt, &value(i, &opt, inline)?)?),
         "timeout" if on => o.timeout = Some(number(&opt, &value(i, &opt, inline)?)?),
-        "block-size" | "B" if on => o.block_size = Some(number(&opt, &value(i, &opt, inline)?)?),
+        "block-size" | "B" if on => {
+            o.block_size = Some(block_size(&opt, &value(i, &opt, inline)?)?)
+        }
         "checksum-choice" | "cc" if on => {
             o.checksum_choice = Some(String::from_utf8_lossy(&value(i, &opt, inline)?).into_owned())
         }

@@ -106,10 +106,51 @@ fn refuses_what_it_does_not_do() {
         parse(&os(&["--timeout=x"]), false),
         Err(OptionsError::BadValue { .. })
     ));
+    let e = parse(&os(&["-e"]), false).unwrap_err();
+    assert_eq!(e, OptionsError::MissingValue("-e".into()));
+    assert_eq!(e.to_string(), "-e: missing argument");
+    assert_eq!(e.exit_code().code(), 1);
+    let e = parse(&os(&["a", "--timeout"]), false).unwrap_err();
+    assert_eq!(e.to_string(), "--timeout: missing argument");
+}
+
+#[test]
+fn block_size_is_bounded_like_rsync() {
+    assert_eq!(parse(&os(&["-B0"]), false).unwrap().0.block_size, Some(0));
+    let (o, _) = parse(&os(&["--block-size=131072"]), false).unwrap();
+    assert_eq!(o.block_size, Some(MAX_BLOCK_SIZE));
+    let e = parse(&os(&["--block-size=131073"]), false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--block-size=131073 is too large (max: 131072)"
+    );
+    assert_eq!(e.exit_code().code(), 1);
+    // Below protocol 30 the old bound applies, as in rsync; a server always accepts it.
+    let (o, _) = parse(&os(&["--protocol=29", "-B", "200000"]), false).unwrap();
+    assert_eq!(o.block_size, Some(200_000));
+    let (o, _) = parse(&os(&["-B200000"]), true).unwrap();
+    assert_eq!(o.block_size, Some(200_000));
     assert!(matches!(
-        parse(&os(&["-e"]), false),
-        Err(OptionsError::BadValue { .. })
+        parse(&os(&["-B", "200000", "--protocol=30"]), false),
+        Err(OptionsError::BlockSizeTooLarge {
+            size: 200_000,
+            max: MAX_BLOCK_SIZE
+        })
     ));
+    let e = parse(&os(&["-B99999999999"]), false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--block-size=99999999999 is too large (max: 131072)"
+    );
+    for bad in ["--block-size=-1", "--block-size=abc", "-B"] {
+        assert!(
+            matches!(
+                parse(&os(&[bad]), false),
+                Err(OptionsError::BadValue { .. } | OptionsError::MissingValue(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

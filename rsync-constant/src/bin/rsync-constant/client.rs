@@ -32,19 +32,22 @@ struct Plan {
     work: Work,
 }
 
-/// Classifies the operands; `files_from` are the names of `--files-from` (read by the
-/// caller, or a `--constant` batch).
+/// Classifies the operands as rsync's `start_client` does: the first source decides the
+/// direction (remote: a pull, whose other sources must be on the same host or start with
+/// `:`; local: a local copy or a push, whose other sources must be local). `files_from` are
+/// the names of `--files-from` (read by the caller, or a `--constant` batch). An error is
+/// rsync's exit code and the message.
 fn plan(operands: &[OsString], files_from: Option<Vec<Vec<u8>>>) -> Result<Plan, (i32, String)> {
-    let usage = |m: &str| (1, m.to_string());
+    let usage = |m: String| (1, m);
     let Some((dest, sources)) = operands.split_last() else {
-        return Err(usage("a source and a destination are required"));
+        return Err(usage("a source and a destination are required".into()));
     };
-    if sources.is_empty() {
+    let Some(first) = sources.first() else {
         return Err((
             4,
             "listing files (a single operand) is not supported by rsync-constant yet".into(),
         ));
-    }
+    };
     let parsed: Vec<Operand> = sources
         .iter()
         .map(|s| remote::parse_operand(s.as_bytes()))
@@ -57,103 +60,151 @@ fn plan(operands: &[OsString], files_from: Option<Vec<Vec<u8>>>) -> Result<Plan,
                 .into(),
         ));
     }
-    let any_remote_src = parsed.iter().any(|o| matches!(o, Operand::Shell { .. }));
-    match (dest_op, any_remote_src) {
-        (Operand::Shell { .. }, true) => {
-            Err(usage("The source and destination cannot both be remote."))
-        }
-        (Operand::Shell { user, host, path }, false) => {
-            let sources = parsed
-                .into_iter()
-                .filter_map(|o| match o {
-                    Operand::Local(p) => Some(Source(p)),
-                    _ => None,
-                })
-                .collect();
-            Ok(Plan {
-                sending: true,
-                remote: Some((user, host)),
-                server_paths: vec![path],
-                work: Work::Send {
-                    sources,
-                    files_from,
-                },
-            })
-        }
-        (Operand::Local(d), true) => {
-            let mut peer: Option<(Option<Vec<u8>>, Vec<u8>)> = None;
-            let mut paths = Vec::new();
-            for o in parsed {
+    let empty_host = |arg: &OsString| {
+        usage(format!(
+            "{}: the host name before ':' is empty (write ./{} for a local file)",
+            arg.to_string_lossy(),
+            arg.to_string_lossy()
+        ))
+    };
+    match parsed.first() {
+        Some(Operand::Shell { user, host, .. }) => {
+            if host.is_empty() {
+                return Err(empty_host(first));
+            }
+            if matches!(dest_op, Operand::Shell { .. }) {
+                return Err(usage(
+                    "The source and destination cannot both be remote.".into(),
+                ));
+            }
+            if dest.is_empty() {
+                return Err(usage(EMPTY_DEST.into()));
+            }
+            let peer = (user.clone(), host.clone());
+            let mut paths = Vec::with_capacity(parsed.len());
+            for (arg, o) in sources.iter().zip(&parsed) {
                 match o {
-                    Operand::Shell { user, host, path } => {
-                        let this = (user, host);
-                        if peer.as_ref().is_some_and(|p| *p != this) {
-                            return Err(usage("all remote sources must be on the same host"));
+                    Operand::Shell { host, path, .. } => {
+                        if !host.is_empty() && *host != peer.1 {
+                            return Err(usage(
+                                "All source args must come from the same machine.".into(),
+                            ));
                         }
-                        peer = Some(this);
-                        paths.push(path);
+                        paths.push(path.clone());
                     }
-                    Operand::Local(p) if p.is_empty() => {}
-                    // `host:a :b` is rsync's shorthand for more paths on the same host.
-                    Operand::Local(p) => paths.push(p.strip_prefix(b":").unwrap_or(&p).to_vec()),
-                    Operand::Daemon => {}
+                    _ => {
+                        return Err(usage(format!(
+                            "Unexpected local arg: {}\nIf arg is a remote file/dir, prefix it \
+                             with a colon (:).",
+                            arg.to_string_lossy()
+                        )))
+                    }
                 }
             }
             Ok(Plan {
                 sending: false,
-                remote: peer,
+                remote: Some(peer),
                 server_paths: paths,
                 work: Work::Receive {
-                    dest: PathBuf::from(OsStr::from_bytes(&d)),
+                    dest: PathBuf::from(OsStr::from_bytes(dest.as_bytes())),
                     files_from,
                 },
             })
         }
-        (Operand::Local(d), false) => Ok(Plan {
-            sending: true,
-            remote: None,
-            server_paths: vec![d],
-            work: Work::Send {
-                sources: parsed
-                    .into_iter()
-                    .filter_map(|o| match o {
-                        Operand::Local(p) => Some(Source(p)),
-                        _ => None,
-                    })
-                    .collect(),
-                files_from,
-            },
-        }),
-        (Operand::Daemon, _) => Err((4, "daemon".into())),
+        _ => {
+            let mut local = Vec::with_capacity(parsed.len());
+            for (arg, o) in sources.iter().zip(parsed) {
+                match o {
+                    Operand::Local(p) if p.is_empty() => {
+                        return Err(usage("Empty source arg specified.".into()))
+                    }
+                    Operand::Local(p) => local.push(Source(p)),
+                    _ => {
+                        return Err(usage(format!(
+                            "Unexpected remote arg: {}",
+                            arg.to_string_lossy()
+                        )))
+                    }
+                }
+            }
+            let (remote, path) = match dest_op {
+                Operand::Shell { host, .. } if host.is_empty() => return Err(empty_host(dest)),
+                Operand::Shell { user, host, path } => (Some((user, host)), path),
+                Operand::Local(p) if p.is_empty() => return Err(usage(EMPTY_DEST.into())),
+                Operand::Local(p) => (None, p),
+                Operand::Daemon => return Err((4, "daemon".into())),
+            };
+            Ok(Plan {
+                sending: true,
+                remote,
+                server_paths: vec![path],
+                work: Work::Send {
+                    sources: local,
+                    files_from,
+                },
+            })
+        }
     }
 }
 
+/// rsync's refusal of an empty destination operand.
+const EMPTY_DEST: &str = "Empty destination arg specified (use \".\" or see --old-args).";
+
 /// Runs the client.
 pub(crate) fn run(opts: &Options, operands: Vec<OsString>) -> ExitCode {
+    let fail = |code: i32, msg: &dyn std::fmt::Display| {
+        eprintln!("rsync-constant: {msg}");
+        exit_with(code)
+    };
+    // What rsync refuses before it starts a peer: an unusable --protocol (exit 2, as its
+    // handshake does) or checksum name (exit 4, as its checksum.c does).
+    if let Err(e) = setup::protocol(opts) {
+        return fail(2, &e);
+    }
+    if let Err(e) = setup::checksum_choice(opts) {
+        return fail(4, &e);
+    }
     let filter = match build_filters(opts) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("rsync-constant: {e}");
-            return exit_with(e.exit_code());
-        }
+        Err(e) => return fail(e.exit_code(), &e),
     };
-    let files_from = match &opts.files_from {
-        Some(f) => match setup::read_files_from(f, opts.from0) {
-            Ok(names) => Some(names),
-            Err(e) => {
-                eprintln!("rsync-constant: {e:#}");
-                return exit_with(3);
-            }
-        },
-        None => None,
-    };
-    let plan = match plan(&operands, files_from) {
+    let mut plan = match plan(&operands, None) {
         Ok(p) => p,
-        Err((code, msg)) => {
-            eprintln!("rsync-constant: {msg}");
-            return exit_with(code);
-        }
+        Err((code, msg)) => return fail(code, &msg),
     };
+    if let Some((user, host)) = &plan.remote {
+        // A malformed -e command or host is a usage error, found before anything starts.
+        let rsh = rsh_command(opts);
+        if let Err(e) = remote::remote_command(rsh.as_bytes(), user.as_deref(), host, b"", &[], &[])
+        {
+            return fail(1, &e);
+        }
+    }
+    if let Some(f) = &opts.files_from {
+        if f != "-" && remote::parse_operand(f.as_bytes()) != Operand::Local(f.as_bytes().to_vec())
+        {
+            return if plan.remote.is_none() {
+                fail(
+                    1,
+                    &"--files-from cannot be remote when the transfer is local",
+                )
+            } else {
+                fail(
+                    4,
+                    &format_args!(
+                        "--files-from={}: a remote list (HOST:PATH) is not supported by \
+                         rsync-constant yet",
+                        f.to_string_lossy()
+                    ),
+                )
+            };
+        }
+        match setup::read_files_from(f, opts.from0) {
+            Ok(names) => plan.work.set_files_from(names),
+            // rsync exits with a usage error when it cannot open the list.
+            Err(e) => return fail(1, &format_args!("{e:#}")),
+        }
+    }
     let rt = match setup::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -207,6 +258,14 @@ fn spawn_peer(opts: &Options, plan: &Plan) -> anyhow::Result<Peer> {
     spawn_server(opts, plan.remote.as_ref(), &server_args, &plan.server_paths)
 }
 
+/// The remote shell: `-e`, else `RSYNC_RSH`, else `ssh`.
+fn rsh_command(opts: &Options) -> OsString {
+    opts.rsh
+        .clone()
+        .or_else(|| std::env::var_os("RSYNC_RSH"))
+        .unwrap_or_else(|| OsString::from("ssh"))
+}
+
 /// Starts the server with `server_args` (then `.` and `paths`): our own binary over a socket
 /// pair when `remote` is `None`, else through the remote shell (`-e`, `RSYNC_RSH`, `ssh`) on
 /// `(user, host)` with `--rsync-path`.
@@ -229,6 +288,7 @@ pub(crate) fn spawn_server(
                 .args(paths.iter().map(|p| OsStr::from_bytes(p)))
                 .stdin(Stdio::from(theirs.try_clone()?))
                 .stdout(Stdio::from(theirs))
+                .env(crate::LOCAL_SERVER_ENV, "1")
                 .kill_on_drop(true)
                 .spawn()
                 .context("starting the local server")?;
@@ -242,11 +302,7 @@ pub(crate) fn spawn_server(
             })
         }
         Some((user, host)) => {
-            let rsh = opts
-                .rsh
-                .clone()
-                .or_else(|| std::env::var_os("RSYNC_RSH"))
-                .unwrap_or_else(|| OsString::from("ssh"));
+            let rsh = rsh_command(opts);
             let rsync_path = opts
                 .rsync_path
                 .clone()
@@ -269,7 +325,7 @@ pub(crate) fn spawn_server(
                 .stdout(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
-                .with_context(|| format!("starting the remote shell {prog:?}"))?;
+                .with_context(|| format!("Failed to exec {}", prog.to_string_lossy()))?;
             let w = child.stdin.take().context("remote shell stdin")?;
             let r = child.stdout.take().context("remote shell stdout")?;
             remote::enlarge_pipe(&w);
@@ -286,7 +342,15 @@ pub(crate) fn spawn_server(
 async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Result<i32> {
     let cfg = setup::client_config(opts)?;
     let hs = Handshake::client(cfg)?;
-    let mut peer = spawn_peer(opts, &plan)?;
+    let mut peer = match spawn_peer(opts, &plan) {
+        Ok(p) => p,
+        Err(e) => {
+            // rsync: a remote shell (or local server) that cannot be started is an error
+            // in its IPC code.
+            eprintln!("rsync-constant: {e:#}");
+            return Ok(14);
+        }
+    };
     let local = plan.remote.is_none();
     let failures = Failures::new();
     let mut console = Console::new(opts, plan.sending, !local);

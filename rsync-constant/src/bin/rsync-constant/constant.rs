@@ -126,6 +126,7 @@ fn setup(opts: &Options, operands: &[OsString]) -> anyhow::Result<Setup> {
     if !std::path::Path::new(src).is_dir() {
         bail!("--constant: {} is not a directory", src.to_string_lossy());
     }
+    check_fifo_path(fifo)?;
     let mut src = src.clone().into_vec();
     if !src.ends_with(b"/") {
         src.push(b'/');
@@ -167,6 +168,59 @@ fn setup(opts: &Options, operands: &[OsString]) -> anyhow::Result<Setup> {
         src: OsString::from_vec(src),
         dests: mirrors,
     })
+}
+
+/// Refuses a `--files-from` path the daemon cannot use as its FIFO before anything is
+/// created next to it: an existing file that is not a FIFO (a regular file is a one-shot
+/// list: run without `--constant`), or a missing one whose directory does not exist. The
+/// feed checks again when it opens the FIFO (and creates a missing one, mode 0600).
+fn check_fifo_path(fifo: &OsStr) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let shown = fifo.to_string_lossy();
+    match std::fs::metadata(fifo) {
+        Ok(m) if m.file_type().is_fifo() => Ok(()),
+        Ok(m) => {
+            let t = m.file_type();
+            let kind = if t.is_file() {
+                "a regular file"
+            } else if t.is_dir() {
+                "a directory"
+            } else if t.is_socket() {
+                "a socket"
+            } else if t.is_char_device() || t.is_block_device() {
+                "a device"
+            } else {
+                "not a FIFO"
+            };
+            let hint = if t.is_file() {
+                "; to transfer the names listed in a file once, run without --constant"
+            } else {
+                ""
+            };
+            bail!(
+                "--files-from={shown} is {kind}: --constant reads the names to mirror from a \
+                 FIFO (it creates a missing one, mode 0600){hint}"
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = std::path::Path::new(fifo)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => bail!(
+                    "--files-from={shown}: cannot create the FIFO: {} is not a directory",
+                    dir.display()
+                ),
+                Err(e) => bail!(
+                    "--files-from={shown}: cannot create the FIFO in {}: {e}",
+                    dir.display()
+                ),
+            }
+        }
+        Err(e) => bail!("--files-from={shown}: {e}"),
+    }
 }
 
 /// The session loop: one ordinary client session per batch.
@@ -412,7 +466,8 @@ fn daemon(opts: &Options, operands: &[OsString]) -> Result<(), (i32, anyhow::Err
                 anyhow::anyhow!("{e} (is another daemon running on this FIFO?)"),
             ))
         }
-        Err(e) => return Err((3, e.into())),
+        // The error's own text names the problem; the path says which file.
+        Err(e) => return Err((3, anyhow::anyhow!("{}: {e}", s.queue.display()))),
     };
     let mirrors = s
         .dests

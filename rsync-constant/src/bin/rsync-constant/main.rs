@@ -26,6 +26,20 @@ pub(crate) fn exit_with(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// Set in the environment of the server a local copy starts (its stderr is the client's):
+/// the client prints the closing error line, so the server does not print a second one.
+pub(crate) const LOCAL_SERVER_ENV: &str = "RSYNC_CONSTANT_LOCAL_SERVER";
+
+/// What a server returns at the end of a transfer: [`exit_with`], without the closing line
+/// when it is the server of a local copy.
+pub(crate) fn server_exit(code: i32) -> ExitCode {
+    if std::env::var_os(LOCAL_SERVER_ENV).is_some() {
+        ExitCode::from(u8::try_from(code).unwrap_or(1))
+    } else {
+        exit_with(code)
+    }
+}
+
 fn usage() -> &'static str {
     "usage: rsync-constant [OPTIONS] SRC... DEST\n\
      \x20      rsync-constant [OPTIONS] SRC... [USER@]HOST:DEST\n\

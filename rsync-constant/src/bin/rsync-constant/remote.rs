@@ -41,36 +41,76 @@ pub(crate) enum Operand {
     Daemon,
 }
 
-/// Classifies an operand as rsync does (`check_for_hostspec`): a colon before any slash
-/// makes it remote; `::` or an `rsync://` prefix names a daemon.
+/// Classifies an operand as rsync does (`check_for_hostspec`): `[USER@]HOST:PATH` is remote
+/// when the host part ends at a colon before any slash (the host may be empty, and an IPv6
+/// literal is written `[ADDR]`); a second colon, or an `rsync://` prefix in any case, names a
+/// daemon. Anything else, including a malformed bracket, is a local path.
 pub(crate) fn parse_operand(arg: &[u8]) -> Operand {
-    if arg.starts_with(b"rsync://") {
+    if arg.len() >= 8 && arg[..8].eq_ignore_ascii_case(b"rsync://") {
         return Operand::Daemon;
     }
-    let colon = arg.iter().position(|&b| b == b':');
-    let slash = arg.iter().position(|&b| b == b'/');
-    match colon {
-        Some(c) if c > 0 && slash.is_none_or(|s| c < s) => {
-            if arg.get(c + 1) == Some(&b':') {
-                return Operand::Daemon;
+    let Some(HostSpec { user, host, rest }) = hostspec(arg) else {
+        return Operand::Local(arg.to_vec());
+    };
+    match rest.strip_prefix(b":") {
+        Some(_) => Operand::Daemon,
+        None => Operand::Shell {
+            user: user.map(<[u8]>::to_vec),
+            host: host.to_vec(),
+            path: rest.to_vec(),
+        },
+    }
+}
+
+/// The parts of `[USER@]HOST:REST`.
+struct HostSpec<'a> {
+    /// `USER`, if given.
+    user: Option<&'a [u8]>,
+    /// `HOST`, without the brackets of an IPv6 literal.
+    host: &'a [u8],
+    /// What follows the colon.
+    rest: &'a [u8],
+}
+
+/// Splits `[USER@]HOST:REST`; `None` when `arg` has no host part: a slash comes before the
+/// first colon, there is no colon, or a bracket is misplaced or unclosed.
+fn hostspec(arg: &[u8]) -> Option<HostSpec<'_>> {
+    let mut host_start = 0;
+    let mut user = None;
+    let mut i = 0;
+    loop {
+        match *arg.get(i)? {
+            b'/' => return None,
+            b':' => {
+                return Some(HostSpec {
+                    user,
+                    host: &arg[host_start..i],
+                    rest: &arg[i + 1..],
+                })
             }
-            let hostspec = &arg[..c];
-            let (user, host) = match hostspec.iter().rposition(|&b| b == b'@') {
-                Some(at) => (Some(hostspec[..at].to_vec()), hostspec[at + 1..].to_vec()),
-                None => (None, hostspec.to_vec()),
-            };
-            // `[::1]:path` style IPv6 literals keep their brackets off.
-            let host = host
-                .strip_prefix(b"[")
-                .and_then(|h| h.strip_suffix(b"]"))
-                .map_or(host.clone(), <[u8]>::to_vec);
-            Operand::Shell {
-                user,
-                host,
-                path: arg[c + 1..].to_vec(),
+            b'@' => {
+                user = Some(&arg[..i]);
+                host_start = i + 1;
             }
+            b'[' if i == host_start => {
+                let len = arg[i + 1..].iter().position(|&b| b == b']' || b == b'/')?;
+                let close = i + 1 + len;
+                if len == 0 || arg.get(close) != Some(&b']') {
+                    return None;
+                }
+                return match arg.get(close + 1) {
+                    Some(b':') => Some(HostSpec {
+                        user,
+                        host: &arg[i + 1..close],
+                        rest: &arg[close + 2..],
+                    }),
+                    _ => None,
+                };
+            }
+            b'[' => return None,
+            _ => {}
         }
-        _ => Operand::Local(arg.to_vec()),
+        i += 1;
     }
 }
 
@@ -229,7 +269,36 @@ mod tests {
         );
         assert_eq!(parse_operand(b"host::mod"), Operand::Daemon);
         assert_eq!(parse_operand(b"rsync://host/mod"), Operand::Daemon);
-        assert_eq!(parse_operand(b":x"), Operand::Local(b":x".to_vec()));
+        assert_eq!(parse_operand(b"RSYNC://host/mod"), Operand::Daemon);
+        assert_eq!(
+            parse_operand(b":x"),
+            Operand::Shell {
+                user: None,
+                host: Vec::new(),
+                path: b"x".to_vec()
+            },
+            "an empty host is still a remote operand (the client refuses it)"
+        );
+        assert_eq!(
+            parse_operand(b"a@b@[::1]:p"),
+            Operand::Shell {
+                user: Some(b"a@b".to_vec()),
+                host: b"::1".to_vec(),
+                path: b"p".to_vec()
+            }
+        );
+        assert_eq!(parse_operand(b"[::1]::mod"), Operand::Daemon);
+        for local in [
+            &b"[::1:dst"[..],
+            b"[]:x",
+            b"a[b]:x",
+            b"[::1]x:y",
+            b"[a/b]:c",
+            b"plain",
+            b"",
+        ] {
+            assert_eq!(parse_operand(local), Operand::Local(local.to_vec()));
+        }
     }
 
     #[test]

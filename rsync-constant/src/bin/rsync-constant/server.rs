@@ -106,7 +106,7 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
     };
     // The runtime's blocking stdin reader may still wait on the peer: do not join it.
     rt.shutdown_background();
-    exit_with(code)
+    crate::server_exit(code)
 }
 
 /// Why `--constant=N` cannot be served with these options (RFC.md §15.2 `[const-argv]`).
@@ -245,5 +245,5 @@ fn mirror(opts: &Options, args: &[OsString], operands: &[OsString], version: u32
         }
     };
     rt.shutdown_background();
-    exit_with(code)
+    crate::server_exit(code)
 }

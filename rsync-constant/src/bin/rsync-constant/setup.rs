@@ -63,6 +63,17 @@ pub(crate) enum Work {
     },
 }
 
+impl Work {
+    /// Sets the `--files-from` names the client read.
+    pub(crate) fn set_files_from(&mut self, names: Vec<Vec<u8>>) {
+        match self {
+            Self::Send { files_from, .. } | Self::Receive { files_from, .. } => {
+                *files_from = Some(names);
+            }
+        }
+    }
+}
+
 /// The checksum named by `--checksum-choice`.
 pub(crate) fn checksum_choice(opts: &Options) -> anyhow::Result<Option<ChecksumKind>> {
     let Some(name) = &opts.checksum_choice else {
@@ -349,7 +360,14 @@ pub(crate) fn read_files_from(path: &OsString, from0: bool) -> anyhow::Result<Ve
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).context("reading stdin")?;
         v
     } else {
-        std::fs::read(path).with_context(|| format!("reading --files-from {path:?}"))?
+        // rsync's wording (options.c), naming the file and the system's reason.
+        let shown = path.to_string_lossy();
+        let mut file = std::fs::File::open(path)
+            .with_context(|| format!("failed to open files-from file {shown}"))?;
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut v)
+            .with_context(|| format!("failed to read files-from file {shown}"))?;
+        v
     };
     let names = if from0 {
         data.split(|&b| b == 0)
