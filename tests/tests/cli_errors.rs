@@ -484,15 +484,16 @@ fn missing_paths() {
         Case {
             what: "destination's parent missing",
             args: args(&[&"-a", &format!("{}/", p(&root, "src").display()), &deep]),
-            code: 23,
+            code: 12,
             says: vec![
                 format!("mkdir {} failed", deep.display()),
                 "No such file or directory".into(),
             ],
             stock: Stock::Differs(
                 11,
-                "KNOWN BUG: our receiver reports the destination it cannot create per file \
-                 (23) instead of ending the run with 11 (fix in transfer/receiver/mod.rs)",
+                "KNOWN DIFFERENCE: our receiver ends the run at once, as rsync's does, but \
+                 exits without MSG_ERROR_EXIT, so the client reports the closed stream (12) \
+                 instead of the receiver's 11 (fix in rsync-proto's driver)",
             ),
         },
     ]);
