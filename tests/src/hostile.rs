@@ -527,7 +527,8 @@ impl FifoShell {
                 0,
             )?;
         }
-        let q = |p: &Path| String::from_utf8_lossy(&sh_quote(p.as_os_str().as_bytes())).into_owned();
+        let q =
+            |p: &Path| String::from_utf8_lossy(&sh_quote(p.as_os_str().as_bytes())).into_owned();
         // The remote command's stdin goes to c2s, s2c to its stdout. An asynchronous command
         // gets /dev/null as stdin unless redirected explicitly: hence fd 3.
         let script = format!(

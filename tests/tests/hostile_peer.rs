@@ -105,15 +105,17 @@ fn client_handshake(p: &mut Proc) {
     let version = out.int().unwrap();
     assert!((31..=32).contains(&version), "server version {version}");
     let flags = out.varint().unwrap();
-    assert_eq!(flags & 0x80, 0, "no CF_VARINT_FLIST_FLAGS without the letter v");
+    assert_eq!(
+        flags & 0x80,
+        0,
+        "no CF_VARINT_FLIST_FLAGS without the letter v"
+    );
     let _seed = out.int().unwrap();
 }
 
 /// A generator's transfer request for `ndx_bytes` (already encoded) with a sum head.
 fn request(ndx_bytes: &[u8], head: [i32; 4]) -> Vec<u8> {
-    let mut w = Wire::new()
-        .raw(ndx_bytes)
-        .raw(&ITEM_TRANSFER.to_le_bytes());
+    let mut w = Wire::new().raw(ndx_bytes).raw(&ITEM_TRANSFER.to_le_bytes());
     for v in head {
         w = w.int(v);
     }
@@ -293,7 +295,11 @@ fn entry(name: &[u8], size: i64, mode: u32, symlink: Option<&[u8]>) -> Vec<u8> {
     } else {
         w.byte(name.len() as u8)
     };
-    w = w.raw(name).varlong(size, 3).varlong(1_700_000_000, 4).int(mode as i32);
+    w = w
+        .raw(name)
+        .varlong(size, 3)
+        .varlong(1_700_000_000, 4)
+        .int(mode as i32);
     if let Some(t) = symlink {
         w = w.varint(t.len() as i32).raw(t);
     }
@@ -345,11 +351,7 @@ fn server_receiver_rejects_dotdot_and_absolute_names() {
 #[test]
 fn server_receiver_rejects_overlong_names_and_targets() {
     let s = Scene::new();
-    let long = Wire::new()
-        .byte(0x41)
-        .varint(0x3fff_ffff)
-        .raw(b"xxxx")
-        .0;
+    let long = Wire::new().byte(0x41).varint(0x3fff_ffff).raw(b"xxxx").0;
     let o = against_server_receiver(
         &s,
         &[entry(b".", 4096, DIR, None), long].concat(),
@@ -429,7 +431,10 @@ fn answer_requests(from: &mut Stream, send: &mut dyn FnMut(&[u8]), dones: usize)
                 let Ok(x) = from.data(2) else { return };
                 if x[0] & 0x80 != 0 {
                     let Ok(y) = from.data(2) else { return };
-                    i32::from(x[0] & 0x7f) << 24 | i32::from(x[1]) | i32::from(y[0]) << 8 | i32::from(y[1]) << 16
+                    i32::from(x[0] & 0x7f) << 24
+                        | i32::from(x[1])
+                        | i32::from(y[0]) << 8
+                        | i32::from(y[1]) << 16
                 } else {
                     prev_in + (i32::from(x[0]) << 8 | i32::from(x[1]))
                 }
@@ -449,7 +454,11 @@ fn answer_requests(from: &mut Stream, send: &mut dyn FnMut(&[u8]), dones: usize)
         echo = if (1..=253).contains(&diff) {
             echo.byte(diff as u8)
         } else {
-            echo.byte(0xfe).byte(0x80 | (ndx >> 24) as u8).byte(ndx as u8).byte((ndx >> 8) as u8).byte((ndx >> 16) as u8)
+            echo.byte(0xfe)
+                .byte(0x80 | (ndx >> 24) as u8)
+                .byte(ndx as u8)
+                .byte((ndx >> 8) as u8)
+                .byte((ndx >> 16) as u8)
         };
         prev_out = ndx;
         echo = echo.raw(&f);
@@ -535,7 +544,11 @@ fn pull_with_list(scene: &Scene, flist: Vec<u8>, operand: &'static str) -> Outco
 
 #[test]
 fn client_rejects_dotdot_and_absolute_names() {
-    for name in [&b"../outside/new"[..], b"x/../../outside/new", b"/tmp/hostile-abs2"] {
+    for name in [
+        &b"../outside/new"[..],
+        b"x/../../outside/new",
+        b"/tmp/hostile-abs2",
+    ] {
         let s = Scene::new();
         let fl = list(&[entry(b".", 4096, DIR, None), entry(name, 5, FILE, None)]);
         let o = pull_with_list(&s, fl, "h:src/");
@@ -632,7 +645,10 @@ fn client_sender_rejects_hostile_sum_heads_and_indices() {
             "strong length 17 exceeds the digest length 16",
         ),
         (request(&[0x02], [-1, 700, 2, 0]), "count is negative"),
-        (request(&[0x02], [i32::MAX, 700, 16, 0]), "exceeds the limit"),
+        (
+            request(&[0x02], [i32::MAX, 700, 16, 0]),
+            "exceeds the limit",
+        ),
         (request(&[0x06], [0, 0, 0, 0]), "Invalid file index"),
         (request(&[0xff, 0x63], [0, 0, 0, 0]), "Invalid file index"),
     ];
@@ -643,3 +659,113 @@ fn client_sender_rejects_hostile_sum_heads_and_indices() {
     }
 }
 
+// ---- The constant extension: a hostile master against `--server --constant=1` (RFC §15) ----
+
+/// One record of RFC.md §15.3: type, varint length, body.
+fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+    Wire::new().byte(kind).varint(body.len() as i32).raw(body).0
+}
+
+/// `HELLO` (version 1, no features, window 64) and an empty `FILTERS`.
+fn constant_opening() -> Vec<u8> {
+    let hello = Wire::new()
+        .raw(b"rsconst\0")
+        .varint(1)
+        .varint(0)
+        .varint(64)
+        .0;
+    [record(0x01, &hello), record(0x02, &Wire::new().int(0).0)].concat()
+}
+
+/// Our mirror (`--server --constant=1`): handshake, then `records` in `MSG_DATA`; the test
+/// stays connected until the mirror closes its output.
+fn against_mirror(scene: &Scene, records: &[u8]) -> Outcome {
+    let mut p = scene.server(&["-rlpte.LsfxCIu", "--constant=1", ".", "dest/"]);
+    client_handshake(&mut p);
+    deliver(p, Wire::new().data(records).bytes(), false)
+}
+
+#[test]
+fn mirror_rejects_malformed_records() {
+    let id = |n: i64| Wire::new().varlong(n, 3).0;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // A record length above 1 MiB (only the header is sent).
+        (
+            Wire::new().byte(0x10).varint(2_000_000).0,
+            "exceeds 1048576",
+        ),
+        // An unknown mandatory type.
+        (record(0x05, b""), "unknown constant record type 0x05"),
+        // A change before HELLO.
+        (
+            record(0x11, &[id(1), Wire::new().vstring(b"x").0].concat()),
+            "before HELLO",
+        ),
+        // Id 0, then a repeated id.
+        (
+            [constant_opening(), record(0x18, &id(0))].concat(),
+            "bad id",
+        ),
+        (
+            [
+                constant_opening(),
+                record(0x18, &id(1)),
+                record(0x18, &id(1)),
+            ]
+            .concat(),
+            "ids must grow",
+        ),
+        // DATA for an id with no file in flight.
+        (
+            [constant_opening(), record(0x12, &id(7))].concat(),
+            "does not expect it",
+        ),
+        // A body longer than its fields.
+        (
+            [
+                constant_opening(),
+                record(0x18, &[id(1), vec![0xaa]].concat()),
+            ]
+            .concat(),
+            "trailing bytes",
+        ),
+    ];
+    for (records, msg) in cases {
+        let s = Scene::new();
+        let o = against_mirror(&s, &records);
+        s.check(&o, 12, msg);
+    }
+}
+
+/// `..` and absolute paths in `DELETE`, and a `DELETE` beneath a symlink the master just
+/// created (`ENTRY d -> outside`, then `DELETE d/keep.txt`, `DELETE d/sub`): nothing
+/// outside may go.
+#[test]
+fn mirror_never_deletes_outside() {
+    let id = |n: i64| Wire::new().varlong(n, 3).0;
+    let del = |n: i64, p: &[u8]| record(0x11, &[id(n), Wire::new().vstring(p).0].concat());
+    for bad in [&b"../outside/keep.txt"[..], b"/etc/hostname"] {
+        let s = Scene::new();
+        let o = against_mirror(&s, &[constant_opening(), del(1, bad)].concat());
+        s.check(&o, 12, "");
+    }
+    let s = Scene::new();
+    let target = s.outside.path.as_os_str().as_encoded_bytes().to_vec();
+    let link = entry(b"d", target.len() as i64, LINK, Some(&target));
+    let records = [
+        constant_opening(),
+        record(0x10, &[id(1), link].concat()),
+        del(2, b"d/keep.txt"),
+        del(3, b"d/sub"),
+        record(0x18, &id(4)),
+        record(0x1f, b""),
+    ]
+    .concat();
+    let o = against_mirror(&s, &records);
+    assert!(o.code.is_ok(), "{o:#?}");
+    s.check(&o, o.code.clone().unwrap_or(-1), "");
+    assert!(
+        fs::symlink_metadata(s.root.join("dest/d")).is_ok_and(|m| m.file_type().is_symlink()),
+        "the symlink itself was created: {o:#?}"
+    );
+}

@@ -138,7 +138,10 @@ fn run_swapping(w: &World, args: &[OsString]) -> (rsync_tests::hostile::Outcome,
 fn check(w: &World, o: &rsync_tests::hostile::Outcome, what: &str) {
     assert!(!o.stderr.contains("panicked"), "{what}: panic: {o:#?}");
     let changed = w.outside.changes();
-    assert!(changed.is_empty(), "{what}: written outside: {changed:?}; {o:#?}");
+    assert!(
+        changed.is_empty(),
+        "{what}: written outside: {changed:?}; {o:#?}"
+    );
     match o.code {
         Ok(0 | 23 | 24) => {}
         _ => panic!("{what}: unexpected end: {o:#?}"),
@@ -163,6 +166,7 @@ fn a_directory_swapped_for_a_symlink_during_a_push_or_pull_never_leads_outside()
     let mut src = os(&w.src);
     src.push("/");
     let mut swaps = 0;
+    let mut codes = Vec::new();
     for round in 0..3 {
         for push in [true, false] {
             let mut args = vec![os("-rt"), os("-e"), shell.rsh_option(), rp.clone()];
@@ -176,9 +180,19 @@ fn a_directory_swapped_for_a_symlink_during_a_push_or_pull_never_leads_outside()
             let (o, n) = run_swapping(&w, &args);
             swaps += n;
             check(&w, &o, &format!("round {round}, push {push}"));
+            // The receiver did write beneath the swapped names meanwhile (the race was run).
+            let landed = real_files(&w.dest);
+            assert!(
+                landed > 0,
+                "round {round}, push {push}: nothing written: {o:#?}"
+            );
+            codes.push((o.code.clone(), landed));
         }
     }
-    println!("ordinary transfers: {swaps} exchanges of dest/d with a symlink, nothing outside");
+    println!(
+        "ordinary transfers: {swaps} exchanges of dest/d with a symlink, nothing outside; \
+         (exit code, files landed) per run: {codes:?}"
+    );
     assert!(swaps > 0);
 }
 
@@ -191,10 +205,17 @@ fn a_directory_swapped_for_a_symlink_under_the_constant_mirror_never_leads_outsi
     ff.push(&fifo);
     let mut src = os(&w.src);
     src.push("/");
-    let args = vec![os("-rt"), os("--constant"), ff, os("--from0"), src, os(&w.dest)];
+    let args = vec![
+        os("-rt"),
+        os("--constant"),
+        ff,
+        os("--from0"),
+        src,
+        os(&w.dest),
+    ];
     let swapper = Swapper::start(&w.dest);
-    let mut daemon = Proc::spawn(&ours_binary().unwrap(), &args, &w.root, false, w.deadline)
-        .unwrap();
+    let mut daemon =
+        Proc::spawn(&ours_binary().unwrap(), &args, &w.root, false, w.deadline).unwrap();
     // The bootstrap writes every file of d; wait until one of the two names holds them all
     // as a real directory (or the time a loaded machine needs).
     let until = Instant::now() + Duration::from_secs(20);
@@ -231,6 +252,7 @@ fn a_directory_swapped_for_a_symlink_under_the_constant_mirror_never_leads_outsi
         std::thread::sleep(Duration::from_millis(20));
     }
     let swaps = swapper.stop();
+    let landed = real_size(&w.dest);
     // Stop the daemon (SIGTERM: exit 20 or 0) and check.
     if let Some(pid) = rustix::process::Pid::from_raw(daemon.pid() as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
@@ -242,8 +264,10 @@ fn a_directory_swapped_for_a_symlink_under_the_constant_mirror_never_leads_outsi
     assert!(matches!(o.code, Ok(0 | 20 | 23 | 24)), "{o:#?}");
     println!(
         "constant mirror: {swaps} exchanges of dest/d with a symlink during bootstrap and a \
-         batch of {FILES} changes, nothing outside"
+         batch of {FILES} changes, nothing outside; {landed} bytes landed, exit {:?}",
+        o.code
     );
+    assert!(landed > 0, "nothing written: {o:#?}");
     assert!(swaps > 0);
 }
 

@@ -189,8 +189,7 @@ impl SessionError {
             Self::PeerExit { code } => *code,
             Self::Unsupported { .. }
             | Self::Flist(FlistError::BadName {
-                source:
-                    PathError::Absolute | PathError::DotDot | PathError::Nul { .. },
+                source: PathError::Absolute | PathError::DotDot | PathError::Nul { .. },
                 ..
             }) => RERR_UNSUPPORTED,
             Self::Flist(FlistError::NameTooLong { .. } | FlistError::SymlinkTooLong { .. }) => {
