@@ -555,9 +555,8 @@ impl FifoShell {
         o
     }
 
-    /// Opens both FIFOs (blocking until the remote shell opens its ends, or until `gone`
-    /// returns true, checked every few milliseconds): (what the client writes, what the test
-    /// writes to the client).
+    /// Opens both FIFOs, waiting until the remote shell opens its ends or `deadline` passes:
+    /// (what the client writes, what the test writes to the client).
     pub fn open(&self, deadline: Instant) -> Result<(Stream, fs::File), String> {
         let (c2s, s2c) = (self.c2s.clone(), self.s2c.clone());
         let (tx, rx) = std::sync::mpsc::channel();

@@ -274,10 +274,9 @@ fn server_rejects_a_version_that_is_text() {
 
 // ---- Our server as the receiver; the test is a hostile sender (RFC.md §9, §11, §14.7) ----
 
-/// A file-list entry as a protocol-31 sender without varint flags would write it, with a
-/// fresh previous-entry state: flags byte(s), name, size, mtime, mode (no uid/gid: the
-/// server gets `-o -g`, so ids follow; we set SAME_UID/SAME_GID... not allowed on the first
-/// entry, so the cases pass `-lptr` only).
+/// A file-list entry as a protocol-31 sender without varint flags writes it (RFC.md §9.2,
+/// §9.3), with a fresh previous-entry state: flags, name, size, mtime, mode and, for a
+/// symlink, its target. No uid or gid: the cases pass `-lptr` only.
 fn entry(name: &[u8], size: i64, mode: u32, symlink: Option<&[u8]>) -> Vec<u8> {
     // TOP_DIR is a filler bit for non-directories; LONG_NAME when needed.
     let long = name.len() > 255;

@@ -214,8 +214,7 @@ fn a_directory_swapped_for_a_symlink_under_the_constant_mirror_never_leads_outsi
         os(&w.dest),
     ];
     let swapper = Swapper::start(&w.dest);
-    let daemon =
-        Proc::spawn(&ours_binary().unwrap(), &args, &w.root, false, w.deadline).unwrap();
+    let daemon = Proc::spawn(&ours_binary().unwrap(), &args, &w.root, false, w.deadline).unwrap();
     // The bootstrap writes every file of d; wait until one of the two names holds them all
     // as a real directory (or the time a loaded machine needs).
     let until = Instant::now() + Duration::from_secs(20);
