@@ -22,6 +22,26 @@ pub enum SumsError {
     Head(#[from] SumHeadError),
 }
 
+/// rsync's `MAX_BLOCK_SIZE` from protocol 30 (RFC.md §14.2, check 2).
+pub const MAX_BLOCK_LEN: u32 = 1 << 17;
+
+/// rsync's `OLD_MAX_BLOCK_SIZE`, below protocol 30.
+pub const OLD_MAX_BLOCK_LEN: u32 = 1 << 29;
+
+/// `limits` with the block length capped at the protocol's maximum (RFC.md §14.2, check 2:
+/// `blength` above `MAX_BLOCK_SIZE` is a fatal protocol error, whatever the local limits).
+pub fn limits_for_protocol(limits: &Limits, protocol: u8) -> Limits {
+    let cap = if protocol >= 30 {
+        MAX_BLOCK_LEN
+    } else {
+        OLD_MAX_BLOCK_LEN
+    };
+    Limits {
+        max_block_len: limits.max_block_len.min(cap),
+        ..*limits
+    }
+}
+
 /// Encodes a sum header: four `int32`s.
 pub fn encode_sum_head(head: &SumHead, out: &mut Vec<u8>) {
     for v in [head.count, head.block_len, head.strong_len, head.remainder] {
@@ -74,6 +94,23 @@ pub fn decode_block_sums(r: &mut WireReader<'_>, head: SumHead) -> Result<Signat
         sig.push(weak, &rec[4..]);
     }
     Ok(sig)
+}
+
+#[cfg(test)]
+mod protocol_cap_tests {
+    use super::*;
+
+    #[test]
+    fn block_length_above_max_block_size_is_rejected_from_protocol_30() {
+        let mut b = Vec::new();
+        for v in [1, (MAX_BLOCK_LEN + 1) as i32, 2, 0] {
+            b.put_int(v);
+        }
+        let l30 = limits_for_protocol(&Limits::default(), 30);
+        assert!(decode_sum_head(&mut WireReader::new(&b), 16, &l30).is_err());
+        let l29 = limits_for_protocol(&Limits::default(), 29);
+        assert!(decode_sum_head(&mut WireReader::new(&b), 16, &l29).is_ok());
+    }
 }
 
 #[cfg(test)]

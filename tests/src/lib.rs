@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+pub mod hostile;
 pub mod peers;
 pub mod tree;
 pub mod vectors;

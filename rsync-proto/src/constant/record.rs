@@ -8,7 +8,7 @@
 use rsync_core::{Limits, SumHead};
 
 use crate::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistError, FlistOptions, WirePath};
-use crate::sums::{decode_sum_head, encode_sum_head, SumsError};
+use crate::sums::{decode_sum_head, encode_sum_head, limits_for_protocol, SumsError};
 use crate::token::{decode_token, TokenError, TokenEvent};
 use crate::wire::{DecodeError, WireReader, WireWrite};
 
@@ -651,7 +651,9 @@ pub fn decode_mirror(
         kind::HELLO => MirrorRecord::Hello(b.hello()?),
         kind::SUMS => {
             let id = b.id()?;
-            let head = decode_sum_head(&mut b.r, ctx.digest_len, &ctx.limits)?;
+            // The extension runs at protocol 31 or later (RFC.md §15.2).
+            let limits = limits_for_protocol(&ctx.limits, 31);
+            let head = decode_sum_head(&mut b.r, ctx.digest_len, &limits)?;
             let sums = b.rest();
             check_sums(&b, sums, head.strong_len as usize)?;
             let most = u64::from(head.count) * (4 + u64::from(head.strong_len));

@@ -2,7 +2,7 @@
 
 use rsync_core::{ApplyError, SumHeadError};
 
-use crate::flist::FlistError;
+use crate::flist::{FlistError, PathError};
 use crate::mux::{MsgCode, MuxError};
 use crate::sums::SumsError;
 use crate::token::TokenError;
@@ -20,6 +20,10 @@ pub(crate) const RERR_VANISHED: i32 = 24;
 pub(crate) const RERR_PROTOCOL: i32 = 2;
 /// `RERR_STREAMIO`.
 pub(crate) const RERR_STREAMIO: i32 = 12;
+/// `RERR_UNSUPPORTED`.
+pub(crate) const RERR_UNSUPPORTED: i32 = 4;
+/// `RERR_MALLOC`.
+pub(crate) const RERR_MALLOC: i32 = 22;
 
 /// Why a session failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,11 +178,23 @@ pub enum SessionError {
 
 impl SessionError {
     /// The rsync exit code for this error.
+    ///
+    /// As stock rsync 3.5.0 (RFC.md §13.7): a bad frame is an error in the data stream
+    /// ("unexpected tag", "invalid multi-message", 12); an unsafe name in the file list is
+    /// "ABORTING due to unsafe pathname from sender" (4, `RERR_UNSUPPORTED`); a name longer
+    /// or symlink target longer than `MAXPATHLEN` is rsync's "overflow" (22, `RERR_MALLOC`).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::UnexpectedEof { .. } => RERR_STREAMIO,
+            Self::UnexpectedEof { .. } | Self::Mux(_) => RERR_STREAMIO,
             Self::PeerExit { code } => *code,
-            Self::Unsupported { .. } => 4,
+            Self::Unsupported { .. }
+            | Self::Flist(FlistError::BadName {
+                source: PathError::Absolute | PathError::DotDot | PathError::Nul { .. },
+                ..
+            }) => RERR_UNSUPPORTED,
+            Self::Flist(FlistError::NameTooLong { .. } | FlistError::SymlinkTooLong { .. }) => {
+                RERR_MALLOC
+            }
             _ => RERR_PROTOCOL,
         }
     }

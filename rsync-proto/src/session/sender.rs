@@ -19,7 +19,7 @@ use super::types::{iflags, FilesFrom, FsAnswer, FsRequest, MissingArgs, SessionO
 use super::Session;
 use crate::flist::{sort_file_list, FileEntry, FlistEncoder, HardLink, IdList, MAX_NAME_LEN};
 use crate::mux::MsgCode;
-use crate::sums::{decode_block_sums, decode_sum_head, encode_sum_head};
+use crate::sums::{decode_block_sums, decode_sum_head, encode_sum_head, limits_for_protocol};
 use crate::token::encode_end;
 use crate::wire::{WireReader, WireWrite, NDX_DONE};
 
@@ -396,7 +396,8 @@ impl Sender {
             return Ok(Request::DryTransfer { ndx, attrs });
         }
         let strong = self.core.opts.strong;
-        let head = decode_sum_head(r, strong.digest_len(), &self.core.opts.limits)?;
+        let limits = limits_for_protocol(&self.core.opts.limits, self.core.protocol());
+        let head = decode_sum_head(r, strong.digest_len(), &limits)?;
         let sig = decode_block_sums(r, head)?;
         Ok(Request::Transfer {
             ndx,
