@@ -313,7 +313,8 @@ pub fn mirror_servers(dest: &Path) -> Vec<i32> {
 pub fn status_field(status: &Path, prefix: &str, key: &str) -> Option<String> {
     let text = fs::read_to_string(status).ok()?;
     let line = text.lines().find(|l| l.starts_with(prefix))?;
-    line.split(['\t', ' '])
+    line[prefix.len()..]
+        .split('\t')
         .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
         .map(str::to_owned)
 }
