@@ -346,6 +346,19 @@ fn remove(p: &Path) {
     }
 }
 
+/// The temporary files under `root`, as paths.
+fn temp_paths(root: &Path) -> Vec<PathBuf> {
+    temp_files(root).iter().map(|t| root.join(t)).collect()
+}
+
+/// Whether a mirror has a temporary file that is not `stale`: a file is being written.
+fn in_flight(mirrors: &[&Path], stale: &[PathBuf]) -> bool {
+    mirrors
+        .iter()
+        .flat_map(|m| temp_paths(m))
+        .any(|t| !stale.contains(&t))
+}
+
 /// Waits for `cond`, feeding a small batch of changes every 50 ms meanwhile: a link that went
 /// down while idle is only reconnected when a change needs it.
 fn wait_feeding(
@@ -498,6 +511,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
     let sampler = Sampler::start(vec![local.clone(), remote.clone()]);
 
     let mut tally: BTreeMap<Fault, Tally> = BTreeMap::new();
+    let mut stale: Vec<PathBuf> = Vec::new();
     let started = Instant::now();
     for (round, &fault) in schedule.iter().enumerate() {
         // Churn before the fault: a few batches, the fault at a random point among them.
@@ -507,6 +521,23 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
             let names = churn.batch(&mut rng, n);
             churn.feed(names, &d, &deadline);
             std::thread::sleep(Duration::from_millis(rng.below(15)));
+        }
+        // Half of the kills and cuts aim at a file in flight: a large file is named and the
+        // fault waits (up to 2 s) for its temporary file to show.
+        if fault != Fault::Vanish && rng.chance(50) {
+            let rel = format!("big/b{}", rng.below(4));
+            let ver = version_at_least(&rel, churn.next_ver + 1, 1 << 20);
+            churn.next_ver = ver - 1;
+            churn.write(&rel);
+            churn.feed(vec![rel], &d, &deadline);
+            let until = Instant::now() + Duration::from_secs(2);
+            let targets: Vec<&Path> = match fault {
+                Fault::LinkCut | Fault::Stall => vec![&remote],
+                _ => vec![&local, &remote],
+            };
+            while !in_flight(&targets, &stale) && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
         let t = tally.entry(fault).or_default();
         match fault {
@@ -524,7 +555,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
                         !victims.is_empty()
                     },
                 );
-                if !temp_files(dest).is_empty() {
+                if in_flight(&[dest], &stale) {
                     t.mid_file += 1;
                 }
                 for v in victims {
@@ -542,7 +573,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
                     live.is_some()
                 });
                 let live = live.unwrap();
-                if !temp_files(&remote).is_empty() {
+                if in_flight(&[&remote], &stale) {
                     t.mid_file += 1;
                 }
                 if fault == Fault::LinkCut {
@@ -566,7 +597,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
                 }
             }
             Fault::SenderKill => {
-                if !temp_files(&local).is_empty() || !temp_files(&remote).is_empty() {
+                if in_flight(&[&local, &remote], &stale) {
                     t.mid_file += 1;
                 }
                 d.kill9_alone();
@@ -632,6 +663,8 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
         }
         let what = format!("fault {round} ({fault:?}, seed {seed})");
         converge(&src, &mirrors, &deadline, &d, &what);
+        // Converged: a temporary file still there was left by a killed receiver.
+        stale = mirrors.iter().flat_map(|m| temp_paths(m)).collect();
         let t = tally.get_mut(&fault).unwrap();
         t.done += 1;
         t.converge.push(t_fault.elapsed());
