@@ -434,6 +434,16 @@ fn converge(
             .filter_map(|m| tree_diff_with(src, m, true).map(|e| format!("{}: {e}", m.display())))
             .collect();
         if diffs.is_empty() {
+            if t.elapsed() > Duration::from_secs(10) {
+                // Slow, not wrong: shown for the long run's figures.
+                let err = d.stderr();
+                let lines: Vec<&str> = err.lines().rev().take(12).collect();
+                println!(
+                    "slow convergence after {what}: {:?}; the daemon's last lines:\n{}",
+                    t.elapsed(),
+                    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             return t.elapsed();
         }
         assert!(
