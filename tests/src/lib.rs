@@ -7,10 +7,12 @@
 //! [`tree`] builds deterministic file trees and compares snapshots of them; [`peers`] finds the
 //! stock and our rsync binaries, writes the fake remote shell and runs a client under a
 //! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both. [`vectors`] reads
-//! the RFC's `.vec` files.
+//! the RFC's `.vec` files. [`daemon`] drives a `--constant` daemon (deadlines, relays, process
+//! and tree helpers) for the constant-mode end-to-end and fault tests.
 
 use std::path::PathBuf;
 
+pub mod daemon;
 pub mod hostile;
 pub mod peers;
 pub mod tree;

@@ -23,10 +23,22 @@ use rsync_proto::session::{
 };
 
 /// The single-threaded runtime every run of the binary drives its connections on.
+///
+/// It also takes over `SIGXFSZ` (a file over `RLIMIT_FSIZE`), whose default action would
+/// kill the process: as with stock rsync, which ignores it, the write fails with `EFBIG`
+/// instead and is reported for that file. (Tokio's handler stays installed for the life of
+/// the process once registered.)
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
+        .build()?;
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        drop(signal(SignalKind::from_raw(
+            rustix::process::Signal::XFSZ.as_raw(),
+        )));
+    });
+    Ok(rt)
 }
 
 /// The driver configuration of `--timeout=SECS` (0 or absent: none).

@@ -10,7 +10,10 @@
 //! - [`Link::full_sync`] submits the tree `.` (RFC.md §15.10) and a `BATCH_END`;
 //! - [`Link::close`] submits `BYE` (RFC.md §15.9) and waits for the end of the session.
 //!
-//! A change acknowledged with status 23 or 24 makes the call [`LinkErrorKind::Partial`];
+//! A change acknowledged with status 23 or 24 makes the call [`LinkErrorKind::Partial`],
+//! unless its message says the mirror cannot store files (no space, quota, file size limit,
+//! read-only or failing file system): that is [`LinkErrorKind::Down`], retried until it
+//! works, since giving up would lose names that no later change may bring again;
 //! the end of the session, for any reason, makes it [`LinkErrorKind::Down`] (the next
 //! `connect` starts a new session, which resends everything after the cursor). A peer that
 //! ends before the handshake with exit code 1 (a stock rsync: "unknown option") or 4 (an
@@ -206,6 +209,29 @@ impl ConstantApp<Master> for App {
     }
 }
 
+/// The errors (as `io::Error` or rsync words them) of a mirror that cannot store files:
+/// no space, quota, file size limit, read-only or failing file system.
+const MIRROR_RESOURCE_ERRORS: [&[u8]; 10] = [
+    b"(os error 28)",
+    b"(os error 122)",
+    b"(os error 27)",
+    b"(os error 30)",
+    b"(os error 5)",
+    b"No space left on device",
+    b"Disk quota exceeded",
+    b"File too large",
+    b"Read-only file system",
+    b"Input/output error",
+];
+
+/// Whether a failed change's message says the mirror cannot store files (rather than that
+/// the file itself is bad): see [`MIRROR_RESOURCE_ERRORS`].
+pub(crate) fn mirror_resource_error(message: &[u8]) -> bool {
+    MIRROR_RESOURCE_ERRORS
+        .iter()
+        .any(|e| message.windows(e.len()).any(|w| w == *e))
+}
+
 /// A live session: the state shared with its driver task.
 struct Conn {
     epoch: Option<SourceEpoch>,
@@ -265,10 +291,20 @@ impl<C: Connector> StreamLink<C> {
                 } else if !for_start && s.jobs.is_empty() && s.outstanding.is_empty() {
                     Some(match s.worst {
                         0 => Ok(()),
-                        w => Err(LinkError::partial(format!(
-                            "a change failed on the mirror (code {w}): {}",
-                            String::from_utf8_lossy(&s.message).trim_end()
-                        ))),
+                        w => {
+                            let text = format!(
+                                "a change failed on the mirror (code {w}): {}",
+                                String::from_utf8_lossy(&s.message).trim_end()
+                            );
+                            // The mirror cannot store anything (its disk is full...): not a
+                            // bad file, so never given up on (stock rsync's receiver stops
+                            // with code 11 on a write error): retried, from a new session.
+                            Err(if mirror_resource_error(&s.message) {
+                                LinkError::down(text)
+                            } else {
+                                LinkError::partial(text)
+                            })
+                        }
                     })
                 } else {
                     None

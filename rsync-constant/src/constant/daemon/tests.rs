@@ -462,3 +462,26 @@ fn a_refused_link_falls_back_for_good() {
     assert!(stream.calls().is_empty());
     d.stop().unwrap();
 }
+
+#[test]
+fn a_mirror_that_cannot_store_files_is_down_not_a_bad_file() {
+    use super::stream::mirror_resource_error;
+    for m in [
+        &b"write big: No space left on device (os error 28)"[..],
+        b"write big: File too large (os error 27)",
+        b"create .x.AbCdEf: Disk quota exceeded (os error 122)",
+        b"rename x: Read-only file system (os error 30)",
+        b"write failed on \"x\": No space left on device (28)",
+    ] {
+        assert!(mirror_resource_error(m), "{}", String::from_utf8_lossy(m));
+    }
+    for m in [
+        &b"send_files failed to open \"x\": Permission denied (os error 13)"[..],
+        b"file has vanished: \"x\"",
+        b"mkdir d: Not a directory (os error 20)",
+        b"(os error 50)",
+        b"",
+    ] {
+        assert!(!mirror_resource_error(m), "{}", String::from_utf8_lossy(m));
+    }
+}
