@@ -9,6 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -404,4 +405,30 @@ pub fn temp_files(root: &Path) -> Vec<String> {
         .into_iter()
         .filter(|n| is_temp_name(n))
         .collect()
+}
+
+/// Whether a process is writing a file that has no name yet in `dest` (the receiver's
+/// unnamed temporary, `O_TMPFILE`: `/proc/PID/fd` shows it as `DIR/#INODE (deleted)`).
+pub fn writing_unnamed_in(dest: &Path) -> bool {
+    let Ok(dest) = fs::canonicalize(dest) else {
+        return false;
+    };
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return false;
+    };
+    for p in procs.flatten() {
+        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.as_os_str().as_bytes();
+            if t.starts_with(dest.as_os_str().as_bytes()) && t.ends_with(b" (deleted)") {
+                return true;
+            }
+        }
+    }
+    false
 }

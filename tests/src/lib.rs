@@ -8,7 +8,8 @@
 //! stock and our rsync binaries, writes the fake remote shell and runs a client under a
 //! deadline. The interop matrix (`tests/interop_matrix.rs`) is built on both. [`vectors`] reads
 //! the RFC's `.vec` files. [`daemon`] drives a `--constant` daemon (deadlines, relays, process
-//! and tree helpers) for the constant-mode end-to-end and fault tests.
+//! and tree helpers) for the constant-mode end-to-end and fault tests. [`hostile`] is a
+//! scripted hostile peer for the hostile-peer and race suites.
 
 use std::path::PathBuf;
 

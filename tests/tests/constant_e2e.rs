@@ -20,13 +20,13 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rsync_tests::daemon::writing_unnamed_in;
 use rsync_tests::interop_tool;
 use rsync_tests::peers::{ours_binary, FakeShell};
 
@@ -580,32 +580,6 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
         d.logs()
     );
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
-}
-
-/// Whether a process is writing a file that has no name yet in `dest` (the receiver's
-/// unnamed temporary, `O_TMPFILE`: `/proc/PID/fd` shows it as `DIR/#INODE (deleted)`).
-fn writing_unnamed_in(dest: &Path) -> bool {
-    let Ok(dest) = fs::canonicalize(dest) else {
-        return false;
-    };
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return false;
-    };
-    for p in procs.flatten() {
-        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = fs::read_link(fd.path()) else {
-                continue;
-            };
-            let t = target.as_os_str().as_bytes();
-            if t.starts_with(dest.as_os_str().as_bytes()) && t.ends_with(b" (deleted)") {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// The daemon's children that are streaming mirrors (`--server ... --constant=1`).

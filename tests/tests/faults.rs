@@ -16,7 +16,8 @@
 //! both mirrors to converge to the source (bytes, modes, ns mtimes, file types) without
 //! writing any name again, except the names the killed daemon had not yet accepted (beyond
 //! the `accepted=` count of its status file): every accepted name must arrive. At the end no
-//! temporary file (`.NAME.XXXXXX`) may be left on a mirror.
+//! temporary file (`.NAME.XXXXXX`) may be left on a mirror (a receiver writes a file with no
+//! name until it is complete, so a kill leaves nothing).
 //!
 //! Separate tests cover a disk that fills up (`ENOSPC` on a small tmpfs, when the test runs
 //! as root; `EFBIG` through `ulimit -f` in the remote shell) then frees, and a file that is
@@ -45,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use rsync_tests::daemon::{
     gone, is_temp_name, mirror_servers, os, signal, status_field, temp_files, tree_diff_with,
-    Daemon, Deadline, RelayShell,
+    writing_unnamed_in, Daemon, Deadline, RelayShell,
 };
 use rsync_tests::peers::ours_binary;
 use rustix::process::Signal;
@@ -270,7 +271,7 @@ enum Fault {
 #[derive(Debug, Default)]
 struct Tally {
     done: usize,
-    /// Kills that found a process doing a file (a temporary file on its mirror).
+    /// Kills that found a process writing a file on its mirror.
     mid_file: usize,
     /// Names re-written after a daemon kill because it had not accepted them yet.
     in_doubt: usize,
@@ -351,12 +352,14 @@ fn temp_paths(root: &Path) -> Vec<PathBuf> {
     temp_files(root).iter().map(|t| root.join(t)).collect()
 }
 
-/// Whether a mirror has a temporary file that is not `stale`: a file is being written.
+/// Whether a mirror is writing a file: one with no name yet (`O_TMPFILE`), or a temporary
+/// file that is not `stale`.
 fn in_flight(mirrors: &[&Path], stale: &[PathBuf]) -> bool {
-    mirrors
-        .iter()
-        .flat_map(|m| temp_paths(m))
-        .any(|t| !stale.contains(&t))
+    mirrors.iter().any(|m| writing_unnamed_in(m))
+        || mirrors
+            .iter()
+            .flat_map(|m| temp_paths(m))
+            .any(|t| !stale.contains(&t))
 }
 
 /// Waits for `cond`, feeding a small batch of changes every 50 ms meanwhile: a link that went
@@ -533,7 +536,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
             std::thread::sleep(Duration::from_millis(rng.below(15)));
         }
         // Half of the kills and cuts aim at a file in flight: a large file is named and the
-        // fault waits (up to 2 s) for its temporary file to show.
+        // fault waits (up to 2 s) for the mirror to write it.
         if fault != Fault::Vanish && rng.chance(50) {
             let rel = format!("big/b{}", rng.below(4));
             let ver = version_at_least(&rel, churn.next_ver + 1, 1 << 20);
@@ -689,9 +692,8 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
     let (bad, checked) = sampler.finish();
     assert!(bad.is_empty(), "partial files under final names: {bad:?}");
-    // KNOWN BUG (reported): a receiver killed while it writes a file leaves its temporary
-    // file (`.NAME.XXXXXX`) behind for good; nothing removes it later. Counted and shown;
-    // `FAULT_STRICT_TEMPS=1` makes it a failure (for when the receiver cleans them up).
+    // A receiver killed while it writes a file leaves nothing behind: the file has no name
+    // until it is complete.
     let stale: Vec<String> = mirrors
         .iter()
         .flat_map(|m| {
@@ -700,13 +702,7 @@ fn churn_with_kills_cuts_stalls_and_vanishing_files_loses_nothing() {
                 .map(move |t| format!("{}/{t}", m.display()))
         })
         .collect();
-    println!(
-        "stale temporary files left by killed receivers: {} {stale:?}",
-        stale.len()
-    );
-    if std::env::var("FAULT_STRICT_TEMPS").is_ok_and(|v| v == "1") {
-        assert!(stale.is_empty(), "stale temporary files: {stale:?}");
-    }
+    assert!(stale.is_empty(), "stale temporary files: {stale:?}");
     println!(
         "{} faults in {:.1} s, {} names written, {} mirror files checked complete, 0 partial, \
          0 lost",
