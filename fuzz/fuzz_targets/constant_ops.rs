@@ -276,7 +276,13 @@ fuzz_target!(|input: &[u8]| {
                     // The source changes (a later submission or the final walk sends it).
                     let name = NAMES[usize::from(arg >> 2) % 7].to_vec();
                     match m.fs.nodes.get_mut(&name) {
-                        Some(n) if arg & 0x80 != 0 => n.data.extend_from_slice(&[arg; 5]),
+                        Some(n) if arg & 0x80 != 0 => {
+                            if n.mode & rsync_proto::flist::mode::S_IFMT
+                                == rsync_proto::flist::mode::S_IFREG
+                            {
+                                n.data.extend_from_slice(&[arg; 5]);
+                            }
+                        }
                         Some(_) => {
                             m.fs.nodes.retain(|p, _| {
                                 !(p == &name || p.starts_with(&[name.as_slice(), b"/"].concat()))
@@ -284,8 +290,10 @@ fuzz_target!(|input: &[u8]| {
                         }
                         None => {
                             let more = FakeFs::from_spec(&[0, arg & 0x7f, arg, 3], mo.strong);
-                            m.fs.nodes
-                                .extend(more.nodes.into_iter().filter(|(p, _)| p != b"."));
+                            // A new top-level name only (never over an existing directory).
+                            for (p, n) in more.nodes {
+                                m.fs.nodes.entry(p).or_insert(n);
+                            }
                         }
                     }
                 }
@@ -334,9 +342,25 @@ fuzz_target!(|input: &[u8]| {
         (Some(0), Some(0)),
         "clean run did not end well"
     );
-    assert_eq!(
-        r.fs.shape(),
-        m.fs.shape(),
-        "the mirror differs from the source"
+    let (got, want) = (r.fs.shape(), m.fs.shape());
+    let show = |v: Option<&(u32, Vec<u8>, Option<Vec<u8>>)>| {
+        v.map(|(k, d, t)| (format!("{k:o}"), d.len(), t.clone()))
+    };
+    let differ: Vec<String> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| {
+            let name = String::from_utf8_lossy(k);
+            format!(
+                "{name}: mirror {:?}, source {:?}",
+                show(got.get(k)),
+                show(want.get(k))
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "the mirror differs from the source: {differ:?}"
     );
 });

@@ -100,14 +100,18 @@ impl FakeFs {
 
     /// What a convergence check compares: kind bits, content and target of every path.
     pub fn shape(&self) -> BTreeMap<Vec<u8>, (u32, Vec<u8>, Option<Vec<u8>>)> {
+        let shape = |n: &Node| {
+            let kind = n.mode & mode::S_IFMT;
+            let data = if kind == mode::S_IFREG {
+                n.data.clone()
+            } else {
+                Vec::new()
+            };
+            (kind, data, n.target.clone())
+        };
         self.nodes
             .iter()
-            .map(|(p, n)| {
-                (
-                    p.clone(),
-                    (n.mode & mode::S_IFMT, n.data.clone(), n.target.clone()),
-                )
-            })
+            .map(|(p, n)| (p.clone(), shape(n)))
             .collect()
     }
 
