@@ -30,6 +30,8 @@ pub struct FakeFs {
     pub strong: StrongSum,
     /// Faults injected into answers so far.
     pub faults: u32,
+    /// `Stat`s answered "absent" (each makes the master send a `DELETE`).
+    pub absent: u32,
 }
 
 fn parent(p: &[u8]) -> &[u8] {
@@ -95,6 +97,7 @@ impl FakeFs {
             temps: HashMap::new(),
             strong,
             faults: 0,
+            absent: 0,
         }
     }
 
@@ -369,10 +372,11 @@ impl FakeFs {
                         error: b"link_stat failed: Input/output error".to_vec(),
                     }];
                 }
-                vec![FsAnswer::Entry {
-                    ndx,
-                    entry: self.entry(path.as_bytes()),
-                }]
+                {
+                    let entry = self.entry(path.as_bytes());
+                    self.absent += u32::from(entry.is_none());
+                    vec![FsAnswer::Entry { ndx, entry }]
+                }
             }
             FsRequest::Settle { ndx } => {
                 vec![FsAnswer::Settled {
