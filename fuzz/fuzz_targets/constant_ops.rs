@@ -353,9 +353,7 @@ fuzz_target!(|input: &[u8]| {
         "clean run did not end well"
     );
     let (got, want) = (r.fs.shape(), m.fs.shape());
-    let show = |v: Option<&(u32, Vec<u8>, Option<Vec<u8>>)>| {
-        v.map(|(k, d, t)| (format!("{k:o}"), d.len(), t.clone()))
-    };
+    let show = |v: Option<&fs::Shape>| v.map(|(k, d, t)| (format!("{k:o}"), d.len(), t.clone()));
     let differ: Vec<String> = want
         .keys()
         .chain(got.keys())

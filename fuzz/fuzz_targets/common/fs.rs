@@ -22,11 +22,26 @@ pub struct Node {
     pub mtime: i64,
 }
 
+/// What a convergence check compares of one path: kind bits, content, symlink target.
+pub type Shape = (u32, Vec<u8>, Option<Vec<u8>>);
+
+/// A file being received: the bytes written and its basis.
+#[derive(Debug, Clone)]
+struct Temp {
+    data: Vec<u8>,
+    basis: Vec<u8>,
+}
+
+/// Whether `n` is a directory.
+fn is_dir(n: &Node) -> bool {
+    n.mode & mode::S_IFMT == mode::S_IFDIR
+}
+
 /// A tree: path (`.`-less, `/`-separated) → node; `.` is the top directory.
 #[derive(Debug, Clone)]
 pub struct FakeFs {
     pub nodes: BTreeMap<Vec<u8>, Node>,
-    temps: HashMap<i32, (Vec<u8>, Vec<u8>, Vec<u8>)>,
+    temps: HashMap<i32, Temp>,
     pub strong: StrongSum,
     /// Faults injected into answers so far.
     pub faults: u32,
@@ -66,11 +81,7 @@ impl FakeFs {
             } else {
                 base.to_vec()
             };
-            if name.contains(&b'/')
-                && !nodes
-                    .get(parent(&name))
-                    .is_some_and(|p: &Node| p.mode & mode::S_IFMT == mode::S_IFDIR)
-            {
+            if name.contains(&b'/') && nodes.get(parent(&name)).is_none_or(|n| !is_dir(n)) {
                 continue;
             }
             let node = match k % 4 {
@@ -102,7 +113,7 @@ impl FakeFs {
     }
 
     /// What a convergence check compares: kind bits, content and target of every path.
-    pub fn shape(&self) -> BTreeMap<Vec<u8>, (u32, Vec<u8>, Option<Vec<u8>>)> {
+    pub fn shape(&self) -> BTreeMap<Vec<u8>, Shape> {
         let shape = |n: &Node| {
             let kind = n.mode & mode::S_IFMT;
             let data = if kind == mode::S_IFREG {
@@ -159,12 +170,7 @@ impl FakeFs {
 
     fn put(&mut self, entry: &FileEntry, data: Vec<u8>) {
         let p = entry.name.as_bytes().to_vec();
-        if p != b"."
-            && !self
-                .nodes
-                .get(parent(&p))
-                .is_some_and(|n| n.mode & mode::S_IFMT == mode::S_IFDIR)
-        {
+        if p != b"." && self.nodes.get(parent(&p)).is_none_or(|n| !is_dir(n)) {
             return; // no parent directory: the create fails
         }
         self.nodes.insert(
@@ -270,23 +276,23 @@ impl FakeFs {
                     .get(path.as_bytes())
                     .map(|n| n.data.clone())
                     .unwrap_or_default();
-                self.temps
-                    .insert(ndx, (path.as_bytes().to_vec(), Vec::new(), basis));
+                let data = Vec::new();
+                self.temps.insert(ndx, Temp { data, basis });
                 vec![]
             }
-            FsRequest::BeginFileFrom { ndx, path, basis } => {
+            FsRequest::BeginFileFrom { ndx, basis, .. } => {
                 let basis = self
                     .nodes
                     .get(basis.as_bytes())
                     .map(|n| n.data.clone())
                     .unwrap_or_default();
-                self.temps
-                    .insert(ndx, (path.as_bytes().to_vec(), Vec::new(), basis));
+                let data = Vec::new();
+                self.temps.insert(ndx, Temp { data, basis });
                 vec![]
             }
             FsRequest::Write { ndx, data } => {
                 if let Some(t) = self.temps.get_mut(&ndx) {
-                    t.1.extend_from_slice(&data);
+                    t.data.extend_from_slice(&data);
                 }
                 vec![]
             }
@@ -294,7 +300,7 @@ impl FakeFs {
                 let basis = self
                     .temps
                     .get(&ndx)
-                    .map(|t| t.2.clone())
+                    .map(|t| t.basis.clone())
                     .unwrap_or_default();
                 let s = (offset as usize).min(basis.len());
                 let mut e = (s + len as usize).min(basis.len());
@@ -307,7 +313,7 @@ impl FakeFs {
                 }]
             }
             FsRequest::Commit { ndx, entry } => {
-                if let Some((_, data, _)) = self.temps.remove(&ndx) {
+                if let Some(Temp { data, .. }) = self.temps.remove(&ndx) {
                     self.put(&entry, data);
                 }
                 vec![]
