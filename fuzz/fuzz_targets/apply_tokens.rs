@@ -16,14 +16,29 @@ fn int(data: &mut &[u8]) -> Option<i32> {
 
 fuzz_target!(|input: &[u8]| {
     let mut data = input;
-    let limits = Limits { max_output: 1 << 20, max_signature_bytes: 1 << 20, ..Limits::default() };
+    let limits = Limits {
+        max_output: 1 << 20,
+        max_signature_bytes: 1 << 20,
+        ..Limits::default()
+    };
     let strong = StrongSum::new(ChecksumKind::Md5, 7);
-    let (Some(c), Some(b), Some(s), Some(r)) = (int(&mut data), int(&mut data), int(&mut data), int(&mut data)) else {
+    let (Some(c), Some(b), Some(s), Some(r)) = (
+        int(&mut data),
+        int(&mut data),
+        int(&mut data),
+        int(&mut data),
+    ) else {
         return;
     };
-    let Ok(head) = SumHead::from_wire(c, b, s, r, 16, &limits) else { return };
-    let basis: Vec<u8> = (0..head.basis_len().min(1 << 16)).map(|i| i as u8).collect();
-    let Ok(mut a) = Applier::new(head, strong, limits) else { return };
+    let Ok(head) = SumHead::from_wire(c, b, s, r, 16, &limits) else {
+        return;
+    };
+    let basis: Vec<u8> = (0..head.basis_len().min(1 << 16))
+        .map(|i| i as u8)
+        .collect();
+    let Ok(mut a) = Applier::new(head, strong, limits) else {
+        return;
+    };
     let mut out = Vec::new();
     while let Some(n) = int(&mut data) {
         let step = if n > 0 {
@@ -36,7 +51,8 @@ fuzz_target!(|input: &[u8]| {
             a.copy(index).and_then(|range| {
                 let start = (range.offset as usize).min(basis.len());
                 let end = (start + range.len as usize).min(basis.len());
-                a.copied(&basis[start..end]).map(|()| out.extend_from_slice(&basis[start..end]))
+                a.copied(&basis[start..end])
+                    .map(|()| out.extend_from_slice(&basis[start..end]))
             })
         } else {
             break;

@@ -10,9 +10,15 @@ use rsync_proto::filter::wire::{decode_filter_list, encode_rules, FilterListDeco
 use rsync_proto::filter::{FilterList, Query, Side};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&sel, data)) = input.split_first() else { return };
+    let Some((&sel, data)) = input.split_first() else {
+        return;
+    };
     let protocol = 27 + u32::from(sel % 6);
-    let side = if sel & 0x08 != 0 { Side::Sender } else { Side::Receiver };
+    let side = if sel & 0x08 != 0 {
+        Side::Sender
+    } else {
+        Side::Receiver
+    };
     let limits = WireLimits {
         max_rule_len: 512,
         max_rules: 64,

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use rsync_proto::flist::{FlistDecoder, FlistOptions};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&sel, data)) = input.split_first() else { return };
+    let Some((&sel, data)) = input.split_first() else {
+        return;
+    };
     let protocol = 27 + u32::from(sel % 5);
     let mut opts = FlistOptions::new(protocol);
     if sel & 0x08 != 0 {
@@ -16,7 +18,9 @@ fuzz_target!(|input: &[u8]| {
     opts.preserve_hard_links = sel & 0x20 != 0;
     opts.checksum_len = if sel & 0x40 != 0 { 16 } else { 0 };
     opts.max_entries = 1000;
-    let Ok(mut d) = FlistDecoder::new(opts) else { return };
+    let Ok(mut d) = FlistDecoder::new(opts) else {
+        return;
+    };
     let mut at = 0;
     while at < data.len() {
         match d.feed(&data[at..]) {

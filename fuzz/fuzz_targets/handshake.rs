@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use rsync_proto::handshake::{ClientConfig, ClientInfo, Handshake, ServerConfig};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&sel, peer)) = input.split_first() else { return };
+    let Some((&sel, peer)) = input.split_first() else {
+        return;
+    };
     let hs = if sel & 1 == 0 {
         Handshake::client(ClientConfig::default())
     } else {

@@ -22,7 +22,9 @@ fn frames(data: &[u8], step: usize) -> (Vec<String>, bool) {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&step, data)) = input.split_first() else { return };
+    let Some((&step, data)) = input.split_first() else {
+        return;
+    };
     let (whole, whole_err) = frames(data, data.len());
     let (split, split_err) = frames(data, usize::from(step % 17) + 1);
     assert_eq!(whole, split);

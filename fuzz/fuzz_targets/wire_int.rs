@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use rsync_proto::{NdxDecoder, WireReader, WireWrite};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&min, rest)) = data.split_first() else { return };
+    let Some((&min, rest)) = data.split_first() else {
+        return;
+    };
     let mut r = WireReader::new(rest);
     let mut ndx = NdxDecoder::default();
     loop {

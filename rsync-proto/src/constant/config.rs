@@ -16,7 +16,8 @@ use crate::session::SessionOptions;
 pub struct ConstantConfig {
     /// The window written in our `HELLO` (RFC.md §15.4): the most changes the master keeps
     /// unacknowledged, the most a mirror accepts in flight. A mirror uses at least
-    /// [`MIN_WINDOW`].
+    /// [`MIN_WINDOW`], a master at least 3 (a walked directory's
+    /// `DIR_BEGIN`, then its `DIR_END` and its `ENTRY` at once).
     pub window: u32,
     /// Mirror: most names one `DIR_BEGIN`…`DIR_END` may name (the set of names kept for the
     /// deletions of `DIR_END`, RFC.md §15.7).

@@ -130,6 +130,11 @@ struct Change {
     unread_full: bool,
 }
 
+/// The smallest window a master uses, whatever [`ConstantConfig::window`] says: a walked
+/// directory's `DIR_BEGIN` stays in flight until its end, which takes two more ids at once
+/// (`DIR_END` and the directory's own `ENTRY`); with less the walk would stall for good.
+const MIN_MASTER_WINDOW: u32 = 3;
+
 /// Most unreadable directories remembered per change (beyond, every rider fails with it).
 const MAX_UNREAD: usize = 1024;
 
@@ -232,7 +237,7 @@ impl Master {
             events: VecDeque::new(),
             phase: Phase::Running,
             greeted: false,
-            window: cfg.window.clamp(1, MIN_WINDOW),
+            window: cfg.window.clamp(MIN_MASTER_WINDOW, MIN_WINDOW),
             last_id: 0,
             last_change: 0,
             next_ndx: 0,
@@ -533,7 +538,7 @@ impl Master {
                 });
             }
             self.greeted = true;
-            self.window = self.cfg.window.max(1).min(h.window);
+            self.window = self.cfg.window.max(MIN_MASTER_WINDOW).min(h.window);
             return Ok(());
         }
         match rec {

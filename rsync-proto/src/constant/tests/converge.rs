@@ -188,3 +188,21 @@ proptest! {
         assert_same(&p.dst.fs, &p.src.fs);
     }
 }
+
+/// Found by the `constant_ops` fuzz target: with a configured window of 1 or 2 a walk never
+/// sent its `DIR_END` (a directory's `DIR_BEGIN` is in flight until then, and the end needs
+/// two more ids at once) and the session stalled for good.
+#[test]
+fn a_walk_completes_with_a_window_of_one_or_two() {
+    for window in [1, 2] {
+        let cfg = crate::constant::ConstantConfig::default().with_window(window);
+        let mut p = Pair::with(start(), Fs::new(), super::pair::archive(), cfg);
+        p.master
+            .submit_tree(WirePath::new(b".".to_vec()).expect("dot"))
+            .expect("tree");
+        p.master.end_batch().expect("batch");
+        p.finish();
+        assert_eq!(p.master.pending(), 0, "window {window}");
+        assert_same(&p.dst.fs, &p.src.fs);
+    }
+}
