@@ -373,6 +373,39 @@ fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
+/// Deletions of regular files wait for the batch's end on the mirror (a rename in the batch
+/// may use the old file); more of them than the window in one batch must not hold every id
+/// in flight (the session stalled for good with more than 256).
+#[test]
+fn a_batch_of_more_deletions_than_the_window_is_carried_out() {
+    let deadline = Deadline::new();
+    let w = world();
+    let names: Vec<String> = (0..600).map(|i| format!("many/f{i}")).collect();
+    fs::create_dir_all(w.src.join("many")).unwrap();
+    for n in &names {
+        fs::write(w.src.join(n), n.as_bytes()).unwrap();
+    }
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    for n in &names {
+        fs::remove_file(w.src.join(n)).unwrap();
+    }
+    // A directory walked in the same batch: its end needs ids too.
+    fs::create_dir_all(w.src.join("walked/sub")).unwrap();
+    fs::write(w.src.join("walked/sub/x"), b"x\n").unwrap();
+    let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    refs.push("walked");
+    feed(&w.fifo, &refs, &deadline, &d);
+    deadline.wait("600 deletions and a walk in one batch", &d, || {
+        trees_equal(&w.src, &dest)
+    });
+    assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
+}
+
 #[test]
 fn bootstrap_of_an_empty_mirror_with_concurrent_changes_loses_none() {
     let deadline = Deadline::new();

@@ -5,7 +5,7 @@
 //! of them, so that the executor waits once for a burst of changes; `ACK`s of changes done
 //! without a `Settle` wait behind those of lower ids still settling.
 
-use super::{Job, Mirror, MirrorEvent, Phase, Step, Want};
+use super::{Job, Mirror, MirrorEvent, Phase, Step, Want, SILENT_ID};
 use crate::constant::config::{ndx_of, STATUS_PARTIAL};
 use crate::constant::record::MirrorRecord;
 use crate::session::FsRequest;
@@ -120,6 +120,11 @@ impl Mirror {
         self.jobs.remove(&id);
         self.decided(id);
         if self.silent == Some(id) {
+            if id == SILENT_ID {
+                // A mid-stream flush: the next one may start.
+                self.silent = None;
+                self.flush_if_full();
+            }
             return;
         }
         self.send(&MirrorRecord::Ack {

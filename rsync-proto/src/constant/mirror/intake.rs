@@ -23,6 +23,9 @@ impl Mirror {
                         window: h.window,
                     });
                 }
+                // The master keeps at most this many ids in flight (RFC.md §15.4).
+                let window = h.window.max(3).min(self.cfg.mirror_window());
+                self.flush_at = (window / 2).max(1) as usize;
                 self.phase = Phase::Filters;
                 Ok(())
             }
@@ -90,14 +93,18 @@ impl Mirror {
                 })
             }
         };
-        if id <= self.last_id {
+        // The last id is the mirror's own (a silent `BATCH_END`).
+        if id <= self.last_id || id == super::SILENT_ID {
             return Err(ConstantError::StaleId {
                 id,
                 last: self.last_id,
             });
         }
         let window = self.cfg.mirror_window();
-        if self.jobs.len() >= window as usize {
+        // A silent `BATCH_END` of the mirror's own is not the master's.
+        let held =
+            self.jobs.len() - usize::from(self.silent.is_some_and(|s| self.jobs.contains_key(&s)));
+        if held >= window as usize {
             return Err(ConstantError::WindowExceeded { window });
         }
         self.last_id = id;

@@ -204,6 +204,10 @@ struct Job {
     step: Step,
 }
 
+/// The id of the `BATCH_END` a mirror adds itself mid-stream ([`Mirror::flush_at`]); a
+/// master never reaches it (ids grow by one from 1).
+const SILENT_ID: u64 = u64::MAX;
+
 /// The answer a request waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -301,8 +305,15 @@ pub struct Mirror {
     open_files: usize,
     user_names: HashMap<u32, Vec<u8>>,
     group_names: HashMap<u32, Vec<u8>>,
-    /// The id of the `BATCH_END` the mirror adds after `BYE` (never acknowledged).
+    /// The id of a `BATCH_END` the mirror adds itself (never acknowledged): after `BYE`, or
+    /// when deferred deletions reach [`Mirror::flush_at`] ([`SILENT_ID`] then).
     silent: Option<u64>,
+    /// The jobs a silent `BATCH_END` waits for: those with a smaller id.
+    silent_before: u64,
+    /// Deferred deletions that make the mirror end the batch itself: half the master's
+    /// window. Their ids stay in flight until a `BATCH_END`; were the window full of them, the
+    /// master could send neither its `BATCH_END` nor an open directory's `DIR_END`.
+    flush_at: usize,
     /// Jobs ready to settle whose `Settle` is not issued yet.
     held: Vec<u64>,
     /// Jobs in [`Step::Settle`] (held or issued).
@@ -344,6 +355,8 @@ impl Mirror {
             user_names: HashMap::new(),
             group_names: HashMap::new(),
             silent: None,
+            silent_before: 0,
+            flush_at: (cfg.mirror_window() / 2).max(1) as usize,
             held: Vec::new(),
             settling: BTreeSet::new(),
             parked: BTreeSet::new(),
@@ -524,10 +537,16 @@ impl Mirror {
                 b.touches(path.as_bytes()) || b.paths.contains_key(target.as_bytes())
             }
             Kind::DirBegin { path } => b.paths.contains_key(path.as_bytes()),
-            Kind::BatchEnd => self
-                .jobs
-                .iter()
-                .any(|(&j, job)| j < id && !matches!(job.step, Step::Deferred(_))),
+            Kind::BatchEnd => {
+                let before = if self.silent == Some(id) {
+                    self.silent_before
+                } else {
+                    id
+                };
+                self.jobs
+                    .iter()
+                    .any(|(&j, job)| j < before && !matches!(job.step, Step::Deferred(_)))
+            }
         }
     }
 

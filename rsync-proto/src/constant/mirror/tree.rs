@@ -7,7 +7,7 @@
 //! mirror lists it and removes what is not protected, depth first, keeping a directory that
 //! keeps a protected name (rsync's `delete_dir_contents`).
 
-use super::{Job, Kind, Mirror, MirrorEvent, Step, Want};
+use super::{Job, Kind, Mirror, MirrorEvent, Phase, Step, Want, SILENT_ID};
 use crate::constant::config::{ndx_of, ConstantError, STATUS_PARTIAL};
 use crate::constant::record::MirrorRecord;
 use crate::flist::{mode, FileEntry, WirePath};
@@ -225,6 +225,7 @@ impl Mirror {
                 self.set_step(id, Step::Deferred(m));
                 self.deferred.push(id);
                 self.decided(id);
+                self.flush_if_full();
                 Ok(())
             }
             Some(m) if m.is_dir() => self.purge_then(id, vec![(path, true)], Then::Settle),
@@ -441,6 +442,7 @@ impl Mirror {
         let id = self.last_id.saturating_add(1);
         self.last_id = id;
         self.silent = Some(id);
+        self.silent_before = id;
         self.jobs.insert(
             id,
             Job {
@@ -450,5 +452,28 @@ impl Mirror {
         );
         self.queue.push_back(id);
         true
+    }
+
+    /// When [`Mirror::flush_at`] deletions are deferred, the mirror carries them out as at a
+    /// `BATCH_END` of its own, after every change received so far (RFC.md §15.6): their ids
+    /// would otherwise hold the master's window until its next `BATCH_END`, which it may be
+    /// unable to send. One at a time; acknowledged silently.
+    pub(super) fn flush_if_full(&mut self) {
+        if self.silent.is_some()
+            || self.deferred.len() < self.flush_at
+            || self.phase != Phase::Running
+        {
+            return;
+        }
+        self.silent = Some(SILENT_ID);
+        self.silent_before = self.last_id.saturating_add(1);
+        self.jobs.insert(
+            SILENT_ID,
+            Job {
+                kind: Kind::BatchEnd,
+                step: Step::Queued,
+            },
+        );
+        self.queue.push_back(SILENT_ID);
     }
 }
