@@ -100,6 +100,11 @@ impl Daemon {
         )
     }
 
+    /// Its stdout so far (`-i` lines).
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()).into_owned()
+    }
+
     /// Its stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&fs::read(&self.err).unwrap_or_default()).into_owned()
@@ -133,6 +138,25 @@ impl Daemon {
         }
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the daemon's exit, leaving the rest of its process
+    /// group alone (killed on drop); returns its exit code.
+    pub fn sigterm(&mut self, deadline: &Deadline) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = rustix::process::Pid::from_raw(c.id() as i32)?;
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if deadline.passed() {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 

@@ -21,140 +21,21 @@
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rsync_tests::daemon::writing_unnamed_in;
+use rsync_tests::daemon::{
+    gone, os, signal, tree_diff, writing_unnamed_in, Daemon, Deadline, RelayShell,
+};
 use rsync_tests::interop_tool;
 use rsync_tests::peers::{ours_binary, FakeShell};
 
 /// The hard bound of one test.
 const BOUND: Duration = Duration::from_secs(90);
 
-/// A test's deadline.
-struct Deadline(Instant);
-
-impl Deadline {
-    fn new() -> Self {
-        Self(Instant::now() + BOUND)
-    }
-
-    /// Polls `cond` every millisecond until it holds; panics at the deadline.
-    fn wait(&self, what: &str, d: &Daemon, mut cond: impl FnMut() -> bool) {
-        while !cond() {
-            assert!(
-                Instant::now() < self.0,
-                "timed out waiting for {what}\n{}",
-                d.logs()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-/// A running daemon (its own process group, killed on drop).
-struct Daemon {
-    child: Option<Child>,
-    /// Its process group (its pid), killed on drop even once the daemon has exited.
-    group: Option<rustix::process::Pid>,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, tag: &str, args: &[&std::ffi::OsStr]) -> Self {
-        let out = dir.join(format!("daemon-{tag}.out"));
-        let err = dir.join(format!("daemon-{tag}.err"));
-        let child = Command::new(ours_binary().unwrap_or_else(|e| panic!("{e}")))
-            .args(args)
-            .env("LC_ALL", "C")
-            .env_remove("RSYNC_RSH")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        Self {
-            group: rustix::process::Pid::from_raw(child.id() as i32),
-            child: Some(child),
-            out,
-            err,
-        }
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "--- daemon stdout ---\n{}\n--- daemon stderr ---\n{}",
-            String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()),
-            String::from_utf8_lossy(&fs::read(&self.err).unwrap_or_default())
-        )
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()).into_owned()
-    }
-
-    /// `kill -9` of the daemon and everything it started.
-    fn kill9(&mut self) {
-        if let Some(group) = self.group.take() {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM, then waits (bounded) for the daemon's exit, leaving the rest of its process
-    /// group alone (killed on drop); returns its exit code.
-    fn sigterm(&mut self, deadline: &Deadline) -> Option<i32> {
-        let mut c = self.child.take()?;
-        let pid = rustix::process::Pid::from_raw(c.id() as i32)?;
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.code();
-            }
-            if Instant::now() > deadline.0 {
-                let _ = c.kill();
-                let _ = c.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// SIGTERM, then waits (bounded) for a clean exit; returns its exit code.
-    fn terminate(&mut self, deadline: &Deadline) -> Option<i32> {
-        let mut c = self.child.take()?;
-        let pid = rustix::process::Pid::from_raw(c.id() as i32)?;
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                return st.code();
-            }
-            if Instant::now() > deadline.0 {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                let _ = c.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+/// The relay a [`RelayShell`] puts between the daemon and a remote mirror.
+const RELAY: &str = env!("CARGO_BIN_EXE_rsync-tests-wire-relay");
 
 /// Writes names (NUL-terminated) into the FIFO once the daemon reads it.
 fn feed(fifo: &Path, names: &[&str], deadline: &Deadline, d: &Daemon) {
@@ -164,15 +45,19 @@ fn feed(fifo: &Path, names: &[&str], deadline: &Deadline, d: &Daemon) {
         data.push(0);
     }
     let mut f = None;
-    deadline.wait("the daemon to open its FIFO", d, || {
-        // Non-blocking: fails (ENXIO) until the daemon has the FIFO open for reading.
-        f = fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(fifo)
-            .ok();
-        f.is_some()
-    });
+    deadline.wait(
+        "the daemon to open its FIFO",
+        || d.logs(),
+        || {
+            // Non-blocking: fails (ENXIO) until the daemon has the FIFO open for reading.
+            f = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(fifo)
+                .ok();
+            f.is_some()
+        },
+    );
     let mut f = f.unwrap();
     // Small writes are atomic; the pipe is large enough for these tests.
     for chunk in data.chunks(4096) {
@@ -181,7 +66,7 @@ fn feed(fifo: &Path, names: &[&str], deadline: &Deadline, d: &Daemon) {
                 Ok(n) if n == chunk.len() => break,
                 Ok(_) => panic!("short write to the FIFO"),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline.0, "FIFO full");
+                    assert!(!deadline.passed(), "FIFO full");
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(e) => panic!("writing the FIFO: {e}"),
@@ -253,10 +138,6 @@ fn world() -> World {
     World { dir, src, fifo }
 }
 
-fn os(s: impl AsRef<std::ffi::OsStr>) -> std::ffi::OsString {
-    s.as_ref().to_os_string()
-}
-
 fn src_arg(w: &World) -> std::ffi::OsString {
     let mut s = os(&w.src);
     s.push("/");
@@ -269,21 +150,17 @@ fn base_args(w: &World) -> Vec<std::ffi::OsString> {
     vec![os("-a"), os("--constant"), ff, os("--from0")]
 }
 
-fn args_ref(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
-    v.iter().map(std::ffi::OsString::as_os_str).collect()
-}
-
 #[test]
 fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
     args.push(os("-i"));
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
 
     // New files, a changed file, a new directory.
     fs::write(w.src.join("new.txt"), b"fresh\n").unwrap();
@@ -303,7 +180,7 @@ fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
         &deadline,
         &d,
     );
-    deadline.wait("the changes", &d, || trees_equal(&w.src, &dest));
+    deadline.wait("the changes", || d.logs(), || trees_equal(&w.src, &dest));
     assert_eq!(
         fs::metadata(w.src.join("a.txt")).unwrap().mtime(),
         fs::metadata(dest.join("a.txt")).unwrap().mtime()
@@ -316,7 +193,11 @@ fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
         fs::write(w.src.join(&name), format!("latency probe {i}\n")).unwrap();
         let t = Instant::now();
         feed(&w.fifo, &[&name], &deadline, &d);
-        deadline.wait("a latency probe", &d, || same(&w.src, &dest, &name));
+        deadline.wait(
+            "a latency probe",
+            || d.logs(),
+            || same(&w.src, &dest, &name),
+        );
         lat.push(t.elapsed());
     }
     lat.sort();
@@ -329,46 +210,60 @@ fn names_written_to_the_fifo_appear_on_the_mirror_byte_identical() {
         lat[lat.len() - 1].as_secs_f64() * 1e3
     );
     // -i: an itemized line per applied change.
-    deadline.wait("itemized lines", &d, || {
-        let out = d.stdout();
-        out.contains("new.txt") && out.contains("lat9.txt")
-    });
+    deadline.wait(
+        "itemized lines",
+        || d.logs(),
+        || {
+            let out = d.stdout();
+            out.contains("new.txt") && out.contains("lat9.txt")
+        },
+    );
     // A rejected name is logged and does not stop the daemon.
     fs::write(w.src.join("after.txt"), b"after\n").unwrap();
     feed(&w.fifo, &["../escape", "after.txt"], &deadline, &d);
-    deadline.wait("the name after a rejected one", &d, || {
-        same(&w.src, &dest, "after.txt")
-    });
+    deadline.wait(
+        "the name after a rejected one",
+        || d.logs(),
+        || same(&w.src, &dest, "after.txt"),
+    );
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
     assert!(d.logs().contains("escape"), "{}", d.logs());
 }
 
 #[test]
 fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     fs::remove_file(w.src.join("sub/b.bin")).unwrap();
     fs::remove_file(w.src.join("a.txt")).unwrap();
     feed(&w.fifo, &["sub/b.bin", "a.txt"], &deadline, &d);
-    deadline.wait("the deletions", &d, || {
-        !dest.join("sub/b.bin").exists() && !dest.join("a.txt").exists()
-    });
+    deadline.wait(
+        "the deletions",
+        || d.logs(),
+        || !dest.join("sub/b.bin").exists() && !dest.join("a.txt").exists(),
+    );
     assert!(dest.join("sub").is_dir());
     // A non-empty directory removed at the source goes with its content (`--force`).
     fs::write(w.src.join("sub/c.txt"), b"c\n").unwrap();
     feed(&w.fifo, &["sub/c.txt"], &deadline, &d);
-    deadline.wait("sub/c.txt", &d, || same(&w.src, &dest, "sub/c.txt"));
+    deadline.wait(
+        "sub/c.txt",
+        || d.logs(),
+        || same(&w.src, &dest, "sub/c.txt"),
+    );
     fs::remove_dir_all(w.src.join("sub")).unwrap();
     feed(&w.fifo, &["sub"], &deadline, &d);
-    deadline.wait("the directory's deletion", &d, || {
-        !dest.join("sub").exists()
-    });
+    deadline.wait(
+        "the directory's deletion",
+        || d.logs(),
+        || !dest.join("sub").exists(),
+    );
     assert!(trees_equal(&w.src, &dest));
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
@@ -378,7 +273,7 @@ fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
 /// in flight (the session stalled for good with more than 256).
 #[test]
 fn a_batch_of_more_deletions_than_the_window_is_carried_out() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let names: Vec<String> = (0..600).map(|i| format!("many/f{i}")).collect();
     fs::create_dir_all(w.src.join("many")).unwrap();
@@ -389,8 +284,8 @@ fn a_batch_of_more_deletions_than_the_window_is_carried_out() {
     let mut args = base_args(&w);
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     for n in &names {
         fs::remove_file(w.src.join(n)).unwrap();
     }
@@ -400,15 +295,17 @@ fn a_batch_of_more_deletions_than_the_window_is_carried_out() {
     let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
     refs.push("walked");
     feed(&w.fifo, &refs, &deadline, &d);
-    deadline.wait("600 deletions and a walk in one batch", &d, || {
-        trees_equal(&w.src, &dest)
-    });
+    deadline.wait(
+        "600 deletions and a walk in one batch",
+        || d.logs(),
+        || trees_equal(&w.src, &dest),
+    );
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
 #[test]
 fn bootstrap_of_an_empty_mirror_with_concurrent_changes_loses_none() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     // Enough files that the full sync takes a while.
     for i in 0..3000 {
@@ -420,7 +317,7 @@ fn bootstrap_of_an_empty_mirror_with_concurrent_changes_loses_none() {
     let mut args = base_args(&w);
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
     // Change files while the bootstrap runs: rewrite some, add some, each named in the FIFO.
     let mut round = 0;
     let started = Instant::now();
@@ -444,7 +341,7 @@ fn bootstrap_of_an_empty_mirror_with_concurrent_changes_loses_none() {
         round += 1;
         std::thread::sleep(Duration::from_millis(2));
     }
-    deadline.wait("convergence", &d, || trees_equal(&w.src, &dest));
+    deadline.wait("convergence", || d.logs(), || trees_equal(&w.src, &dest));
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
@@ -465,26 +362,32 @@ fn flaky_rsh(dir: &Path, marker: &Path) -> std::ffi::OsString {
 
 #[test]
 fn kill_9_of_the_daemon_then_restart_loses_no_name_the_fifo_delivered() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let marker = w.dir.path().join("mirror-down");
     let ours = ours_binary().unwrap_or_else(|e| panic!("{e}"));
     let rsh = flaky_rsh(w.dir.path(), &marker);
     let args = remote_args(&w, &[], rsh, ours.as_os_str(), "mirrorhost", &dest);
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     fs::write(w.src.join("first.txt"), b"first\n").unwrap();
     feed(&w.fifo, &["first.txt"], &deadline, &d);
-    deadline.wait("the first name", &d, || same(&w.src, &dest, "first.txt"));
+    deadline.wait(
+        "the first name",
+        || d.logs(),
+        || same(&w.src, &dest, "first.txt"),
+    );
 
     // The mirror goes down (its streaming session is cut and it cannot be reached again);
     // names keep coming and are queued.
     fs::write(&marker, b"").unwrap();
     let dest_text = dest.to_string_lossy().into_owned();
-    deadline.wait("the streaming mirror to be killed", &d, || {
-        kill_processes_with(&["--constant=1", &dest_text]) == 0
-    });
+    deadline.wait(
+        "the streaming mirror to be killed",
+        || d.logs(),
+        || kill_processes_with(&["--constant=1", &dest_text]) == 0,
+    );
     let names: Vec<String> = (0..20).map(|i| format!("queued{i}.txt")).collect();
     for n in &names {
         fs::write(w.src.join(n), format!("{n}\n")).unwrap();
@@ -493,9 +396,11 @@ fn kill_9_of_the_daemon_then_restart_loses_no_name_the_fifo_delivered() {
     feed(&w.fifo, &refs, &deadline, &d);
     let mut status_fifo = os(&w.fifo);
     status_fifo.push(".status");
-    deadline.wait("the names in the queue (status file)", &d, || {
-        fs::read_to_string(&status_fifo).is_ok_and(|s| s.contains("accepted=21"))
-    });
+    deadline.wait(
+        "the names in the queue (status file)",
+        || d.logs(),
+        || fs::read_to_string(&status_fifo).is_ok_and(|s| s.contains("accepted=21")),
+    );
     d.kill9();
     assert!(names.iter().all(|n| !dest.join(n).exists()));
 
@@ -503,17 +408,19 @@ fn kill_9_of_the_daemon_then_restart_loses_no_name_the_fifo_delivered() {
     // queue (no full sync: a file changed without being named stays unsent).
     fs::remove_file(&marker).unwrap();
     fs::write(w.src.join("unnamed.txt"), b"never listed\n").unwrap();
-    let mut d = Daemon::start(w.dir.path(), "2", &args_ref(&args));
-    deadline.wait("the queued names after restart", &d, || {
-        names.iter().all(|n| same(&w.src, &dest, n))
-    });
+    let mut d = Daemon::start(w.dir.path(), "2", &args);
+    deadline.wait(
+        "the queued names after restart",
+        || d.logs(),
+        || names.iter().all(|n| same(&w.src, &dest, n)),
+    );
     assert!(!dest.join("unnamed.txt").exists(), "{}", d.logs());
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 
 #[test]
 fn a_mirror_that_is_down_does_not_delay_the_first() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let marker = w.dir.path().join("always-down");
@@ -524,16 +431,22 @@ fn a_mirror_that_is_down_does_not_delay_the_first() {
     args.push(src_arg(&w));
     args.push(os(&dest));
     args.push(os("deadhost:/nowhere"));
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap of the live mirror", &d, || {
-        trees_equal(&w.src, &dest)
-    });
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap of the live mirror",
+        || d.logs(),
+        || trees_equal(&w.src, &dest),
+    );
     for i in 0..5 {
         let name = format!("n{i}.txt");
         fs::write(w.src.join(&name), format!("{i}\n")).unwrap();
         let t = Instant::now();
         feed(&w.fifo, &[&name], &deadline, &d);
-        deadline.wait("the live mirror", &d, || same(&w.src, &dest, &name));
+        deadline.wait(
+            "the live mirror",
+            || d.logs(),
+            || same(&w.src, &dest, &name),
+        );
         // Far below the dead mirror's backoff, which reaches seconds.
         assert!(
             t.elapsed() < Duration::from_secs(5),
@@ -546,15 +459,19 @@ fn a_mirror_that_is_down_does_not_delay_the_first() {
     let mut ff = os("--files-from=");
     ff.push(&w.fifo);
     let mut table = String::new();
-    deadline.wait("--status to show the dead mirror's error", &d, || {
-        let out = Command::new(ours_binary().unwrap())
-            .arg("--status")
-            .arg(&ff)
-            .output()
-            .unwrap();
-        table = String::from_utf8_lossy(&out.stdout).into_owned();
-        out.status.success() && table.contains("deadhost:/nowhere") && table.contains("code")
-    });
+    deadline.wait(
+        "--status to show the dead mirror's error",
+        || d.logs(),
+        || {
+            let out = Command::new(ours_binary().unwrap())
+                .arg("--status")
+                .arg(&ff)
+                .output()
+                .unwrap();
+            table = String::from_utf8_lossy(&out.stdout).into_owned();
+            out.status.success() && table.contains("deadhost:/nowhere") && table.contains("code")
+        },
+    );
     assert!(
         table.contains(&dest.to_string_lossy().into_owned()),
         "{table}"
@@ -568,7 +485,7 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
     let Some(stock) = interop_tool("rsync") else {
         return;
     };
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("stock-mirror");
     let shell = FakeShell::write(w.dir.path(), None).unwrap();
@@ -580,20 +497,24 @@ fn a_stock_rsync_mirror_is_fed_through_the_session_loop() {
         "stockhost",
         &dest,
     );
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     fs::write(w.src.join("to-stock.txt"), b"hello stock rsync\n").unwrap();
     fs::write(w.src.join("a.txt"), b"changed for stock\n").unwrap();
     feed(&w.fifo, &["to-stock.txt", "a.txt"], &deadline, &d);
-    deadline.wait("the changes on the stock mirror", &d, || {
-        trees_equal(&w.src, &dest)
-    });
+    deadline.wait(
+        "the changes on the stock mirror",
+        || d.logs(),
+        || trees_equal(&w.src, &dest),
+    );
     // A deletion (needs --delete-missing-args, which stock rsync understands).
     fs::remove_file(w.src.join("to-stock.txt")).unwrap();
     feed(&w.fifo, &["to-stock.txt"], &deadline, &d);
-    deadline.wait("the deletion on the stock mirror", &d, || {
-        !dest.join("to-stock.txt").exists()
-    });
+    deadline.wait(
+        "the deletion on the stock mirror",
+        || d.logs(),
+        || !dest.join("to-stock.txt").exists(),
+    );
     let cmds = shell.remote_commands();
     assert!(cmds.contains("--server"), "{cmds}");
     // The streaming link was offered once, refused, and never again: every later command
@@ -653,18 +574,22 @@ fn literal_sent(logs: &str, name: &str) -> Option<u64> {
 #[test]
 fn a_rename_over_the_streaming_link_sends_under_one_percent_of_the_file() {
     const SIZE: usize = 64 << 20;
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
     args.push(os("-v"));
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     fs::write(w.src.join("big.bin"), rsync_tests::pseudo_random(SIZE, 11)).unwrap();
     feed(&w.fifo, &["big.bin"], &deadline, &d);
-    deadline.wait("the big file", &d, || same(&w.src, &dest, "big.bin"));
+    deadline.wait(
+        "the big file",
+        || d.logs(),
+        || same(&w.src, &dest, "big.bin"),
+    );
     assert!(
         literal_sent(&d.logs(), "big.bin").is_some_and(|l| l as usize == SIZE),
         "the first copy is all literal\n{}",
@@ -674,14 +599,20 @@ fn a_rename_over_the_streaming_link_sends_under_one_percent_of_the_file() {
     // Both names in one batch: the old name's deletion is deferred to the batch's end and
     // serves as the new name's basis.
     feed(&w.fifo, &["big.bin", "moved.bin"], &deadline, &d);
-    deadline.wait("the rename on the mirror", &d, || {
-        same(&w.src, &dest, "moved.bin") && !dest.join("big.bin").exists()
-    });
+    deadline.wait(
+        "the rename on the mirror",
+        || d.logs(),
+        || same(&w.src, &dest, "moved.bin") && !dest.join("big.bin").exists(),
+    );
     let mut literal = None;
-    deadline.wait("the -v line of the renamed file", &d, || {
-        literal = literal_sent(&d.logs(), "moved.bin");
-        literal.is_some()
-    });
+    deadline.wait(
+        "the -v line of the renamed file",
+        || d.logs(),
+        || {
+            literal = literal_sent(&d.logs(), "moved.bin");
+            literal.is_some()
+        },
+    );
     let literal = literal.unwrap();
     assert!(
         literal < (SIZE / 100) as u64,
@@ -695,19 +626,23 @@ fn a_rename_over_the_streaming_link_sends_under_one_percent_of_the_file() {
 #[test]
 fn kill_9_of_a_streaming_mirror_mid_file_then_it_reconnects_and_converges() {
     const SIZE: usize = 64 << 20;
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || trees_equal(&w.src, &dest));
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
     let mut first = Vec::new();
-    deadline.wait("the streaming mirror process", &d, || {
-        first = stream_mirrors(d.pid());
-        first.len() == 1
-    });
+    deadline.wait(
+        "the streaming mirror process",
+        || d.logs(),
+        || {
+            first = stream_mirrors(d.pid());
+            first.len() == 1
+        },
+    );
     let content = rsync_tests::pseudo_random(SIZE, 5);
     fs::write(w.src.join("big.bin"), &content).unwrap();
     let final_ok = |dest: &Path| match fs::metadata(dest.join("big.bin")) {
@@ -721,26 +656,38 @@ fn kill_9_of_a_streaming_mirror_mid_file_then_it_reconnects_and_converges() {
     feed(&w.fifo, &["big.bin"], &deadline, &d);
     // Kill the mirror as soon as it writes the file (which has no name until complete), or
     // at once if a fast machine wrote it before it was seen.
-    deadline.wait("the mirror writing big.bin", &d, || {
-        writing_unnamed_in(&dest) || final_ok(&dest)
-    });
+    deadline.wait(
+        "the mirror writing big.bin",
+        || d.logs(),
+        || writing_unnamed_in(&dest) || final_ok(&dest),
+    );
     let victim = rustix::process::Pid::from_raw(first[0] as i32).unwrap();
     rustix::process::kill_process(victim, rustix::process::Signal::KILL)
         .expect("the mirror was alive when killed");
-    deadline.wait("a new streaming mirror", &d, || {
-        let now = stream_mirrors(d.pid());
-        now.len() == 1 && now != first
-    });
-    deadline.wait("convergence after the reconnect", &d, || {
-        final_ok(&dest);
-        same(&w.src, &dest, "big.bin")
-    });
+    deadline.wait(
+        "a new streaming mirror",
+        || d.logs(),
+        || {
+            let now = stream_mirrors(d.pid());
+            now.len() == 1 && now != first
+        },
+    );
+    deadline.wait(
+        "convergence after the reconnect",
+        || d.logs(),
+        || {
+            final_ok(&dest);
+            same(&w.src, &dest, "big.bin")
+        },
+    );
     // The new session carries later changes too.
     fs::write(w.src.join("after.txt"), b"after the reconnect\n").unwrap();
     feed(&w.fifo, &["after.txt"], &deadline, &d);
-    deadline.wait("a change after the reconnect", &d, || {
-        same(&w.src, &dest, "after.txt")
-    });
+    deadline.wait(
+        "a change after the reconnect",
+        || d.logs(),
+        || same(&w.src, &dest, "after.txt"),
+    );
     assert!(
         d.logs().contains("retrying"),
         "the failure is logged\n{}",
@@ -769,153 +716,6 @@ fn kill_processes_with(parts: &[&str]) -> usize {
         }
     }
     n
-}
-
-/// A fake remote shell that puts a relay process (`rsync-tests-wire-relay`) between the
-/// daemon and each streaming mirror, so that a test can cut or stall the transport without
-/// touching either end. The relay is the daemon's child (the script `exec`s it); the relay's
-/// child is a wrapper `sh` that logs `start RELAY WRAPPER` to [`RelayShell::sessions`], runs
-/// the server, then logs `exit RELAY WRAPPER CODE` with the server's exit code (the wrapper
-/// survives the relay, so the line says when and how the server ended after a cut).
-struct RelayShell {
-    script: PathBuf,
-    sessions: PathBuf,
-}
-
-/// One mirror session seen through a [`RelayShell`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Session {
-    relay: i32,
-    wrapper: i32,
-    /// The server's exit code once it ended.
-    exit: Option<i32>,
-}
-
-impl RelayShell {
-    fn write(dir: &Path) -> Self {
-        let relay = env!("CARGO_BIN_EXE_rsync-tests-wire-relay");
-        let script = dir.join("relay-rsh");
-        let sessions = dir.join("sessions");
-        let wire = dir.join("wire");
-        let text = format!(
-            "#!/bin/sh\nshift\nexec '{relay}' '{wire}' sh -c \"echo \\\"start \\$PPID \\$\\$\\\" \
-             >> '{log}'; $*; echo \\\"exit \\$PPID \\$\\$ \\$?\\\" >> '{log}'\"\n",
-            wire = wire.display(),
-            log = sessions.display(),
-        );
-        fs::write(&script, text).unwrap();
-        Self { script, sessions }
-    }
-
-    /// The `-e` value.
-    fn rsh(&self) -> std::ffi::OsString {
-        let mut o = os("sh ");
-        o.push(&self.script);
-        o
-    }
-
-    /// Every session started so far, in order.
-    fn sessions(&self) -> Vec<Session> {
-        let text = fs::read_to_string(&self.sessions).unwrap_or_default();
-        let mut out: Vec<Session> = Vec::new();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|s| s.parse::<i32>().ok());
-            match (f.first().copied(), num(1), num(2)) {
-                (Some("start"), Some(relay), Some(wrapper)) => out.push(Session {
-                    relay,
-                    wrapper,
-                    exit: None,
-                }),
-                (Some("exit"), Some(relay), Some(wrapper)) => {
-                    if let Some(s) = out
-                        .iter_mut()
-                        .find(|s| s.relay == relay && s.wrapper == wrapper)
-                    {
-                        s.exit = num(3);
-                    }
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-}
-
-/// Sends `sig` to one process (which must exist).
-fn signal(pid: i32, sig: rustix::process::Signal) {
-    let pid = rustix::process::Pid::from_raw(pid).unwrap();
-    rustix::process::kill_process(pid, sig).expect("the process was alive");
-}
-
-/// Whether `pid` is gone (or a zombie nobody reaped yet).
-fn gone(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
-}
-
-/// The first difference between the trees (files: bytes, mode, mtime with nanoseconds;
-/// directories: mode; symlinks: target), or `None` when they are identical. Temporary files
-/// of the mirror (`.NAME.XXXXXX`) count as differences.
-fn tree_diff(src: &Path, dest: &Path) -> Option<String> {
-    let (a, b) = (all_entries(src), all_entries(dest));
-    if a != b {
-        let only_src: Vec<_> = a.iter().filter(|n| !b.contains(n)).take(5).collect();
-        let only_dest: Vec<_> = b.iter().filter(|n| !a.contains(n)).take(5).collect();
-        return Some(format!(
-            "names differ: only at the source {only_src:?}, only on the mirror {only_dest:?}"
-        ));
-    }
-    for n in &a {
-        let (pa, pb) = (src.join(n), dest.join(n));
-        let (Ok(ma), Ok(mb)) = (fs::symlink_metadata(&pa), fs::symlink_metadata(&pb)) else {
-            return Some(format!("{n}: vanished"));
-        };
-        if ma.mode() != mb.mode() {
-            return Some(format!("{n}: mode {:o} != {:o}", ma.mode(), mb.mode()));
-        }
-        if ma.is_file() {
-            if (ma.mtime(), ma.mtime_nsec()) != (mb.mtime(), mb.mtime_nsec()) {
-                return Some(format!(
-                    "{n}: mtime {}.{:09} != {}.{:09}",
-                    ma.mtime(),
-                    ma.mtime_nsec(),
-                    mb.mtime(),
-                    mb.mtime_nsec()
-                ));
-            }
-            if ma.len() != mb.len() || fs::read(&pa).ok() != fs::read(&pb).ok() {
-                return Some(format!("{n}: content differs"));
-            }
-        } else if ma.file_type().is_symlink() && fs::read_link(&pa).ok() != fs::read_link(&pb).ok()
-        {
-            return Some(format!("{n}: symlink target differs"));
-        }
-    }
-    None
-}
-
-/// Every entry (files, directories, symlinks) under `root`, relative, sorted.
-fn all_entries(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
 }
 
 /// The temporary files (`.NAME.XXXXXX`) under `root`.
@@ -1051,13 +851,17 @@ fn small_files(src: &Path, prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn killing_the_transport_mid_stream_converges_after_reconnect() {
     const SIZE: usize = 32 << 20;
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
-    let shell = RelayShell::write(w.dir.path());
+    let shell = RelayShell::write(w.dir.path(), "1", Path::new(RELAY), "");
     let args = relay_args(&w, &shell, &dest, &[]);
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
     let first = shell.sessions();
     assert_eq!(first.len(), 1, "one session for the bootstrap: {first:?}");
     let first = first[0].clone();
@@ -1071,10 +875,15 @@ fn killing_the_transport_mid_stream_converges_after_reconnect() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     feed(&w.fifo, &refs, &deadline, &d);
     // Cut the transport while the large file is on its way (the mirror writes it).
-    deadline.wait("the mirror writing the large file", &d, || {
-        writing_unnamed_in(&dest) || dest.join("big.bin").exists()
-    });
-    signal(first.relay, rustix::process::Signal::KILL);
+    deadline.wait(
+        "the mirror writing the large file",
+        || d.logs(),
+        || writing_unnamed_in(&dest) || dest.join("big.bin").exists(),
+    );
+    assert!(
+        signal(first.relay, rustix::process::Signal::KILL),
+        "the relay was alive"
+    );
     let mid_stream = !dest.join("big.bin").exists();
     // Names keep coming while the link is down.
     let after = small_files(&w.src, "after", 100);
@@ -1082,21 +891,29 @@ fn killing_the_transport_mid_stream_converges_after_reconnect() {
     feed(&w.fifo, &refs, &deadline, &d);
 
     // The mirror notices the cut and ends (without being killed).
-    deadline.wait("the old mirror to notice the cut and exit", &d, || {
-        shell.sessions().first().is_some_and(|s| s.exit.is_some())
-    });
+    deadline.wait(
+        "the old mirror to notice the cut and exit",
+        || d.logs(),
+        || shell.sessions().first().is_some_and(|s| s.exit.is_some()),
+    );
     // The daemon reconnects: a new session through a new relay, and converges.
-    deadline.wait("a new session", &d, || shell.sessions().len() >= 2);
-    deadline.wait("convergence after the reconnect", &d, || {
-        tree_diff(&w.src, &dest).is_none()
-    });
+    deadline.wait("a new session", || d.logs(), || shell.sessions().len() >= 2);
+    deadline.wait(
+        "convergence after the reconnect",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
     let (bad, rounds) = sampler.finish();
     assert!(bad.is_empty(), "partial files under final names: {bad:?}");
     assert!(rounds > 10, "the sampler ran {rounds} rounds only");
-    deadline.wait("the status file to show the mirror live", &d, || {
-        let l = status_line(&w, "mirror");
-        l.contains("state=live") && l.contains("lag_entries=0")
-    });
+    deadline.wait(
+        "the status file to show the mirror live",
+        || d.logs(),
+        || {
+            let l = status_line(&w, "mirror");
+            l.contains("state=live") && l.contains("lag_entries=0")
+        },
+    );
     let sessions = shell.sessions();
     assert_eq!(sessions.len(), 2, "one reconnect: {sessions:?}");
     assert_ne!(
@@ -1124,20 +941,26 @@ fn killing_the_transport_mid_stream_converges_after_reconnect() {
 
 #[test]
 fn a_stalled_transport_is_detected_by_timeout_and_the_daemon_reconnects() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
-    let shell = RelayShell::write(w.dir.path());
+    let shell = RelayShell::write(w.dir.path(), "1", Path::new(RELAY), "");
     let args = relay_args(&w, &shell, &dest, &["--timeout=2"]);
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
     // Idle for longer than the timeout: keepalives keep a healthy link up.
     std::thread::sleep(Duration::from_millis(3500));
     fs::write(w.src.join("idle.txt"), b"after an idle link\n").unwrap();
     feed(&w.fifo, &["idle.txt"], &deadline, &d);
-    deadline.wait("a change after the idle time", &d, || {
-        same(&w.src, &dest, "idle.txt")
-    });
+    deadline.wait(
+        "a change after the idle time",
+        || d.logs(),
+        || same(&w.src, &dest, "idle.txt"),
+    );
     let sessions = shell.sessions();
     assert_eq!(
         sessions.len(),
@@ -1148,7 +971,10 @@ fn a_stalled_transport_is_detected_by_timeout_and_the_daemon_reconnects() {
     let first = sessions[0].clone();
 
     // The transport stalls (nothing passes, nothing closes) and a change is waiting.
-    signal(first.relay, rustix::process::Signal::STOP);
+    assert!(
+        signal(first.relay, rustix::process::Signal::STOP),
+        "the relay was alive"
+    );
     let stalled = Instant::now();
     fs::write(
         w.src.join("stalled.txt"),
@@ -1156,13 +982,17 @@ fn a_stalled_transport_is_detected_by_timeout_and_the_daemon_reconnects() {
     )
     .unwrap();
     feed(&w.fifo, &["stalled.txt"], &deadline, &d);
-    deadline.wait("a new session after the timeout", &d, || {
-        shell.sessions().len() >= 2
-    });
+    deadline.wait(
+        "a new session after the timeout",
+        || d.logs(),
+        || shell.sessions().len() >= 2,
+    );
     let detected = stalled.elapsed();
-    deadline.wait("the change over the new session", &d, || {
-        same(&w.src, &dest, "stalled.txt")
-    });
+    deadline.wait(
+        "the change over the new session",
+        || d.logs(),
+        || same(&w.src, &dest, "stalled.txt"),
+    );
     // The daemon detected it through its timeout (2 s without input; the mirror's last
     // keepalive may have arrived just before the stall), not sooner, and not much later.
     assert!(
@@ -1183,10 +1013,16 @@ fn a_stalled_transport_is_detected_by_timeout_and_the_daemon_reconnects() {
         d.logs()
     );
     // The daemon dropped the stalled relay itself, and the old mirror ended.
-    deadline.wait("the stalled relay to be gone", &d, || gone(first.relay));
-    deadline.wait("the old mirror to exit", &d, || {
-        shell.sessions().first().is_some_and(|s| s.exit.is_some())
-    });
+    deadline.wait(
+        "the stalled relay to be gone",
+        || d.logs(),
+        || gone(first.relay),
+    );
+    deadline.wait(
+        "the old mirror to exit",
+        || d.logs(),
+        || shell.sessions().first().is_some_and(|s| s.exit.is_some()),
+    );
     assert!(
         tree_diff(&w.src, &dest).is_none(),
         "{:?}",
@@ -1209,7 +1045,7 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
     const SETTLE: Duration = Duration::from_millis(500);
     // The lower bounds allow for clock granularity only: a name is never applied sooner.
     const NOT_BEFORE: Duration = Duration::from_millis(450);
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
@@ -1217,18 +1053,26 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
     args.push(os("-i"));
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
 
     // One change: applied no sooner than the settle time after it was written to the FIFO.
     fs::write(w.src.join("once.txt"), b"written once\n").unwrap();
     let fed = Instant::now();
     feed(&w.fifo, &["once.txt"], &deadline, &d);
     let mut visible = Duration::ZERO;
-    deadline.wait("once.txt", &d, || {
-        visible = fed.elapsed();
-        same(&w.src, &dest, "once.txt")
-    });
+    deadline.wait(
+        "once.txt",
+        || d.logs(),
+        || {
+            visible = fed.elapsed();
+            same(&w.src, &dest, "once.txt")
+        },
+    );
     assert!(
         visible >= NOT_BEFORE,
         "once.txt was applied {visible:?} after its name was written (--settle={SETTLE:?})"
@@ -1252,15 +1096,19 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
     }
     let last = *feeds.last().unwrap();
     let mut visible = None;
-    deadline.wait("busy.txt once quiet", &d, || {
-        // `same` first: the file may appear between two checks, and the one that sees it
-        // must also record when.
-        let done = same(&w.src, &dest, "busy.txt");
-        if visible.is_none() && (done || dest.join("busy.txt").exists()) {
-            visible = Some(last.elapsed());
-        }
-        done
-    });
+    deadline.wait(
+        "busy.txt once quiet",
+        || d.logs(),
+        || {
+            // `same` first: the file may appear between two checks, and the one that sees it
+            // must also record when.
+            let done = same(&w.src, &dest, "busy.txt");
+            if visible.is_none() && (done || dest.join("busy.txt").exists()) {
+                visible = Some(last.elapsed());
+            }
+            done
+        },
+    );
     let visible = visible.expect("recorded by the check that saw the file");
     let longest_gap = feeds
         .windows(2)
@@ -1278,9 +1126,11 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
             visible >= NOT_BEFORE,
             "busy.txt was applied {visible:?} after its last change (--settle={SETTLE:?})"
         );
-        deadline.wait("the -i line of busy.txt", &d, || {
-            itemized(&d, "busy.txt") >= 1
-        });
+        deadline.wait(
+            "the -i line of busy.txt",
+            || d.logs(),
+            || itemized(&d, "busy.txt") >= 1,
+        );
         assert_eq!(itemized(&d, "busy.txt"), 1, "{}", d.stdout());
     } else {
         // The test itself was descheduled for longer than the settle time: the name was
@@ -1301,19 +1151,23 @@ fn settle_sends_a_name_only_once_it_has_been_quiet() {
 #[test]
 fn hot_warn_logs_a_path_that_keeps_changing_once() {
     const HOT: &str = "hot path: hot.txt is still changing";
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
     let mut args = base_args(&w);
     args.push(os("--hot-warn=300ms"));
     args.push(src_arg(&w));
     args.push(os(&dest));
-    let d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
     // A path changed once is not hot.
     fs::write(w.src.join("cold.txt"), b"cold\n").unwrap();
     feed(&w.fifo, &["cold.txt"], &deadline, &d);
-    deadline.wait("cold.txt", &d, || same(&w.src, &dest, "cold.txt"));
+    deadline.wait("cold.txt", || d.logs(), || same(&w.src, &dest, "cold.txt"));
     // A path changed every 50 ms for 1 s (more than three times --hot-warn).
     let started = Instant::now();
     for k in 0..20 {
@@ -1322,9 +1176,11 @@ fn hot_warn_logs_a_path_that_keeps_changing_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let burst = started.elapsed();
-    deadline.wait("the last version of hot.txt", &d, || {
-        same(&w.src, &dest, "hot.txt")
-    });
+    deadline.wait(
+        "the last version of hot.txt",
+        || d.logs(),
+        || same(&w.src, &dest, "hot.txt"),
+    );
     // Every append (and its log line) happened before the last version was applied.
     let logs = d.logs();
     assert_eq!(
@@ -1339,22 +1195,28 @@ fn hot_warn_logs_a_path_that_keeps_changing_once() {
 
 #[test]
 fn stopping_the_daemon_ends_the_mirror_session_cleanly() {
-    let deadline = Deadline::new();
+    let deadline = Deadline::after(BOUND);
     let w = world();
     let dest = w.dir.path().join("mirror");
-    let shell = RelayShell::write(w.dir.path());
+    let shell = RelayShell::write(w.dir.path(), "1", Path::new(RELAY), "");
     let args = relay_args(&w, &shell, &dest, &[]);
-    let mut d = Daemon::start(w.dir.path(), "1", &args_ref(&args));
-    deadline.wait("the bootstrap", &d, || tree_diff(&w.src, &dest).is_none());
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
     fs::write(w.src.join("last.txt"), b"the last change\n").unwrap();
     feed(&w.fifo, &["last.txt"], &deadline, &d);
-    deadline.wait("last.txt", &d, || same(&w.src, &dest, "last.txt"));
+    deadline.wait("last.txt", || d.logs(), || same(&w.src, &dest, "last.txt"));
     let stopping = Instant::now();
     assert_eq!(d.sigterm(&deadline), Some(0), "{}", d.logs());
     let stopped = stopping.elapsed();
-    deadline.wait("the mirror's exit", &d, || {
-        shell.sessions().first().is_some_and(|s| s.exit.is_some())
-    });
+    deadline.wait(
+        "the mirror's exit",
+        || d.logs(),
+        || shell.sessions().first().is_some_and(|s| s.exit.is_some()),
+    );
     let sessions = shell.sessions();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(
