@@ -5,7 +5,8 @@
 //! rename over the streaming link costs block copies only, and `kill -9` of a streaming
 //! mirror mid-file is followed by a reconnect with no partial file under its final name;
 //! cutting or stalling the transport (a relay between the daemon and a remote mirror) is
-//! followed by a reconnect and convergence, `--settle` holds a name until it is quiet,
+//! followed by a reconnect and convergence (a link cut while idle, before the next change),
+//! `--settle` holds a name until it is quiet,
 //! `--hot-warn` logs a busy path once, and stopping the daemon ends the mirror session
 //! cleanly.
 //!
@@ -937,6 +938,67 @@ fn killing_the_transport_mid_stream_converges_after_reconnect() {
             "after"
         }
     );
+}
+
+/// A mirror whose link dies between changes is reconnected at once (not when the next change
+/// comes): the status shows the failure, then the new session live, and the next change goes
+/// over that session.
+#[test]
+fn a_link_cut_while_idle_is_reconnected_before_the_next_change() {
+    let deadline = Deadline::after(BOUND);
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let shell = RelayShell::write(w.dir.path(), "1", Path::new(RELAY), "");
+    let args = relay_args(&w, &shell, &dest, &[]);
+    let d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait(
+        "the bootstrap, then the mirror live",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none() && status_line(&w, "mirror").contains("state=live"),
+    );
+    let first = shell.sessions();
+    assert_eq!(first.len(), 1, "one session for the bootstrap: {first:?}");
+    assert!(
+        signal(first[0].relay, rustix::process::Signal::KILL),
+        "the relay was alive"
+    );
+    // Nothing is fed: the daemon notices the idle link's end by itself and reconnects.
+    deadline.wait(
+        "a new session without any change",
+        || d.logs(),
+        || shell.sessions().len() >= 2,
+    );
+    deadline.wait(
+        "the status file to show the mirror live again",
+        || d.logs(),
+        || {
+            let l = status_line(&w, "mirror");
+            l.contains("state=live") && shell.sessions().len() == 2
+        },
+    );
+    let logs = d.logs();
+    assert!(logs.contains("retrying"), "the cut is logged\n{logs}");
+    let line = status_line(&w, "mirror");
+    assert!(
+        line.split("\terror=").nth(1).is_some_and(|e| !e.is_empty()),
+        "the status keeps the cut as the last error: {line}"
+    );
+
+    let names = small_files(&w.src, "after", 3);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    feed(&w.fifo, &refs, &deadline, &d);
+    deadline.wait(
+        "the next change on the mirror",
+        || d.logs(),
+        || tree_diff(&w.src, &dest).is_none(),
+    );
+    let sessions = shell.sessions();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "the change went over the session opened while idle: {sessions:?}"
+    );
+    assert!(sessions[1].exit.is_none(), "{sessions:?}");
 }
 
 #[test]

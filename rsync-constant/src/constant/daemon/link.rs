@@ -99,6 +99,14 @@ pub trait Link {
     /// in the queue.
     fn deliver(&mut self, entries: &[Entry]) -> impl Future<Output = Result<(), LinkError>>;
 
+    /// Resolves once a standing connection ends by itself (the peer closed it, the transport
+    /// broke, the keepalive timeout fired) while the loop has nothing to send, so that the
+    /// loop reconnects at once rather than with the next change. Never resolves for a link
+    /// without a standing connection (the default) or while not connected.
+    fn lost(&mut self) -> impl Future<Output = LinkError> {
+        std::future::pending()
+    }
+
     /// Drops the connection after an error (the next [`Link::connect`] starts afresh).
     fn disconnect(&mut self) {}
 
@@ -159,6 +167,13 @@ impl<A: Link, B: Link> Link for Fallback<A, B> {
         match &mut self.first {
             Some(a) => a.deliver(entries).await,
             None => self.second.deliver(entries).await,
+        }
+    }
+
+    async fn lost(&mut self) -> LinkError {
+        match &mut self.first {
+            Some(a) => a.lost().await,
+            None => self.second.lost().await,
         }
     }
 

@@ -1,6 +1,8 @@
 //! One mirror's loop: bootstrap when the queue says so, then drain the queue after the mirror's
 //! cursor batch by batch through its [`Link`], acknowledging each delivered batch; on a failure
-//! back off (0.1 s doubling to 30 s, with jitter) and retry from the cursor.
+//! back off (0.1 s doubling to 30 s, with jitter) and retry from the cursor. While idle the
+//! loop keeps the link connected and watches it ([`Link::lost`]): a mirror that goes away
+//! between changes is reconnected (and shown in backoff meanwhile) before the next change.
 //!
 //! Each mirror runs this loop on its own thread with its own single-threaded runtime, so a
 //! slow or dead mirror never delays another: the only shared things are the queue (redb
@@ -140,32 +142,38 @@ pub(crate) async fn run<L: Link>(mut ctx: MirrorCtx, mut link: L) {
             r = step(&ctx, &mut link, &mut retry) => r,
             () = wait_for(&mut abort, Shutdown::Abort) => break,
         };
-        match result {
-            Ok(Step::Progress) => backoff.reset(),
+        let failed = match result {
+            Ok(Step::Progress) => {
+                backoff.reset();
+                None
+            }
             Ok(Step::Idle(until)) => {
                 backoff.reset();
                 ctx.status.set_state(&ctx.id, LinkState::Live);
                 let sleep = until.unwrap_or(Duration::from_secs(3600));
                 tokio::select! {
-                    () = ctx.wake.notified() => {}
-                    () = tokio::time::sleep(sleep) => {}
+                    () = ctx.wake.notified() => None,
+                    () = tokio::time::sleep(sleep) => None,
+                    // The idle link died: reconnect now, not when the next change comes.
+                    e = link.lost() => Some(StepError::from(e)),
                     () = wait_for(&mut ctx.shutdown, Shutdown::Stop) => break,
                 }
             }
-            Err(e) => {
-                link.disconnect();
-                let delay = backoff.next_delay();
-                tracing::warn!(
-                    mirror = %String::from_utf8_lossy(&ctx.id),
-                    "{e}; retrying in {:.1} s",
-                    delay.as_secs_f64()
-                );
-                ctx.status.set_error(&ctx.id, &e.to_string());
-                ctx.status.set_state(&ctx.id, LinkState::Backoff);
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = wait_for(&mut ctx.shutdown, Shutdown::Stop) => break,
-                }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            link.disconnect();
+            let delay = backoff.next_delay();
+            tracing::warn!(
+                mirror = %String::from_utf8_lossy(&ctx.id),
+                "{e}; retrying in {:.1} s",
+                delay.as_secs_f64()
+            );
+            ctx.status.set_error(&ctx.id, &e.to_string());
+            ctx.status.set_state(&ctx.id, LinkState::Backoff);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = wait_for(&mut ctx.shutdown, Shutdown::Stop) => break,
             }
         }
     }
@@ -201,6 +209,9 @@ async fn step<L: Link>(
         Next::Entries { entries, settle_at } => (entries, settle_at),
     };
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        // Idle: keep a standing link up (a link lost while idle is reconnected here), so that
+        // the next change does not wait for a connection and the status tells the truth.
+        link.connect().await?;
         let wait = settle_at.map(|t| t.duration_since(now).unwrap_or_default());
         return Ok(Step::Idle(wait));
     };

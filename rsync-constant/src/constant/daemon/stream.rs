@@ -8,7 +8,10 @@
 //! - [`Link::deliver`] submits the batch's names and a `BATCH_END`, wakes the driver and
 //!   returns once every change is acknowledged (`.` is submitted as a tree);
 //! - [`Link::full_sync`] submits the tree `.` (RFC.md §15.10) and a `BATCH_END`;
-//! - [`Link::close`] submits `BYE` (RFC.md §15.9) and waits for the end of the session.
+//! - [`Link::close`] submits `BYE` (RFC.md §15.9) and waits for the end of the session;
+//! - [`Link::lost`] resolves when the session ends while the link is idle (the mirror closed
+//!   it, the transport broke, or the keepalive timeout fired: the driver sends keepalives and
+//!   times the peer's).
 //!
 //! A change acknowledged with status 23 or 24 makes the call [`LinkErrorKind::Partial`],
 //! unless its message says the mirror cannot store files (no space, quota, file size limit,
@@ -444,6 +447,29 @@ impl<C: Connector> Link for StreamLink<C> {
         jobs.push(Job::EndBatch);
         self.push(jobs)?;
         self.wait(false).await
+    }
+
+    async fn lost(&mut self) -> LinkError {
+        loop {
+            let Some(conn) = &self.conn else {
+                return std::future::pending().await;
+            };
+            let progress = Arc::clone(&conn.progress);
+            let ended = lock(&conn.shared).ended.as_ref().map(|end| {
+                if end.refused {
+                    LinkError::refused(end.message.clone())
+                } else {
+                    LinkError::down(end.message.clone())
+                }
+            });
+            if let Some(e) = ended {
+                self.conn = None;
+                return e;
+            }
+            // The driver task notifies once it sets `ended` (a permit is kept if it does so
+            // before this wait starts).
+            progress.notified().await;
+        }
     }
 
     fn disconnect(&mut self) {
