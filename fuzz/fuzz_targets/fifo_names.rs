@@ -12,11 +12,15 @@ use rsync_constant::constant::names::{
     MAX_PATH_LEN,
 };
 
-/// The feed: `input` with its `0x01 k b` runs expanded.
+/// Longest feed: room for a few entries beyond [`MAX_PATH_LEN`] (longer feeds add nothing
+/// but time: the parser's cost is linear in the feed).
+const MAX_FEED: usize = 4 * MAX_PATH_LEN;
+
+/// The feed: `input` with its `0x01 k b` runs expanded, at most [`MAX_FEED`] bytes.
 fn expand(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
-    while i < input.len() {
+    while i < input.len() && out.len() < MAX_FEED {
         match input[i..] {
             [0x01, k, b, ..] => {
                 out.extend(std::iter::repeat_n(b, 32 * usize::from(k)));
