@@ -6,7 +6,8 @@
 //! corrupted, injected or dropped bytes, keepalives, an early end of file, stray answers.
 //!
 //! Input: byte 0 the window and the settle batch, byte 1 the record and frame sizes, byte 2
-//! and 3 the lengths of the source and destination tree specs, the specs, the operations.
+//! and 3 the lengths of the source and destination tree specs (bit 6 of byte 3 turns
+//! `walk_named_dirs` off), the specs, the operations.
 //!
 //! Checked: never a panic; a failed call leaves the role done; `Done` comes once, last; the
 //! master never has more ids in flight than its window, the mirror never more changes than
@@ -158,6 +159,7 @@ fuzz_target!(|input: &[u8]| {
     let [cfgb, sizes, ls, ld, rest @ ..] = input else {
         return;
     };
+    let walk_named_dirs = *ld & 0x40 == 0;
     let (ls, ld) = (usize::from(*ls % 64).min(rest.len()), usize::from(*ld % 64));
     let (src_spec, rest) = rest.split_at(ls);
     let (dst_spec, ops) = rest.split_at(ld.min(rest.len()));
@@ -166,6 +168,7 @@ fuzz_target!(|input: &[u8]| {
     cfg.max_open_files = usize::from(cfgb >> 6) + 1;
     cfg.parent_times = cfgb & 0x20 != 0;
     cfg.data_record = usize::from(sizes & 0x0f) * 97 + 1;
+    cfg.walk_named_dirs = walk_named_dirs;
     let mo = options(false);
     let (Ok(master), Ok(mirror)) = (
         Master::new(mo.clone(), cfg),

@@ -1,14 +1,13 @@
 //! End-to-end tests of `rsync-constant --constant` (issue C) through the built binary: names
-//! written to the FIFO reach the mirrors, bootstrap loses no concurrent change, the queue
-//! survives `kill -9` of the daemon, a dead mirror does not delay a live one, a stock
-//! rsync mirror is fed through the session loop (after refusing the streaming link), a
-//! rename over the streaming link costs block copies only, and `kill -9` of a streaming
-//! mirror mid-file is followed by a reconnect with no partial file under its final name;
-//! cutting or stalling the transport (a relay between the daemon and a remote mirror) is
-//! followed by a reconnect and convergence (a link cut while idle, before the next change),
-//! `--settle` holds a name until it is quiet,
-//! `--hot-warn` logs a busy path once, and stopping the daemon ends the mirror session
-//! cleanly.
+//! written to the FIFO reach the mirrors (a named directory with its subtree), bootstrap
+//! loses no concurrent change, the queue survives `kill -9` of the daemon, a dead mirror
+//! does not delay a live one, a stock rsync mirror is fed through the session loop (after
+//! refusing the streaming link), a rename over the streaming link costs block copies only,
+//! and `kill -9` of a streaming mirror mid-file is followed by a reconnect with no partial
+//! file under its final name; cutting or stalling the transport (a relay between the daemon
+//! and a remote mirror) is followed by a reconnect and convergence (a link cut while idle,
+//! before the next change), `--settle` holds a name until it is quiet, `--hot-warn` logs a
+//! busy path once, and stopping the daemon ends the mirror session cleanly.
 //!
 //! Every test has a hard wall-clock bound ([`BOUND`]): each wait gives up (and fails) at the
 //! test's deadline, and the daemon's whole process group is killed when the test ends,
@@ -266,6 +265,36 @@ fn a_listed_name_missing_at_the_source_is_deleted_on_the_mirror() {
         || !dest.join("sub").exists(),
     );
     assert!(trees_equal(&w.src, &dest));
+    assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
+}
+
+/// A directory swapped by a rename (`mv new sub` after `sub` is gone) is one name on the
+/// FIFO, as a watcher sees it: the mirror, which already has `sub`, gets the new content and
+/// loses the old (a named directory brings its subtree, as with `rsync -r --files-from`).
+#[test]
+fn a_directory_swapped_by_a_rename_brings_its_new_content() {
+    let deadline = Deadline::after(BOUND);
+    let w = world();
+    let dest = w.dir.path().join("mirror");
+    let mut args = base_args(&w);
+    args.push(src_arg(&w));
+    args.push(os(&dest));
+    let mut d = Daemon::start(w.dir.path(), "1", &args);
+    deadline.wait("the bootstrap", || d.logs(), || trees_equal(&w.src, &dest));
+    let staged = w.dir.path().join("staged");
+    fs::create_dir_all(staged.join("deeper")).unwrap();
+    fs::write(staged.join("new.txt"), b"new release\n").unwrap();
+    fs::write(staged.join("deeper/more.txt"), b"more\n").unwrap();
+    fs::remove_dir_all(w.src.join("sub")).unwrap();
+    fs::rename(&staged, w.src.join("sub")).unwrap();
+    feed(&w.fifo, &["sub"], &deadline, &d);
+    deadline.wait(
+        "the new content of sub, without the old",
+        || d.logs(),
+        || trees_equal(&w.src, &dest),
+    );
+    assert!(!dest.join("sub/b.bin").exists());
+    assert!(same(&w.src, &dest, "sub/deeper/more.txt"));
     assert_eq!(d.terminate(&deadline), Some(0), "{}", d.logs());
 }
 

@@ -38,6 +38,11 @@ pub struct ConstantConfig {
     /// Master: at the end of a batch, send the entry of every parent directory of a name of
     /// the batch, so that directory times stay right after creations and deletions.
     pub parent_times: bool,
+    /// Master: a submitted name that is a directory brings its subtree (walked as
+    /// [`crate::constant::Master::submit_tree`] does, deleting on the mirror what the
+    /// source no longer has), as rsync's `-r --files-from` does; off, it means the
+    /// directory's own entry (and its subtree only when the mirror has to create it).
+    pub walk_named_dirs: bool,
     /// Mirror: most changes whose `Settle` (the executor's confirmation that a change is on
     /// disk, before its `ACK`) is held back to be issued with others. A mirror issues the
     /// held ones together as soon as it waits for nothing but the master, so an idle mirror
@@ -50,7 +55,7 @@ pub struct ConstantConfig {
 impl Default for ConstantConfig {
     /// Window 256, 1 Mi names (64 MiB) per directory, 16 open files, 64 Ki names,
     /// 1 Mi queued changes, 64 KiB `DATA` records, 256 MiB of sums, parent times on,
-    /// `Settle`s held back by 128.
+    /// named directories walked, `Settle`s held back by 128.
     fn default() -> Self {
         Self {
             window: 256,
@@ -62,6 +67,7 @@ impl Default for ConstantConfig {
             data_record: 64 << 10,
             max_sums_bytes: 256 << 20,
             parent_times: true,
+            walk_named_dirs: true,
             max_settle_batch: 128,
         }
     }

@@ -41,6 +41,10 @@ pub(super) struct Walk {
     stack: Vec<WirePath>,
     /// The same, to look names up.
     set: HashSet<Vec<u8>>,
+    /// Started for a named directory whose `ENTRY` went first (`walk_named_dirs`): the
+    /// mirror has the directory, so later names of the batch beneath it go out on their own
+    /// (within the batch, where hard links are detected) rather than riding on the walk.
+    named: bool,
 }
 
 impl Walk {
@@ -49,6 +53,15 @@ impl Walk {
             change,
             set: HashSet::from([root.as_bytes().to_vec()]),
             stack: vec![root],
+            named: false,
+        }
+    }
+
+    /// The walk of a named directory (see [`Walk::named`]).
+    fn of_named(change: u64, root: WirePath) -> Self {
+        Self {
+            named: true,
+            ..Self::new(change, root)
         }
     }
 
@@ -524,8 +537,9 @@ impl Master {
         self.last_id
     }
 
-    /// The walk that will list `path` or a directory above it, if any: its change.
-    pub(super) fn covering_walk(&self, path: &WirePath) -> Option<u64> {
+    /// The walk that will list `path` or a directory above it, if any: its change. For a
+    /// name of the feed (`feed`), walks of named directories do not count.
+    pub(super) fn covering_walk(&self, path: &WirePath, feed: bool) -> Option<u64> {
         let p = path.as_bytes();
         let mut dirs = vec![p];
         let cuts = p.iter().enumerate().filter(|(_, &b)| b == b'/');
@@ -536,12 +550,17 @@ impl Master {
             Open::Dir(w) => Some((w.dir.as_bytes(), Some(&w.dirs))),
             Open::None => None,
         };
-        let front = self.walks.front().map(|w| w.change);
+        let front = self
+            .walks
+            .front()
+            .filter(|w| !(feed && w.named))
+            .map(|w| w.change);
         for d in dirs {
-            if let Some(w) = self.walks.iter().find(|w| w.set.contains(d)) {
+            let counts = |w: &&Walk| !(feed && w.named) && w.set.contains(d);
+            if let Some(w) = self.walks.iter().find(counts) {
                 return Some(w.change);
             }
-            if let Some((listing, inside)) = open {
+            if let (Some((listing, inside)), Some(_)) = (open, front) {
                 if d == listing || inside.is_some_and(|s| s.contains(d)) {
                     return front;
                 }
@@ -553,8 +572,8 @@ impl Master {
     /// RFC.md §15.10: a change beneath a directory that a walk has yet to list rides on
     /// that walk (the walk reads its state later) and is acknowledged with it: its record
     /// would reach the mirror before the directory does.
-    pub(super) fn ride(&mut self, change: u64, path: &WirePath) -> bool {
-        let Some(walk) = self.covering_walk(path).filter(|&w| w != change) else {
+    pub(super) fn ride(&mut self, change: u64, path: &WirePath, feed: bool) -> bool {
+        let Some(walk) = self.covering_walk(path, feed).filter(|&w| w != change) else {
             return false;
         };
         let Some(w) = self.changes.get_mut(&walk) else {
@@ -575,7 +594,7 @@ impl Master {
             }
             return;
         }
-        if matches!(purpose, Purpose::Feed) && e.is_none() && self.ride(change, &path) {
+        if matches!(purpose, Purpose::Feed) && e.is_none() && self.ride(change, &path, true) {
             return;
         }
         let Some(e) = e else {
@@ -605,10 +624,20 @@ impl Master {
             return;
         }
         match purpose {
-            Purpose::Feed | Purpose::Parent | Purpose::TreeRoot if self.ride(change, &path) => {}
+            Purpose::Feed | Purpose::Parent | Purpose::TreeRoot
+                if self.ride(change, &path, true) => {}
             Purpose::TreeRoot if e.is_dir() => {
                 self.hold(change);
                 self.walks.push_back(Walk::new(change, path));
+            }
+            // A named directory brings its subtree (`walk_named_dirs`): what was added,
+            // changed or removed inside it (a directory swapped by a rename has new content
+            // that nobody names). Its `ENTRY` first, in the batch's order (a `WANT_TREE` for
+            // it, when the mirror creates it, finds this walk and adds nothing).
+            Purpose::Feed if e.is_dir() && self.cfg.walk_named_dirs => {
+                self.entry(change, e);
+                self.hold(change);
+                self.walks.push_back(Walk::of_named(change, path));
             }
             Purpose::Parent if !e.is_dir() => {}
             _ => self.entry(change, e),

@@ -269,8 +269,9 @@ impl Master {
     }
 
     /// A name (relative to the source) that may have changed: its current state is sent
-    /// (`ENTRY`, `DELETE` when it is missing, `HARDLINK`). A name the filter rules exclude is
-    /// acknowledged at once.
+    /// (`ENTRY`, `DELETE` when it is missing, `HARDLINK`); a directory's subtree follows
+    /// when [`ConstantConfig::walk_named_dirs`] is on (the default). A name the filter rules
+    /// exclude is acknowledged at once.
     ///
     /// # Errors
     /// [`ConstantError::Closing`] after [`Master::close`], [`ConstantError::QueueFull`].
@@ -611,10 +612,10 @@ impl Master {
             }
         };
         // A subtree that a walk will list anyway is not walked twice.
-        match self.covering_walk(&path) {
+        match self.covering_walk(&path, false) {
             Some(w) if w == change => {}
             Some(_) => {
-                self.ride(change, &path);
+                self.ride(change, &path, false);
             }
             None => {
                 self.hold(change);

@@ -114,6 +114,45 @@ fn a_directory_name_alone_brings_its_subtree() {
     assert_same(&p.dst.fs, &want);
 }
 
+/// A directory the mirror already has, named alone (a watcher that saw it swapped by a
+/// rename, or reports directories only): its subtree is walked, so what was added inside it
+/// arrives and what the source lost inside it goes; with `walk_named_dirs` off, only the
+/// directory's own entry is sent.
+#[test]
+fn a_named_directory_the_mirror_has_brings_its_new_content() {
+    let src = tree();
+    let mut old = tree();
+    old.remove(b"d/e/c");
+    let old = old
+        .file("d/extra", b"gone at the source", 1)
+        .file("outside", b"kept", 1);
+    for walk in [true, false] {
+        let cfg = ConstantConfig {
+            walk_named_dirs: walk,
+            ..ConstantConfig::default()
+        };
+        let mut p = Pair::with(src.clone(), old.clone(), archive(), cfg);
+        let n = submit_all(&mut p, &["d".to_string()]);
+        p.finish();
+        all_ok(&p, n);
+        let has = |path: &[u8]| file_data(&p.dst.fs, path).is_some();
+        assert_eq!(has(b"d/e/c"), walk, "walk {walk}: the new file");
+        assert_eq!(
+            has(b"d/extra"),
+            !walk,
+            "walk {walk}: the file the source lost"
+        );
+        assert!(
+            has(b"outside"),
+            "outside the named directory nothing is deleted"
+        );
+        if walk {
+            // `h1` and `d/h2` were one inode on the mirror already and stay so.
+            assert_same(&p.dst.fs, &src.clone().file("outside", b"kept", 1));
+        }
+    }
+}
+
 /// A mirror holding stale, extraneous and mistyped entries.
 fn stale_mirror() -> Fs {
     let mut big = prng(300_000, 1);
