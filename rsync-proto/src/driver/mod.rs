@@ -488,9 +488,15 @@ where
     .await;
     exec.close();
     let result = match result {
-        Err(e @ (DriverError::Executor(_) | DriverError::ExecutorDied)) => {
-            Err(abort(&mut io, &mut reader, &mut writer, session.as_mut(), &negotiated, e).await)
-        }
+        Err(e @ (DriverError::Executor(_) | DriverError::ExecutorDied)) => Err(abort(
+            &mut io,
+            &mut reader,
+            &mut writer,
+            session.as_mut(),
+            &negotiated,
+            e,
+        )
+        .await),
         r => r,
     };
     let (exit_code, stats, error) = result?;

@@ -500,7 +500,10 @@ async fn a_fatal_executor_error_is_told_to_the_peer_from_protocol_31() {
             o.recursive = true;
             o.flist.numeric_ids = true;
             *strong.lock().expect("lock") = Some(o.strong);
-            Ok((Box::new(Receiver::new(o)?) as Box<dyn Session + Send>, failing))
+            Ok((
+                Box::new(Receiver::new(o)?) as Box<dyn Session + Send>,
+                failing,
+            ))
         });
         let (c, s) = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::join!(
