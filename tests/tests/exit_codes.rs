@@ -160,3 +160,122 @@ fn a_receivers_fatal_error_ends_every_pairing_with_rsyncs_code() {
         }
     }
 }
+
+/// A small tmpfs mounted for one test, unmounted (lazily) on drop.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` at `at`; `None` (after a loud notice) when that is not
+    /// possible (not root, or no permission to mount).
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},mode=0755"))
+            .arg("tmpfs")
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
+            other => {
+                eprintln!(
+                    "\n!!!!!!!! SKIPPING the ENOSPC case: cannot mount a small tmpfs (needs \
+                     root): {other:?} !!!!!!!!\n"
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Entries of `dir` (recursively, relative), for messages and the temporary-file check.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The destination's disk fills up in a one-shot transfer: rsync's receiver stops at the
+/// first failed write with `write failed on "PATH": No space left on device (28)` and 11
+/// (receiver.c), and leaves no temporary file. Every pairing, push, pull and local, must
+/// do the same; ours went on with the other files and exited 23 before.
+#[test]
+fn a_full_disk_stops_a_one_shot_transfer_with_11_in_every_pairing() {
+    let (dir, root, shell) = fixture();
+    let Some(small) = SmallFs::mount(&dir.path().join("small"), "4m") else {
+        return;
+    };
+    // Three files of 3 MB: the second cannot fit.
+    for i in 1..=3 {
+        fs::write(
+            root.join(format!("src/big{i}")),
+            rsync_tests::pseudo_random(3_000_000, i),
+        )
+        .unwrap();
+    }
+    let peers = peers();
+    let mut n = 0;
+    let mut check = |r: &Run, what: &str, dest: &Path| {
+        let code = r
+            .exit()
+            .unwrap_or_else(|e| panic!("{what}: {e}\n{}", describe(r)));
+        let err = text(&r.stderr);
+        assert!(!err.contains("panicked"), "{what}\n{}", describe(r));
+        assert_eq!(code, 11, "{what}: rsync's code\n{}", describe(r));
+        assert!(
+            err.contains("write failed on") && err.contains("No space left on device (28)"),
+            "{what}: rsync's message\n{}",
+            describe(r)
+        );
+        let left = entries(dest);
+        assert!(
+            left.iter()
+                .all(|e| !e.contains("big2") && !e.contains("big3")),
+            "{what}: nothing after the failed file, no temporary: {left:?}"
+        );
+        fs::remove_dir_all(dest).unwrap();
+    };
+    for push in [true, false] {
+        for client in &peers {
+            for server in &peers {
+                n += 1;
+                let dest = small.0.join(format!("d{n}"));
+                let r = transfer(client, server, &shell, &root, push, None, &dest);
+                let what = format!(
+                    "{} client, {} server, {}",
+                    client.name,
+                    server.name,
+                    if push { "push" } else { "pull" }
+                );
+                check(&r, &what, &dest);
+            }
+        }
+    }
+    for peer in &peers {
+        n += 1;
+        let dest = small.0.join(format!("d{n}"));
+        let src = format!("{}/", root.join("src").display());
+        let r = run(&peer.path, &[os("-a"), os(&src), os(&dest)], DEADLINE).unwrap();
+        check(&r, &format!("{} local copy", peer.name), &dest);
+    }
+}

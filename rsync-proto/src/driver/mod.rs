@@ -189,6 +189,13 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// Whether the failure's message was shown to the user already (an executor error
+    /// made with [`ExecutorError::shown`]): the application then prints only its closing
+    /// line.
+    pub fn shown(&self) -> bool {
+        matches!(self, Self::Executor(e) if e.shown)
+    }
+
     /// rsync's exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {
