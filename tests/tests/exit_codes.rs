@@ -235,7 +235,7 @@ fn a_full_disk_stops_a_one_shot_transfer_with_11_in_every_pairing() {
     }
     let peers = peers();
     let mut n = 0;
-    let mut check = |r: &Run, what: &str, dest: &Path| {
+    let check = |r: &Run, what: &str, dest: &Path| {
         let code = r
             .exit()
             .unwrap_or_else(|e| panic!("{what}: {e}\n{}", describe(r)));
