@@ -33,8 +33,16 @@ pub const MAX_FRAME_LEN: u32 = 0x00FF_FFFF;
 /// The largest `MSG_DATA` payload rsync itself writes (`IO_BUFFER_SIZE`, 32 KiB).
 pub const RSYNC_DATA_FRAME: usize = 0x8000;
 
-/// Default bound on non-`MSG_DATA` payloads (64 KiB; rsync's longest are log lines).
-pub const DEFAULT_MAX_MESSAGE: u32 = 0x1_0000;
+/// The longest text message rsync accepts (`MSG_INFO`, `MSG_ERROR`, `MSG_ERROR_XFER`,
+/// `MSG_WARNING`, and `MSG_DELETED`'s name): io.c `read_a_msg` reads them into a buffer of
+/// `BIGPATHBUFLEN` (4096 + 1024) bytes and refuses one of that length or more with
+/// "multiplexing overflow" (exit 12). The senders' `rprintf` never writes longer ones.
+///
+/// Wire: `[mux-limits]`.
+pub const MAX_TEXT_MESSAGE: u32 = 5119;
+
+/// Default bound on text messages: [`MAX_TEXT_MESSAGE`], as rsync.
+pub const DEFAULT_MAX_MESSAGE: u32 = MAX_TEXT_MESSAGE;
 
 /// A multiplexed message code (the header's top byte minus [`MPLEX_BASE`]).
 ///
@@ -90,6 +98,34 @@ impl MsgCode {
     /// The numeric code.
     pub const fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The payload lengths rsync accepts for a code of fixed size (io.c `read_a_msg`
+    /// "invalid multi-message" otherwise: exit 12); `None` for `MSG_DATA` and the text
+    /// messages, which are bounded by [`MuxLimits`] instead.
+    ///
+    /// Wire: `[mux-limits]`.
+    pub const fn fixed_lengths(self) -> Option<&'static [u32]> {
+        match self {
+            Self::IoError | Self::IoTimeout | Self::Success | Self::NoSend => Some(&[4]),
+            Self::Noop => Some(&[0]),
+            Self::ErrorExit => Some(&[0, 4]),
+            Self::Data
+            | Self::ErrorXfer
+            | Self::Info
+            | Self::Error
+            | Self::Warning
+            | Self::Deleted => None,
+        }
+    }
+
+    /// Whether this code carries a text (a log line, or `MSG_DELETED`'s name), bounded by
+    /// [`MuxLimits::max_message`] and cut to [`MAX_TEXT_MESSAGE`] by the encoder.
+    pub const fn is_text(self) -> bool {
+        matches!(
+            self,
+            Self::ErrorXfer | Self::Info | Self::Error | Self::Warning | Self::Deleted
+        )
     }
 
     /// The wire code `code`, or `None` for an unknown or rsync-internal (5–10) code.
@@ -161,6 +197,15 @@ pub enum MuxError {
         /// The bound.
         max: u32,
     },
+    /// A message of fixed size ([`MsgCode::fixed_lengths`]) with another length (rsync:
+    /// "invalid multi-message", exit 12).
+    #[error("invalid multi-message {code:?}: {len} bytes")]
+    BadLength {
+        /// The message code.
+        code: MsgCode,
+        /// The announced length.
+        len: u32,
+    },
     /// The input ended inside a frame ([`unmux`] only).
     #[error("stream ends inside a frame: {needed} more bytes needed")]
     Truncated {
@@ -176,7 +221,8 @@ pub enum MuxError {
 pub struct MuxLimits {
     /// Largest `MSG_DATA` payload accepted (at most [`MAX_FRAME_LEN`]).
     pub max_data: u32,
-    /// Largest payload of any other message.
+    /// Largest text message accepted ([`MsgCode::is_text`]; at most [`MAX_FRAME_LEN`]).
+    /// Messages of fixed size are checked against [`MsgCode::fixed_lengths`] instead.
     pub max_message: u32,
 }
 
@@ -201,11 +247,11 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    /// Parses and validates a header against `limits`.
+    /// Parses and validates a header against `limits` and the code's fixed size.
     ///
     /// # Errors
     /// [`MuxError::BadTag`], [`MuxError::InternalCode`], [`MuxError::UnknownCode`],
-    /// [`MuxError::TooLong`].
+    /// [`MuxError::TooLong`], [`MuxError::BadLength`].
     pub fn parse(bytes: [u8; 4], limits: &MuxLimits) -> Result<Self, MuxError> {
         let header = u32::from_le_bytes(bytes);
         let tag = bytes[3];
@@ -218,6 +264,12 @@ impl FrameHeader {
             None if (5..=10).contains(&raw) => return Err(MuxError::InternalCode { code: raw }),
             None => return Err(MuxError::UnknownCode { code: raw }),
         };
+        if let Some(lengths) = code.fixed_lengths() {
+            if !lengths.contains(&len) {
+                return Err(MuxError::BadLength { code, len });
+            }
+            return Ok(Self { code, len });
+        }
         let max = if code == MsgCode::Data {
             limits.max_data
         } else {
@@ -360,16 +412,45 @@ impl MuxEncoder {
     }
 
     /// Appends one frame of `code` carrying `payload` (for [`MsgCode::Data`] this is a
-    /// single frame, whatever its size).
+    /// single frame, whatever its size). A text ([`MsgCode::is_text`]) longer than
+    /// [`MAX_TEXT_MESSAGE`] is cut to that length, its final newline kept, as rsync's
+    /// `rprintf` cuts what it formats: rsync refuses a longer one and ends the run.
     ///
     /// # Errors
-    /// [`MuxError::TooLong`] if `payload` exceeds [`MAX_FRAME_LEN`].
+    /// [`MuxError::TooLong`] if `payload` exceeds [`MAX_FRAME_LEN`];
+    /// [`MuxError::BadLength`] for a length [`MsgCode::fixed_lengths`] does not allow.
     pub fn encode_message(
         &self,
         code: MsgCode,
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), MuxError> {
+        let max_text = MAX_TEXT_MESSAGE as usize;
+        if code.is_text() && payload.len() > max_text {
+            let cut = payload.get(..max_text).unwrap_or(payload);
+            let start = out.len();
+            out.extend_from_slice(
+                &FrameHeader {
+                    code,
+                    len: MAX_TEXT_MESSAGE,
+                }
+                .to_bytes(),
+            );
+            out.extend_from_slice(cut);
+            if payload.last() == Some(&b'\n') {
+                if let Some(last) = out.last_mut() {
+                    *last = b'\n';
+                }
+            }
+            debug_assert_eq!(out.len() - start, 4 + max_text);
+            return Ok(());
+        }
+        if let Some(lengths) = code.fixed_lengths() {
+            let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+            if !lengths.contains(&len) {
+                return Err(MuxError::BadLength { code, len });
+            }
+        }
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|&l| l <= MAX_FRAME_LEN)

@@ -21,6 +21,13 @@
 //! naming its file by index. A failure drops only that file, and is recorded for its index
 //! in the [`FailLog`] when there is one, for the next `Settle` of that index (which drains
 //! the queue first).
+//!
+//! # A failed write ends a session
+//! Without a [`FailLog`] (a one-shot session), the first failed write of received data
+//! (`ENOSPC`, `EFBIG`, `EIO`) stops the thread as rsync's receiver stops (receiver.c
+//! `receive_data`: "write failed on", exit 11): nothing more is written, the open files are
+//! dropped, and [`Writer::write_failure`] tells the receiver, which ends the run with it.
+//! A constant mirror keeps such a failure per file and retries later.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,7 +36,41 @@ use std::thread::JoinHandle;
 
 use super::settle::FailLog;
 use super::{report, Failures, Role};
-use crate::fs::{Attrs, Destination, FsError, InPlaceFile, RelPath, TempFile};
+use crate::fs::{Attrs, Destination, FsError, InPlaceFile, Op, RelPath, TempFile};
+
+/// The failed write that ended a session's writing ([`Writer::write_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct WriteFailure {
+    /// The file's path beneath the destination root.
+    pub(super) path: String,
+    /// The system's description of the error, without Rust's "(os error N)".
+    pub(super) error: String,
+    /// The error number, when there is one.
+    pub(super) errno: Option<i32>,
+}
+
+impl WriteFailure {
+    fn of(e: &FsError) -> Self {
+        let error = match e {
+            FsError::Io { source, .. } => {
+                let text = source.to_string();
+                match text.find(" (os error ") {
+                    Some(i) => text.get(..i).unwrap_or(&text).to_owned(),
+                    None => text,
+                }
+            }
+            other => other.to_string(),
+        };
+        Self {
+            path: e.path().to_owned(),
+            error,
+            errno: e.errno(),
+        }
+    }
+}
+
+/// Where the thread leaves a session's failed write.
+type FatalSlot = Arc<Mutex<Option<WriteFailure>>>;
 
 /// Batches queued before [`Writer::send`] blocks.
 const QUEUE: usize = 4;
@@ -91,6 +132,8 @@ pub(super) struct Writer {
     /// The files with jobs in the thread's hands, or still open (not committed or
     /// discarded yet).
     files: VecDeque<Tracked>,
+    /// A session's failed write, once the thread has met one.
+    fatal: FatalSlot,
 }
 
 /// A file the receiver gave the thread.
@@ -140,7 +183,10 @@ impl Writer {
         let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(QUEUE);
         let progress = Arc::new(Progress::default());
         let keep_partial = Arc::new(AtomicBool::new(false));
+        let fatal = FatalSlot::default();
         let mut worker = Worker {
+            fatal: log.is_none().then(|| Arc::clone(&fatal)),
+            stopped: false,
             dest,
             failures,
             cur: Vec::new(),
@@ -178,7 +224,17 @@ impl Writer {
             sent: 0,
             max_open: max_open.max(1),
             files: VecDeque::new(),
+            fatal,
         })
+    }
+
+    /// The failed write that stopped a session's thread, if any (it is found once the
+    /// thread has reached the job: after [`Writer::drain`] for certain).
+    pub(super) fn write_failure(&self) -> Option<WriteFailure> {
+        self.fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Queues `job`; jobs are handed over in batches (blocks while the queue is full).
@@ -393,9 +449,29 @@ struct Worker {
     max_open: usize,
     log: Option<Arc<FailLog>>,
     keep_partial: Arc<AtomicBool>,
+    /// A session's slot for its first failed write (`None` in a constant mirror).
+    fatal: Option<FatalSlot>,
+    /// A session's write failed: every further job is ignored.
+    stopped: bool,
 }
 
 impl Worker {
+    /// A failed write of received data: the end of a session (see the module
+    /// documentation), one file's failure in a constant mirror.
+    fn fail_write(&mut self, ndx: i32, e: &FsError) {
+        if let (Some(slot), Op::Write) = (&self.fatal, e.op()) {
+            // receiver.c: a failed write ends the run (reported once, by the receiver).
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert_with(|| WriteFailure::of(e));
+            drop(slot);
+            self.stopped = true;
+            // The temporaries go (no `--partial` file of a run that failed this way).
+            self.cur.clear();
+            return;
+        }
+        self.fail(ndx, e);
+    }
+
     fn fail(&mut self, ndx: i32, e: &FsError) {
         let msg = e.to_string();
         report(Role::Receiver, &msg);
@@ -427,6 +503,9 @@ impl Worker {
     }
 
     fn run(&mut self, job: Job) {
+        if self.stopped {
+            return;
+        }
         match job {
             Job::Begin { ndx, rel, fresh } => {
                 self.take(ndx);
@@ -452,7 +531,7 @@ impl Worker {
                 c.pending.push(data);
                 if c.pending_len >= WRITE_BUF || c.pending.len() >= WRITE_PIECES {
                     if let Err(e) = c.flush() {
-                        self.fail(ndx, &e);
+                        self.fail_write(ndx, &e);
                     }
                 }
             }
@@ -465,13 +544,17 @@ impl Worker {
                     f.skip(len);
                 }
                 if let Err(e) = r {
-                    self.fail(ndx, &e);
+                    self.fail_write(ndx, &e);
                 }
             }
             Job::Commit { ndx, attrs } => {
-                let Some(c) = self.take(ndx) else {
+                let Some(mut c) = self.take(ndx) else {
                     return;
                 };
+                if let Err(e) = c.flush() {
+                    self.fail_write(ndx, &e);
+                    return;
+                }
                 if let Err(e) = c.commit(attrs) {
                     self.fail(ndx, &e);
                 }
@@ -504,7 +587,7 @@ impl Worker {
             .filter_map(|c| c.flush().err().map(|e| (c.ndx, e)))
             .collect();
         for (ndx, e) in failed {
-            self.fail(ndx, &e);
+            self.fail_write(ndx, &e);
         }
     }
 

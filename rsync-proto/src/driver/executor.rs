@@ -37,6 +37,9 @@ pub struct ExecutorError {
     pub exit_code: i32,
     /// What happened, for the user.
     pub message: String,
+    /// The executor has shown the message to the user already, at the moment of the
+    /// failure ([`ExecutorError::shown`]); the application need not print it again.
+    pub shown: bool,
 }
 
 impl ExecutorError {
@@ -45,6 +48,18 @@ impl ExecutorError {
         Self {
             exit_code,
             message: message.into(),
+            shown: false,
+        }
+    }
+
+    /// A failure whose message the executor has printed already. rsync prints such an
+    /// error where it happens, before it tells the peer (`MSG_ERROR_EXIT`), and a stock
+    /// client may end the connection, and kill its remote shell, as soon as it is told:
+    /// a server that printed only afterwards could lose the message.
+    pub fn shown(exit_code: i32, message: impl Into<String>) -> Self {
+        Self {
+            shown: true,
+            ..Self::new(exit_code, message)
         }
     }
 }

@@ -60,6 +60,7 @@ pub use executor::{Executor, ExecutorError, ListSummary};
 
 use crate::flist::FileEntry;
 use crate::handshake::{Handshake, HandshakeError, Negotiated};
+use crate::mux::{MsgCode, MuxEncoder};
 use crate::session::{Event, FsAnswer, FsRequest, Session, SessionError, Stats};
 
 /// rsync's `RERR_TIMEOUT`.
@@ -188,6 +189,13 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// Whether the failure's message was shown to the user already (an executor error
+    /// made with [`ExecutorError::shown`]): the application then prints only its closing
+    /// line.
+    pub fn shown(&self) -> bool {
+        matches!(self, Self::Executor(e) if e.shown)
+    }
+
     /// rsync's exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -486,6 +494,18 @@ where
     )
     .await;
     exec.close();
+    let result = match result {
+        Err(e @ (DriverError::Executor(_) | DriverError::ExecutorDied)) => Err(abort(
+            &mut io,
+            &mut reader,
+            &mut writer,
+            session.as_mut(),
+            &negotiated,
+            e,
+        )
+        .await),
+        r => r,
+    };
     let (exit_code, stats, error) = result?;
     // Flush what is left; the peer may already have closed (rsync's server exits as soon
     // as it has sent its last bytes), which is not an error once the session is done.
@@ -661,6 +681,55 @@ where
     }
     let (code, stats) = done.unwrap_or((EXIT_STREAMIO, None));
     Ok((code, stats, error))
+}
+
+/// Ends a run our own side failed (the executor's fatal error `e`) as rsync's
+/// `_exit_cleanup` does: what the session had queued is sent, then `MSG_ERROR_EXIT` with
+/// the exit code (protocol ≥ 31, where both directions are multiplexed; not for the codes
+/// rsync never reports this way: 10, 12, 19, 30), and the peer's input is read and
+/// discarded until it closes (`noop_io_until_death`: a peer blocked writing to us must not
+/// die of a broken pipe before it has read our code), for at most [`ERROR_EXIT_DRAIN`] or
+/// the timeout. RFC.md §13.6 `[error-exit]`. Returns `e`.
+async fn abort<R, W>(
+    io: &mut Io,
+    reader: &mut R,
+    writer: &mut W,
+    session: &mut (dyn Session + Send),
+    negotiated: &Negotiated,
+    e: DriverError,
+) -> DriverError
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let code = e.exit_code();
+    if session.is_done() || negotiated.protocol < 31 || matches!(code, 0 | 10 | 12 | 19 | 30) {
+        return e;
+    }
+    let _ = session.poll_transmit(&mut io.out);
+    if MuxEncoder::default()
+        .encode_message(MsgCode::ErrorExit, &code.to_le_bytes(), &mut io.out)
+        .is_err()
+    {
+        return e;
+    }
+    let limit = io
+        .timeout
+        .map_or(ERROR_EXIT_DRAIN, |t| t.min(ERROR_EXIT_DRAIN));
+    let until = Instant::now() + limit;
+    while !(io.eof && io.pending() == 0) {
+        let step = tokio::select! {
+            biased;
+            s = io.step(reader, writer, None, true) => s,
+            () = tokio::time::sleep_until(until) => break,
+        };
+        if step.is_err() {
+            break;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+    e
 }
 
 /// What one [`Io::step`] did.

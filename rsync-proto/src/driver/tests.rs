@@ -457,3 +457,86 @@ async fn resumable_reads_run_in_slices_on_the_driver_task() {
     let got = *src.resumes.lock().expect("lock");
     assert!((large..=large + small).contains(&got), "{got} resumptions");
 }
+
+/// An executor that fails fatally (code 11, as rsync's receiver on a write error) at its
+/// first `BeginFile`.
+struct FailingFs(MemFs);
+
+impl Executor for FailingFs {
+    fn execute(
+        &mut self,
+        request: FsRequest,
+        answer: &mut dyn FnMut(FsAnswer),
+    ) -> Result<(), ExecutorError> {
+        if matches!(request, FsRequest::BeginFile { .. }) {
+            return Err(ExecutorError::new(11, "write failed: disk full"));
+        }
+        self.0.execute(request, answer)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_executor_error_is_told_to_the_peer_from_protocol_31() {
+    for protocol in [32, 31, 30] {
+        let src = MemFs::new(source_tree(), Duration::ZERO);
+        let dst = MemFs::new(Tree::new(), Duration::ZERO);
+        let (c, s) = tokio::io::duplex(4096);
+        let (cr, cw) = tokio::io::split(c);
+        let (sr, sw) = tokio::io::split(s);
+        let client = Handshake::client(ClientConfig {
+            protocol,
+            ..ClientConfig::default()
+        })
+        .expect("client");
+        let server = Handshake::server(ServerConfig::new(
+            ClientInfo::from_letters(b".LsfxCIvu"),
+            0x5eed,
+        ))
+        .expect("server");
+        let strong = dst.strong.clone();
+        let failing = FailingFs(dst.clone());
+        let start_client: StartSession<'static, FailingFs> = Box::new(move |n| {
+            let mut o = SessionOptions::new(n, false);
+            o.recursive = true;
+            o.flist.numeric_ids = true;
+            *strong.lock().expect("lock") = Some(o.strong);
+            Ok((
+                Box::new(Receiver::new(o)?) as Box<dyn Session + Send>,
+                failing,
+            ))
+        });
+        let (c, s) = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(
+                run(
+                    cr,
+                    cw,
+                    client,
+                    start_client,
+                    |_: &Event, _| {},
+                    DriverConfig::default()
+                ),
+                run(
+                    sr,
+                    sw,
+                    server,
+                    start(true, true, &src),
+                    |_: &Event, _| {},
+                    DriverConfig::default()
+                ),
+            )
+        })
+        .await
+        .unwrap_or_else(|_| panic!("hang at protocol {protocol}"));
+        // The failing side ends with its own code.
+        let e = c.expect_err("the client's executor failed");
+        assert!(matches!(e, DriverError::Executor(_)), "{e:?}");
+        assert_eq!(e.exit_code(), 11);
+        // The peer: told from protocol 31 (it ends with that code), an end of file below.
+        let code = match s {
+            Ok(o) => o.exit_code,
+            Err(e) => e.exit_code(),
+        };
+        let expected = if protocol >= 31 { 11 } else { 12 };
+        assert_eq!(code, expected, "the sender's code at protocol {protocol}");
+    }
+}

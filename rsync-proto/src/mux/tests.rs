@@ -77,7 +77,7 @@ fn hostile_headers_are_typed_errors() {
         Err(MuxError::TooLong {
             code: MsgCode::Info,
             len: 0x10001,
-            max: 0x10000
+            max: MAX_TEXT_MESSAGE
         })
     );
     // The decoder stays failed.
@@ -124,7 +124,7 @@ fn encoder_splits_and_keepalive() {
     assert_eq!(MuxEncoder::with_max_data_frame(0).max_data_frame(), 1);
     let big = vec![0u8; MAX_FRAME_LEN as usize + 1];
     assert!(matches!(
-        enc.encode_message(MsgCode::Info, &big, &mut Vec::new()),
+        enc.encode_message(MsgCode::Data, &big, &mut Vec::new()),
         Err(MuxError::TooLong { .. })
     ));
 }
@@ -235,12 +235,21 @@ fn captured_client_streams_multiplexed_from_protocol_30() {
     }
 }
 
+/// Frames of every code, each with a length its code allows.
 fn arb_frames() -> impl Strategy<Value = Vec<(u8, Vec<u8>)>> {
     proptest::collection::vec(
         (
             proptest::sample::select(MsgCode::ALL.map(MsgCode::code).to_vec()),
             proptest::collection::vec(any::<u8>(), 0..300),
-        ),
+        )
+            .prop_map(|(code, mut p)| {
+                let fixed = MsgCode::from_code(code).and_then(MsgCode::fixed_lengths);
+                if let Some(lengths) = fixed {
+                    let len = lengths[p.len() % lengths.len()] as usize;
+                    p.resize(len, 0);
+                }
+                (code, p)
+            }),
         0..12,
     )
 }
@@ -318,5 +327,117 @@ proptest! {
             }
         }
         let _ = unmux(&all, MuxLimits::default());
+    }
+}
+
+/// rsync 3.5.0's io.c `read_a_msg`: a text message of `BIGPATHBUFLEN` (5,120) bytes or more
+/// is "multiplexing overflow", a message of fixed size with another length "invalid
+/// multi-message" (both exit 12, the session's code for any [`MuxError`]).
+#[test]
+fn per_code_limits_are_rsyncs() {
+    let lim = MuxLimits::default();
+    let header = |code: MsgCode, len: u32| FrameHeader { code, len }.to_bytes();
+    for code in [
+        MsgCode::Info,
+        MsgCode::Error,
+        MsgCode::ErrorXfer,
+        MsgCode::Warning,
+        MsgCode::Deleted,
+    ] {
+        assert!(code.is_text());
+        assert_eq!(
+            FrameHeader::parse(header(code, 5119), &lim),
+            Ok(FrameHeader { code, len: 5119 }),
+            "{code:?}: the longest rsync accepts"
+        );
+        assert_eq!(
+            FrameHeader::parse(header(code, 5120), &lim),
+            Err(MuxError::TooLong {
+                code,
+                len: 5120,
+                max: 5119
+            }),
+            "{code:?}: BIGPATHBUFLEN is refused"
+        );
+    }
+    let fixed: [(MsgCode, &[u32]); 6] = [
+        (MsgCode::IoError, &[4]),
+        (MsgCode::IoTimeout, &[4]),
+        (MsgCode::Success, &[4]),
+        (MsgCode::NoSend, &[4]),
+        (MsgCode::Noop, &[0]),
+        (MsgCode::ErrorExit, &[0, 4]),
+    ];
+    for (code, ok) in fixed {
+        assert!(!code.is_text());
+        for len in [0u32, 1, 2, 3, 4, 5, 8, 20, 5119, 0xFF_FFFF] {
+            let got = FrameHeader::parse(header(code, len), &lim);
+            if ok.contains(&len) {
+                assert_eq!(got, Ok(FrameHeader { code, len }), "{code:?} {len}");
+            } else {
+                assert_eq!(
+                    got,
+                    Err(MuxError::BadLength { code, len }),
+                    "{code:?} {len}"
+                );
+            }
+        }
+    }
+    // MSG_DATA keeps its own bound, far above the text limit.
+    assert!(FrameHeader::parse(header(MsgCode::Data, 0x8000), &lim).is_ok());
+    // The decoder refuses on the header, before any payload is buffered.
+    let mut dec = MuxDecoder::default();
+    dec.push(&header(MsgCode::Error, 5120));
+    assert!(matches!(dec.poll_frame(), Err(MuxError::TooLong { .. })));
+    let mut dec = MuxDecoder::default();
+    dec.push(&header(MsgCode::ErrorExit, 2));
+    dec.push(&[1, 0]);
+    assert_eq!(
+        dec.poll_frame(),
+        Err(MuxError::BadLength {
+            code: MsgCode::ErrorExit,
+            len: 2
+        })
+    );
+}
+
+#[test]
+fn the_encoder_keeps_to_the_limits() {
+    let enc = MuxEncoder::default();
+    // A text longer than rsync accepts is cut to the longest it accepts, newline kept.
+    let mut long = vec![b'x'; 9000];
+    long.push(b'\n');
+    let mut wire = Vec::new();
+    enc.encode_message(MsgCode::Error, &long, &mut wire)
+        .expect("a long text is cut, not refused");
+    let u = unmux(&wire, MuxLimits::default()).expect("our own frame decodes");
+    let [(code, text)] = u.messages.as_slice() else {
+        panic!("one message: {:?}", u.messages);
+    };
+    assert_eq!(*code, MsgCode::Error);
+    assert_eq!(text.len(), MAX_TEXT_MESSAGE as usize);
+    assert_eq!(text.last(), Some(&b'\n'));
+    assert!(text[..text.len() - 1].iter().all(|&b| b == b'x'));
+    // At the limit, nothing changes.
+    let exact = vec![b'y'; MAX_TEXT_MESSAGE as usize];
+    let mut wire = Vec::new();
+    enc.encode_message(MsgCode::Info, &exact, &mut wire)
+        .expect("fits");
+    assert_eq!(&wire[4..], exact.as_slice());
+    // A message of fixed size is never written with another length.
+    for (code, bad) in [
+        (MsgCode::NoSend, 3usize),
+        (MsgCode::ErrorExit, 2),
+        (MsgCode::Noop, 1),
+    ] {
+        let mut wire = Vec::new();
+        assert_eq!(
+            enc.encode_message(code, &vec![0; bad], &mut wire),
+            Err(MuxError::BadLength {
+                code,
+                len: bad as u32
+            })
+        );
+        assert!(wire.is_empty(), "{code:?}: nothing written");
     }
 }

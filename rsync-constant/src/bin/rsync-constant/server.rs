@@ -100,7 +100,9 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
             failures.exit_code(o.exit_code)
         }
         Err(e) => {
-            eprintln!("rsync-constant: {e}");
+            if !e.shown() {
+                eprintln!("rsync-constant: {e}");
+            }
             e.exit_code()
         }
     };

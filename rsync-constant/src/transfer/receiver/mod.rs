@@ -562,6 +562,23 @@ impl ReceiverFs {
         .map_err(|e| fs_fail(&e))
     }
 
+    /// The failed write that ended this session's writing, as rsync's receiver reports it
+    /// before it exits with 11 (receiver.c: `write failed on "PATH": ERROR (N)`, the path
+    /// as given on the command line).
+    fn write_failure(&self) -> Option<ExecutorError> {
+        let f = self.writer.as_ref()?.write_failure()?;
+        let root = match (&self.single, self.dest_path.parent()) {
+            (Some(_), Some(p)) => p.to_path_buf(),
+            _ => self.dest_path.clone(),
+        };
+        let path = root.join(&f.path);
+        let errno = f.errno.map(|n| format!(" ({n})")).unwrap_or_default();
+        let msg = format!("write failed on \"{}\": {}{errno}", path.display(), f.error);
+        // Shown now, before the driver tells the peer (see `ExecutorError::shown`).
+        report(Role::Receiver, &msg);
+        Some(ExecutorError::shown(11, format!("[receiver] {msg}")))
+    }
+
     /// Waits until every file handed to the writing thread so far is written (requests that
     /// could observe the files wait by themselves; this is for callers outside a run).
     pub fn settle(&mut self) {
@@ -644,8 +661,13 @@ impl Executor for ReceiverFs {
     fn file_list(&mut self, summary: ListSummary) {
         if let Err(e) = self.open_dest(&summary) {
             // The first request ends the session with it (rsync: a destination that cannot
-            // be made is fatal, exit 11), instead of one failure per file.
-            self.dest_error = Some(e);
+            // be made is fatal, exit 11), instead of one failure per file. Shown now, before
+            // the driver tells the peer (see `ExecutorError::shown`).
+            report(Role::Receiver, &e.message);
+            self.dest_error = Some(ExecutorError::shown(
+                e.exit_code,
+                format!("[receiver] {}", e.message),
+            ));
         }
     }
 
@@ -661,6 +683,11 @@ impl Executor for ReceiverFs {
         if let Some(e) = self.dest_error.take() {
             return Err(e);
         }
+        // A session's failed write ends the run (the writer is told so only without a
+        // constant mirror's log); requests that wait for the writer find it afterwards.
+        if let Some(e) = self.write_failure() {
+            return Err(e);
+        }
         if self.opts.dry_run && Self::writes(&request) {
             if let FsRequest::Settle { ndx } = request {
                 answer(FsAnswer::Settled { ndx, error: None });
@@ -668,6 +695,9 @@ impl Executor for ReceiverFs {
             return Ok(());
         }
         self.order(&request);
+        if let Some(e) = self.write_failure() {
+            return Err(e);
+        }
         self.cur_ndx = constant::ndx_of(&request);
         let result = match request {
             FsRequest::Basis {

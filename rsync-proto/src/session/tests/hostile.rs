@@ -233,7 +233,15 @@ fn malformed_error_exit() {
     let e = s
         .handle_input(&[2, 0, 0, 7 + 86, 1, 0])
         .expect_err("2-byte MSG_ERROR_EXIT");
-    assert!(matches!(e, SessionError::UnexpectedMessage { .. }));
+    // rsync: "invalid multi-message", exit 12.
+    assert_eq!(
+        e,
+        SessionError::Mux(crate::mux::MuxError::BadLength {
+            code: crate::mux::MsgCode::ErrorExit,
+            len: 2
+        })
+    );
+    assert_eq!(e.exit_code(), 12);
 }
 
 /// A protocol-31 server receiver with `--delete` fed `bytes` after a valid filter list.
