@@ -928,19 +928,15 @@ fn a_full_disk_gives_per_file_errors_and_the_mirror_converges_once_space_is_free
     );
     println!("one-shot onto a full disk: exit {code:?}: {err}");
     assert!(err.contains("No space left on device"), "{err}");
-    assert!(matches!(code, Some(11 | 23)), "exit {code:?}: {err}");
+    // As stock rsync's receiver: a failed write stops the run, 11 (error in file IO).
+    assert_eq!(code, Some(11), "exit {code:?}: {err}");
     if let Some(stock) = rsync_tests::interop_tool("rsync") {
         let (stock_code, stock_err) = one_shot(
             &stock,
             &[os("-a"), s, os(small.0.join("oneshot-stock"))],
             None,
         );
-        // KNOWN DIFFERENCE (reported): stock rsync's receiver stops with 11 (error in file
-        // IO) on a write error; ours goes on with the other files and exits 23.
-        assert!(matches!(stock_code, Some(11 | 23)), "stock: {stock_err}");
-        if code != stock_code {
-            println!("exit code differs from stock rsync: ours {code:?}, stock {stock_code:?}");
-        }
+        assert_eq!(stock_code, code, "stock: {stock_err}");
     }
     for m in [small.0.join("oneshot"), small.0.join("oneshot-stock")] {
         assert!(temp_files(&m).is_empty(), "{:?}", temp_files(&m));
