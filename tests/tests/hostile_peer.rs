@@ -555,16 +555,90 @@ fn client_rejects_dotdot_and_absolute_names() {
     }
 }
 
-/// CVE-2022-29154: a pull of one file; the server lists another name. KNOWN BUG: our client
-/// does not check names against what it asked for (rsync's implied filter list); it
-/// accepts `b` and only fails later at EOF (exit 12).
+/// CVE-2022-29154: a pull of one file; the server lists another name. Stock rsync: "ERROR:
+/// rejecting unrequested file-list name: b", exit 4.
 #[test]
-#[ignore = "known bug: the client accepts unrequested file-list names (CVE-2022-29154 class)"]
 fn client_rejects_unrequested_names() {
     let s = Scene::new();
     let fl = list(&[entry(b"b", 5, FILE, None)]);
     let o = pull_with_list(&s, fl, "h:src/a");
     s.check(&o, 4, "unrequested");
+}
+
+/// A pull with `args` (before `dest/`) whose server (the test) sends `flist` then hangs up.
+fn pull_list_args(scene: &Scene, flist: Vec<u8>, args: &[&str]) -> Outcome {
+    let mut all = args.to_vec();
+    all.push("dest/");
+    against_client(scene, &all, move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&flist).bytes());
+    })
+}
+
+/// A pull of the directory `src/a` (-r): a name under its sibling `b` is unrequested.
+#[test]
+fn client_rejects_a_name_under_a_sibling_directory() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b"a", 4096, DIR, None),
+        entry(b"a/ok", 5, FILE, None),
+        entry(b"b/evil", 5, FILE, None),
+    ]);
+    let o = pull_with_list(&s, fl, "h:src/a");
+    s.check(&o, 4, "rejecting unrequested file-list name: b/evil");
+    assert!(!s.root.join("dest/a").exists(), "nothing is created");
+}
+
+/// A pull of `src/a` listing `ab`: a name that matches the operand only as a prefix.
+#[test]
+fn client_rejects_a_name_matching_only_by_prefix() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"ab", 5, FILE, None)]);
+    let o = pull_with_list(&s, fl, "h:src/a");
+    s.check(&o, 4, "rejecting unrequested file-list name: ab");
+}
+
+/// A -R pull of `src/a` allows the directory `src` as its parent, not another top
+/// directory, nor `src` as a file.
+#[test]
+fn client_rejects_a_parent_a_relative_pull_did_not_imply() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b"src", 4096, DIR, None),
+        entry(b"src/a", 5, FILE, None),
+        entry(b"etc", 4096, DIR, None),
+    ]);
+    let o = pull_list_args(&s, fl, &["-rlptR", "h:src/a"]);
+    s.check(&o, 4, "rejecting unrequested file-list name: etc");
+    let s = Scene::new();
+    let fl = list(&[entry(b"src", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlptR", "h:src/a"]);
+    s.check(&o, 4, "rejecting unrequested file-list name: src");
+}
+
+/// The client's own rules exclude `*.o`; a sender listing `x.o` ignored them (stock: "ERROR:
+/// rejecting excluded file-list name: x.o", exit 4).
+#[test]
+fn client_rejects_a_name_its_rules_exclude() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b".", 4096, DIR, None),
+        entry(b"x.c", 5, FILE, None),
+        entry(b"x.o", 5, FILE, None),
+    ]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--exclude=*.o", "h:src/"]);
+    s.check(&o, 4, "rejecting excluded file-list name: x.o");
+}
+
+/// `--trust-sender` turns both checks off: the unrequested `b` is accepted, and the session
+/// only fails when the server hangs up (exit 12).
+#[test]
+fn trust_sender_accepts_unrequested_names() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"b", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--trust-sender", "h:src/a"]);
+    s.check(&o, 12, "connection unexpectedly closed");
+    assert!(!o.stderr.contains("unrequested"), "{o:#?}");
 }
 
 /// CVE-2024-12087: a symlink `d` to the sentinel directory, then `d/new` and `d/keep.txt`;

@@ -119,7 +119,12 @@ impl ImpliedFilter {
         let wild = arg.iter().any(|b| b"*[?".contains(b));
         let leaf = (!arg.is_empty()).then(|| leaf_pattern(arg, wild));
         let (base, slash_cnt, backslashes, live_bracket) = match &leaf {
-            Some(l) => (l.pattern.clone(), l.slash_cnt, l.backslashes, l.live_bracket),
+            Some(l) => (
+                l.pattern.clone(),
+                l.slash_cnt,
+                l.backslashes,
+                l.live_bracket,
+            ),
             None => (Vec::new(), 0, 0, false),
         };
         if let Some(l) = leaf.filter(|l| !l.pattern.is_empty()) {

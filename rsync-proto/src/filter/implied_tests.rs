@@ -15,7 +15,10 @@ const R: ImpliedOptions = ImpliedOptions {
     dirs: true,
     ..PLAIN
 };
-const D: ImpliedOptions = ImpliedOptions { dirs: true, ..PLAIN };
+const D: ImpliedOptions = ImpliedOptions {
+    dirs: true,
+    ..PLAIN
+};
 const REL: ImpliedOptions = ImpliedOptions {
     relative: true,
     ..PLAIN
@@ -134,7 +137,10 @@ fn relative_allows_parents_as_directories_only() {
     assert!(!f.allows(b"a", false));
     assert!(f.parent_only(b"src"));
     assert!(!f.parent_only(b"src/a"));
-    assert!(f.parent_only(b"."), "no operand asked for the root's contents");
+    assert!(
+        f.parent_only(b"."),
+        "no operand asked for the root's contents"
+    );
     // A parent that is also an operand is content.
     let both = filter(&["src/a", "src"], RR);
     assert!(!both.parent_only(b"src"));
@@ -159,7 +165,10 @@ fn wildcards_match_as_a_shell_expands_them() {
     assert!(!f.allows(b"d/x.txt", false), "* does not cross a slash");
     let b = filter(&["src/[ab]"], PLAIN);
     assert!(b.allows(b"a", false));
-    assert!(b.allows(b"[ab]", false), "a failed glob leaves the literal name");
+    assert!(
+        b.allows(b"[ab]", false),
+        "a failed glob leaves the literal name"
+    );
     assert!(!b.allows(b"c", false));
 }
 
