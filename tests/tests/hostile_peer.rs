@@ -641,6 +641,100 @@ fn trust_sender_accepts_unrequested_names() {
     assert!(!o.stderr.contains("unrequested"), "{o:#?}");
 }
 
+/// A pull of the file `src/a` (5 bytes, absent from the destination) whose server (the
+/// test) reads the client's one transfer request, echoes it, and follows it with `tokens`
+/// (raw bytes inside `MSG_DATA`), then hangs up.
+fn pull_answering(scene: &Scene, tokens: Vec<u8>) -> Outcome {
+    let fl = list(&[entry(b"a", 5, FILE, None)]);
+    against_client(scene, &["-rlpt", "h:src/a", "dest/"], move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&fl).bytes());
+        let _ = from.data(4); // the client's (empty) filter list
+        let Ok(ndx) = from.data(1) else { return };
+        assert_eq!(ndx, [1], "the request for index 0");
+        let Ok(f) = from.data(2) else { return };
+        let iflags = u16::from_le_bytes([f[0], f[1]]);
+        assert_ne!(iflags & ITEM_TRANSFER, 0, "a transfer request: {iflags:#x}");
+        let Ok(head) = from.data(16) else { return };
+        assert_eq!(&head[..4], &[0; 4], "no basis: no block sums");
+        let echo = Wire::new().byte(1).raw(&f).raw(&head).raw(&tokens);
+        send(to, Wire::new().data(&echo.0).bytes());
+    })
+}
+
+/// A copy token for block 0 when the request had no block at all: stock rsync's "Invalid
+/// block index 0 (count=0)", exit 2 (RERR_PROTOCOL). Nothing is written.
+#[test]
+fn client_rejects_a_block_index_out_of_range() {
+    let s = Scene::new();
+    let o = pull_answering(&s, Wire::new().int(-1).0);
+    s.check(&o, 2, "copy of block 0");
+    assert_eq!(
+        fs::read_dir(s.root.join("dest")).unwrap().count(),
+        0,
+        "{o:#?}"
+    );
+}
+
+/// A literal token of 2 GiB - 1: refused from its length before any byte is read (stock
+/// rsync would read it in 32 KiB chunks until the server hangs up, exit 12; ours ends at
+/// once with RERR_PROTOCOL), within the address-space limit.
+#[test]
+fn client_rejects_a_literal_over_the_limit() {
+    let s = Scene::new();
+    let o = pull_answering(&s, Wire::new().int(i32::MAX).raw(b"xx").0);
+    s.check(&o, 2, "literal");
+    assert_eq!(
+        fs::read_dir(s.root.join("dest")).unwrap().count(),
+        0,
+        "{o:#?}"
+    );
+}
+
+/// A file's data ends (literal, end token, a wrong whole-file checksum), then the server
+/// sends bytes that are no index in the list: stock rsync's "Invalid file index", exit 2.
+/// The unverified file is not committed.
+#[test]
+fn client_rejects_data_after_the_end_of_a_file() {
+    let s = Scene::new();
+    let tokens = Wire::new()
+        .int(5)
+        .raw(b"EVIL\n")
+        .int(0)
+        .raw(&[0u8; 16])
+        .raw(b"\x40garbage")
+        .0;
+    let o = pull_answering(&s, tokens);
+    s.check(&o, 2, "Invalid file index");
+    assert!(!s.root.join("dest/a").exists(), "{o:#?}");
+}
+
+/// Every transfer answered with a literal whose whole-file checksum is wrong, in both
+/// passes, then a proper end (statistics, goodbye): stock rsync discards the file ("failed
+/// verification -- update discarded") and exits 23 (RERR_PARTIAL).
+#[test]
+fn client_discards_a_file_failing_its_checksum_twice() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"a", 5, FILE, None)]);
+    let o = against_client(&s, &["-rlpt", "h:src/a", "dest/"], move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&fl).bytes());
+        let _ = from.data(4);
+        answer_requests(from, &mut |b| send(to, b), 3);
+        // The sender's statistics, then the goodbye: the client's NDX_DONE, echoed.
+        let mut stats = Wire::new();
+        for _ in 0..5 {
+            stats = stats.varlong(0, 3);
+        }
+        send(to, Wire::new().data(&stats.0).bytes());
+        if from.data(1).is_ok() {
+            send(to, Wire::new().data(&[0]).bytes());
+        }
+    });
+    s.check(&o, 23, "verification");
+    assert!(!s.root.join("dest/a").exists(), "{o:#?}");
+}
+
 /// CVE-2024-12087: a symlink `d` to the sentinel directory, then `d/new` and `d/keep.txt`;
 /// the test then answers the generator's requests with data (wrong checksums) and hangs up.
 #[test]
