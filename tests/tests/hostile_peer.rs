@@ -735,6 +735,44 @@ fn client_discards_a_file_failing_its_checksum_twice() {
     assert!(!s.root.join("dest/a").exists(), "{o:#?}");
 }
 
+/// A -R --delete pull of `src/a` allows the directory `src` only as a parent; a sender that
+/// flags it as a content directory (no XMIT_NO_CONTENT_DIR) must not make the client delete
+/// what else `dest/src` holds (rsync 3.5.0's implied-parent downgrade).
+#[test]
+fn client_does_not_delete_in_a_parent_flagged_as_content() {
+    let s = Scene::new();
+    fs::create_dir(s.root.join("dest/src")).unwrap();
+    fs::write(s.root.join("dest/src/keep"), b"mine").unwrap();
+    let fl = list(&[
+        entry(b"src", 4096, DIR, None),
+        entry(b"src/a", 5, FILE, None),
+    ]);
+    let o = against_client(
+        &s,
+        &["-rlptR", "--delete", "h:src/a", "dest/"],
+        move |from, to| {
+            server_handshake(from, to);
+            send(to, Wire::new().data(&fl).bytes());
+            let _ = from.data(4);
+            answer_requests(from, &mut |b| send(to, b), 3);
+            let mut stats = Wire::new();
+            for _ in 0..5 {
+                stats = stats.varlong(0, 3);
+            }
+            send(to, Wire::new().data(&stats.0).bytes());
+            if from.data(1).is_ok() {
+                send(to, Wire::new().data(&[0]).bytes());
+            }
+        },
+    );
+    s.check(&o, 23, "verification");
+    assert_eq!(
+        fs::read(s.root.join("dest/src/keep")).ok().as_deref(),
+        Some(&b"mine"[..]),
+        "{o:#?}"
+    );
+}
+
 /// CVE-2024-12087: a symlink `d` to the sentinel directory, then `d/new` and `d/keep.txt`;
 /// the test then answers the generator's requests with data (wrong checksums) and hangs up.
 #[test]
