@@ -773,6 +773,23 @@ fn client_does_not_delete_in_a_parent_flagged_as_content() {
     );
 }
 
+/// The transfer root `.` listed as a regular file (which `--force` would let replace the
+/// destination directory): stock rsync 3.5.0's "rejecting non-directory transfer-root
+/// entry", exit 2, for a client (even with --trust-sender) and a server receiver.
+#[test]
+fn receivers_reject_a_transfer_root_that_is_no_directory() {
+    let s = Scene::new();
+    let fl = list(&[entry(b".", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--force", "--trust-sender", "h:src/"]);
+    s.check(&o, 2, "rejecting non-directory transfer-root entry: .");
+    assert!(s.root.join("dest").is_dir());
+    let s = Scene::new();
+    let fl = list(&[entry(b".", 5, FILE, None)]);
+    let o = against_server_receiver(&s, &fl, &[], false);
+    s.check(&o, 2, "rejecting non-directory transfer-root entry: .");
+    assert!(s.root.join("dest").is_dir());
+}
+
 /// CVE-2024-12087: a symlink `d` to the sentinel directory, then `d/new` and `d/keep.txt`;
 /// the test then answers the generator's requests with data (wrong checksums) and hangs up.
 #[test]

@@ -375,6 +375,30 @@ pub enum RejectedName {
         /// The name as listed.
         name: Vec<u8>,
     },
+    /// The transfer root `.` listed as something other than a directory (which `--force`
+    /// would let replace the destination directory). Any receiver refuses it; exit code 2
+    /// (`RERR_PROTOCOL`), not 4.
+    #[error("rejecting non-directory transfer-root entry: {}", Lossy(.name))]
+    RootNotDirectory {
+        /// The name as listed (`.` or `/.`).
+        name: Vec<u8>,
+    },
+}
+
+impl RejectedName {
+    /// rsync's exit code: 2 (`RERR_PROTOCOL`) for a non-directory transfer root, else 4
+    /// (`RERR_UNSUPPORTED`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::RootNotDirectory { .. } => 2,
+            Self::Unrequested { .. } | Self::Excluded { .. } => 4,
+        }
+    }
+}
+
+/// Whether `name` is the transfer root as a file list names it (`.`, or `/.` under `-R`).
+pub fn is_transfer_root(name: &[u8]) -> bool {
+    is_root(name)
 }
 
 /// A name shown with `\#ooo` escapes for control bytes, as rsync shows unsafe names.

@@ -193,6 +193,15 @@ fn rejections_name_the_file() {
         name: b"x.o".to_vec(),
     };
     assert_eq!(e.to_string(), "rejecting excluded file-list name: x.o");
+    assert_eq!(e.exit_code(), 4);
+    let e = RejectedName::RootNotDirectory {
+        name: b".".to_vec(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "rejecting non-directory transfer-root entry: ."
+    );
+    assert_eq!(e.exit_code(), 2);
 }
 
 fn component() -> impl Strategy<Value = Vec<u8>> {

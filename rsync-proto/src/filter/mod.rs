@@ -65,7 +65,7 @@ mod tests;
 mod wire_tests;
 
 pub use error::{FilterError, Quoted};
-pub use implied::{ImpliedFilter, ImpliedOptions, RejectedName};
+pub use implied::{is_transfer_root, ImpliedFilter, ImpliedOptions, RejectedName};
 pub use parse::MAX_RULE_LEN;
 pub use rule::{Rule, Side, Verdict};
 

@@ -192,8 +192,8 @@ impl SessionError {
         match self {
             Self::UnexpectedEof { .. } | Self::Mux(_) => RERR_STREAMIO,
             Self::PeerExit { code } => *code,
+            Self::Rejected(r) => r.exit_code(),
             Self::Unsupported { .. }
-            | Self::Rejected(_)
             | Self::Flist(FlistError::BadName {
                 source: PathError::Absolute | PathError::DotDot | PathError::Nul { .. },
                 ..
