@@ -92,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn unrequested_and_excluded_names_are_rejected_in_that_order() {
+    fn excluded_names_then_unrequested_names_are_rejected() {
         let c = checks(
             &[b"src/"],
             ImpliedOptions {
@@ -114,6 +114,14 @@ mod tests {
         assert_eq!(
             c.check(&entry(b"b", FILE)),
             Err(RejectedName::Unrequested {
+                name: b"b".to_vec()
+            })
+        );
+        // Both: rsync reports the exclusion (checked first).
+        let c = checks(&[b"src/a"], ImpliedOptions::default(), Some(b"b"));
+        assert_eq!(
+            c.check(&entry(b"b", FILE)),
+            Err(RejectedName::Excluded {
                 name: b"b".to_vec()
             })
         );
