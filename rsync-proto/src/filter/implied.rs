@@ -351,7 +351,7 @@ fn literal_brackets(rule: &Rule) -> Option<Rule> {
         out.push(c);
         i += 1;
     }
-    escaped_any.then(|| Rule {
+    escaped_any.then_some(Rule {
         flags: rule.flags,
         pattern: out,
         slash_cnt: rule.slash_cnt,
