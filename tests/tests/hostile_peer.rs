@@ -555,16 +555,239 @@ fn client_rejects_dotdot_and_absolute_names() {
     }
 }
 
-/// CVE-2022-29154: a pull of one file; the server lists another name. KNOWN BUG: our client
-/// does not check names against what it asked for (rsync's implied filter list); it
-/// accepts `b` and only fails later at EOF (exit 12).
+/// CVE-2022-29154: a pull of one file; the server lists another name. Stock rsync: "ERROR:
+/// rejecting unrequested file-list name: b", exit 4.
 #[test]
-#[ignore = "known bug: the client accepts unrequested file-list names (CVE-2022-29154 class)"]
 fn client_rejects_unrequested_names() {
     let s = Scene::new();
     let fl = list(&[entry(b"b", 5, FILE, None)]);
     let o = pull_with_list(&s, fl, "h:src/a");
     s.check(&o, 4, "unrequested");
+}
+
+/// A pull with `args` (before `dest/`) whose server (the test) sends `flist` then hangs up.
+fn pull_list_args(scene: &Scene, flist: Vec<u8>, args: &[&str]) -> Outcome {
+    let mut all = args.to_vec();
+    all.push("dest/");
+    against_client(scene, &all, move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&flist).bytes());
+    })
+}
+
+/// A pull of the directory `src/a` (-r): a name under its sibling `b` is unrequested.
+#[test]
+fn client_rejects_a_name_under_a_sibling_directory() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b"a", 4096, DIR, None),
+        entry(b"a/ok", 5, FILE, None),
+        entry(b"b/evil", 5, FILE, None),
+    ]);
+    let o = pull_with_list(&s, fl, "h:src/a");
+    s.check(&o, 4, "rejecting unrequested file-list name: b/evil");
+    assert!(!s.root.join("dest/a").exists(), "nothing is created");
+}
+
+/// A pull of `src/a` listing `ab`: a name that matches the operand only as a prefix.
+#[test]
+fn client_rejects_a_name_matching_only_by_prefix() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"ab", 5, FILE, None)]);
+    let o = pull_with_list(&s, fl, "h:src/a");
+    s.check(&o, 4, "rejecting unrequested file-list name: ab");
+}
+
+/// A -R pull of `src/a` allows the directory `src` as its parent, not another top
+/// directory, nor `src` as a file.
+#[test]
+fn client_rejects_a_parent_a_relative_pull_did_not_imply() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b"src", 4096, DIR, None),
+        entry(b"src/a", 5, FILE, None),
+        entry(b"etc", 4096, DIR, None),
+    ]);
+    let o = pull_list_args(&s, fl, &["-rlptR", "h:src/a"]);
+    s.check(&o, 4, "rejecting unrequested file-list name: etc");
+    let s = Scene::new();
+    let fl = list(&[entry(b"src", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlptR", "h:src/a"]);
+    s.check(&o, 4, "rejecting unrequested file-list name: src");
+}
+
+/// The client's own rules exclude `*.o`; a sender listing `x.o` ignored them (stock: "ERROR:
+/// rejecting excluded file-list name: x.o", exit 4).
+#[test]
+fn client_rejects_a_name_its_rules_exclude() {
+    let s = Scene::new();
+    let fl = list(&[
+        entry(b".", 4096, DIR, None),
+        entry(b"x.c", 5, FILE, None),
+        entry(b"x.o", 5, FILE, None),
+    ]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--exclude=*.o", "h:src/"]);
+    s.check(&o, 4, "rejecting excluded file-list name: x.o");
+}
+
+/// `--trust-sender` turns both checks off: the unrequested `b` is accepted, and the session
+/// only fails when the server hangs up (exit 12).
+#[test]
+fn trust_sender_accepts_unrequested_names() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"b", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--trust-sender", "h:src/a"]);
+    s.check(&o, 12, "connection unexpectedly closed");
+    assert!(!o.stderr.contains("unrequested"), "{o:#?}");
+}
+
+/// A pull of the file `src/a` (5 bytes, absent from the destination) whose server (the
+/// test) reads the client's one transfer request, echoes it, and follows it with `tokens`
+/// (raw bytes inside `MSG_DATA`), then hangs up.
+fn pull_answering(scene: &Scene, tokens: Vec<u8>) -> Outcome {
+    let fl = list(&[entry(b"a", 5, FILE, None)]);
+    against_client(scene, &["-rlpt", "h:src/a", "dest/"], move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&fl).bytes());
+        let _ = from.data(4); // the client's (empty) filter list
+        let Ok(ndx) = from.data(1) else { return };
+        assert_eq!(ndx, [1], "the request for index 0");
+        let Ok(f) = from.data(2) else { return };
+        let iflags = u16::from_le_bytes([f[0], f[1]]);
+        assert_ne!(iflags & ITEM_TRANSFER, 0, "a transfer request: {iflags:#x}");
+        let Ok(head) = from.data(16) else { return };
+        assert_eq!(&head[..4], &[0; 4], "no basis: no block sums");
+        let echo = Wire::new().byte(1).raw(&f).raw(&head).raw(&tokens);
+        send(to, Wire::new().data(&echo.0).bytes());
+    })
+}
+
+/// A copy token for block 0 when the request had no block at all: stock rsync's "Invalid
+/// block index 0 (count=0)", exit 2 (RERR_PROTOCOL). Nothing is written.
+#[test]
+fn client_rejects_a_block_index_out_of_range() {
+    let s = Scene::new();
+    let o = pull_answering(&s, Wire::new().int(-1).0);
+    s.check(&o, 2, "copy of block 0");
+    assert_eq!(
+        fs::read_dir(s.root.join("dest")).unwrap().count(),
+        0,
+        "{o:#?}"
+    );
+}
+
+/// A literal token of 2 GiB - 1: refused from its length before any byte is read (stock
+/// rsync would read it in 32 KiB chunks until the server hangs up, exit 12; ours ends at
+/// once with RERR_PROTOCOL), within the address-space limit.
+#[test]
+fn client_rejects_a_literal_over_the_limit() {
+    let s = Scene::new();
+    let o = pull_answering(&s, Wire::new().int(i32::MAX).raw(b"xx").0);
+    s.check(&o, 2, "literal");
+    assert_eq!(
+        fs::read_dir(s.root.join("dest")).unwrap().count(),
+        0,
+        "{o:#?}"
+    );
+}
+
+/// A file's data ends (literal, end token, a wrong whole-file checksum), then the server
+/// sends bytes that are no index in the list: stock rsync's "Invalid file index", exit 2.
+/// The unverified file is not committed.
+#[test]
+fn client_rejects_data_after_the_end_of_a_file() {
+    let s = Scene::new();
+    let tokens = Wire::new()
+        .int(5)
+        .raw(b"EVIL\n")
+        .int(0)
+        .raw(&[0u8; 16])
+        .raw(b"\x40garbage")
+        .0;
+    let o = pull_answering(&s, tokens);
+    s.check(&o, 2, "Invalid file index");
+    assert!(!s.root.join("dest/a").exists(), "{o:#?}");
+}
+
+/// Every transfer answered with a literal whose whole-file checksum is wrong, in both
+/// passes, then a proper end (statistics, goodbye): stock rsync discards the file ("failed
+/// verification -- update discarded") and exits 23 (RERR_PARTIAL).
+#[test]
+fn client_discards_a_file_failing_its_checksum_twice() {
+    let s = Scene::new();
+    let fl = list(&[entry(b"a", 5, FILE, None)]);
+    let o = against_client(&s, &["-rlpt", "h:src/a", "dest/"], move |from, to| {
+        server_handshake(from, to);
+        send(to, Wire::new().data(&fl).bytes());
+        let _ = from.data(4);
+        answer_requests(from, &mut |b| send(to, b), 3);
+        // The sender's statistics, then the goodbye: the client's NDX_DONE, echoed.
+        let mut stats = Wire::new();
+        for _ in 0..5 {
+            stats = stats.varlong(0, 3);
+        }
+        send(to, Wire::new().data(&stats.0).bytes());
+        if from.data(1).is_ok() {
+            send(to, Wire::new().data(&[0]).bytes());
+        }
+    });
+    s.check(&o, 23, "verification");
+    assert!(!s.root.join("dest/a").exists(), "{o:#?}");
+}
+
+/// A -R --delete pull of `src/a` allows the directory `src` only as a parent; a sender that
+/// flags it as a content directory (no XMIT_NO_CONTENT_DIR) must not make the client delete
+/// what else `dest/src` holds (rsync 3.5.0's implied-parent downgrade).
+#[test]
+fn client_does_not_delete_in_a_parent_flagged_as_content() {
+    let s = Scene::new();
+    fs::create_dir(s.root.join("dest/src")).unwrap();
+    fs::write(s.root.join("dest/src/keep"), b"mine").unwrap();
+    let fl = list(&[
+        entry(b"src", 4096, DIR, None),
+        entry(b"src/a", 5, FILE, None),
+    ]);
+    let o = against_client(
+        &s,
+        &["-rlptR", "--delete", "h:src/a", "dest/"],
+        move |from, to| {
+            server_handshake(from, to);
+            send(to, Wire::new().data(&fl).bytes());
+            let _ = from.data(4);
+            answer_requests(from, &mut |b| send(to, b), 3);
+            let mut stats = Wire::new();
+            for _ in 0..5 {
+                stats = stats.varlong(0, 3);
+            }
+            send(to, Wire::new().data(&stats.0).bytes());
+            if from.data(1).is_ok() {
+                send(to, Wire::new().data(&[0]).bytes());
+            }
+        },
+    );
+    s.check(&o, 23, "verification");
+    assert_eq!(
+        fs::read(s.root.join("dest/src/keep")).ok().as_deref(),
+        Some(&b"mine"[..]),
+        "{o:#?}"
+    );
+}
+
+/// The transfer root `.` listed as a regular file (which `--force` would let replace the
+/// destination directory): stock rsync 3.5.0's "rejecting non-directory transfer-root
+/// entry", exit 2, for a client (even with --trust-sender) and a server receiver.
+#[test]
+fn receivers_reject_a_transfer_root_that_is_no_directory() {
+    let s = Scene::new();
+    let fl = list(&[entry(b".", 5, FILE, None)]);
+    let o = pull_list_args(&s, fl, &["-rlpt", "--force", "--trust-sender", "h:src/"]);
+    s.check(&o, 2, "rejecting non-directory transfer-root entry: .");
+    assert!(s.root.join("dest").is_dir());
+    let s = Scene::new();
+    let fl = list(&[entry(b".", 5, FILE, None)]);
+    let o = against_server_receiver(&s, &fl, &[], false);
+    s.check(&o, 2, "rejecting non-directory transfer-root entry: .");
+    assert!(s.root.join("dest").is_dir());
 }
 
 /// CVE-2024-12087: a symlink `d` to the sentinel directory, then `d/new` and `d/keep.txt`;

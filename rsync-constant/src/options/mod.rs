@@ -107,6 +107,9 @@ pub struct Options {
     /// `--ignore-missing-args` / `--delete-missing-args` (the latter wins when both are
     /// given, as in rsync).
     pub missing_args: MissingArgs,
+    /// `--trust-sender`: a pulling client accepts whatever names the sender lists, without
+    /// checking them against its operands and its filter rules (rsync ≥ 3.2.5 checks).
+    pub trust_sender: bool,
     /// `--protocol=N`.
     pub protocol: Option<u32>,
     /// `--timeout=SECONDS`.
@@ -294,7 +297,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "write-devices",
     "copy-devices",
     "open-noatime",
-    "trust-sender",
     "stop-after",
     "stop-at",
     "fsync",
@@ -573,6 +575,7 @@ fn long_option(
             o.filters.push(FilterArg::DeleteExcluded);
         }
         "force" => flag(&mut o.force, on),
+        "trust-sender" if on => o.trust_sender = true,
         // rsync sets bits (1 ignore, 2 delete) and reads 3 as 2: delete wins in any order.
         "delete-missing-args" if on => o.missing_args = MissingArgs::Delete,
         "ignore-missing-args" if on => {

@@ -360,3 +360,20 @@ fn a_server_reads_missing_args_and_force() {
     .unwrap();
     assert_eq!(o.missing_args, MissingArgs::Ignore);
 }
+
+#[test]
+fn trust_sender_is_a_client_option_the_server_never_sees() {
+    let (o, _) = parse(&os(&["-a", "--trust-sender"]), false).unwrap();
+    assert!(o.trust_sender);
+    assert_eq!(
+        o.server_args(false, 32, b"LsfxCIvu"),
+        parse(&os(&["-a"]), false)
+            .unwrap()
+            .0
+            .server_args(false, 32, b"LsfxCIvu")
+    );
+    assert!(!parse(&os(&["-a"]), false).unwrap().0.trust_sender);
+    // rsync has no --no-trust-sender.
+    let e = parse(&os(&["--no-trust-sender"]), false).unwrap_err();
+    assert_eq!(e.exit_code().code(), 1);
+}

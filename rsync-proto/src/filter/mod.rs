@@ -43,10 +43,14 @@
 //! Rules with the `x` modifier are kept and sent but match xattr names only, which nothing
 //! here asks about.
 //!
+//! [`ImpliedFilter`] is the client's check of a sender's file list against what it asked
+//! for (rsync's implied filter, CVE-2022-29154).
+//!
 //! Spec: RFC.md §8 `[filter-list]`. Reference: rsync exclude.c, lib/wildmatch.c, options.c
 //! (`--include`/`--exclude`/`--filter`/`--*-from`), rsync.1.md "FILTER RULES".
 
 mod error;
+mod implied;
 mod matcher;
 mod parse;
 mod rule;
@@ -61,6 +65,7 @@ mod tests;
 mod wire_tests;
 
 pub use error::{FilterError, Quoted};
+pub use implied::{is_transfer_root, ImpliedFilter, ImpliedOptions, RejectedName};
 pub use parse::MAX_RULE_LEN;
 pub use rule::{Rule, Side, Verdict};
 

@@ -2,6 +2,7 @@
 
 use rsync_core::{ApplyError, SumHeadError};
 
+use crate::filter::RejectedName;
 use crate::flist::{FlistError, PathError};
 use crate::mux::{MsgCode, MuxError};
 use crate::sums::SumsError;
@@ -168,6 +169,10 @@ pub enum SessionError {
         /// Its exit code.
         code: i32,
     },
+    /// A file-list name the client did not request or excludes (rsync flist.c
+    /// `recv_file_entry`, CVE-2022-29154).
+    #[error(transparent)]
+    Rejected(#[from] RejectedName),
     /// A combination this implementation does not support.
     #[error("unsupported: {what}")]
     Unsupported {
@@ -187,6 +192,7 @@ impl SessionError {
         match self {
             Self::UnexpectedEof { .. } | Self::Mux(_) => RERR_STREAMIO,
             Self::PeerExit { code } => *code,
+            Self::Rejected(r) => r.exit_code(),
             Self::Unsupported { .. }
             | Self::Flist(FlistError::BadName {
                 source: PathError::Absolute | PathError::DotDot | PathError::Nul { .. },

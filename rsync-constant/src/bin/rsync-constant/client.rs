@@ -355,7 +355,19 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
     let failures = Failures::new();
     let mut console = Console::new(opts, plan.sending, !local);
     let config = setup::driver_config(opts.timeout);
-    let start = setup::start(opts, false, local, plan.work, failures.clone(), filter);
+    let start = setup::start_with_sources(
+        opts,
+        false,
+        local,
+        plan.work,
+        failures.clone(),
+        filter,
+        if plan.sending {
+            Vec::new()
+        } else {
+            plan.server_paths
+        },
+    );
     let result: Result<Outcome, DriverError> = driver::run(
         peer.reader,
         peer.writer,

@@ -14,7 +14,7 @@ use rsync_core::checksum::ChecksumKind;
 use rsync_proto::constant::{ConstantConfig, ConstantError, Master, Mirror};
 use rsync_proto::driver::{DriverConfig, StartConstant, StartSession};
 use rsync_proto::filter::wire::WireContext;
-use rsync_proto::filter::{FilterError, FilterList};
+use rsync_proto::filter::{FilterError, FilterList, ImpliedFilter, ImpliedOptions};
 use rsync_proto::handshake::{
     ClientConfig, ClientInfo, CompatFlags, Negotiated, ServerConfig, CF_ID0_NAMES, CF_SAFE_FLIST,
 };
@@ -205,6 +205,21 @@ pub(crate) fn start<'a>(
     failures: Failures,
     filter: FilterList,
 ) -> StartSession<'a, TransferFs> {
+    start_with_sources(opts, server, local, work, failures, filter, Vec::new())
+}
+
+/// [`start`] for a client that knows its source operands: a pull over a remote shell
+/// (`sources` are the operands without their `HOST:`) checks that the sender lists only
+/// names they request (see [`implied_filter`]) unless `--trust-sender`.
+pub(crate) fn start_with_sources<'a>(
+    opts: &'a Options,
+    server: bool,
+    local: bool,
+    work: Work,
+    failures: Failures,
+    filter: FilterList,
+    sources: Vec<Vec<u8>>,
+) -> StartSession<'a, TransferFs> {
     Box::new(move |n: &Negotiated| {
         let (ff, sending) = match &work {
             Work::Send { .. } if server && opts.files_from.is_some() => (FilesFrom::Receive, true),
@@ -227,10 +242,19 @@ pub(crate) fn start<'a>(
         let strong = so.strong;
         let am_root = so.am_root;
         let id0 = so.flist.id0_names;
-        let session: Box<dyn Session + Send> = if sending {
-            Box::new(Sender::new(so)?)
-        } else {
-            Box::new(Receiver::new(so)?)
+        let session: Box<dyn Session + Send> = match &work {
+            _ if sending => Box::new(Sender::new(so)?),
+            // A client pull checks the sender's names (rsync ≥ 3.2.5); a local copy and a
+            // server trust their peer, as rsync's do.
+            Work::Receive { files_from, .. } if !server && !local => {
+                let r = Receiver::new(so)?;
+                Box::new(if opts.trust_sender {
+                    r.trust_sender()
+                } else {
+                    r.with_requested(implied_filter(opts, &sources, files_from.as_deref()))
+                })
+            }
+            _ => Box::new(Receiver::new(so)?.trust_sender()),
         };
         let fs = match work {
             Work::Send {
@@ -251,6 +275,38 @@ pub(crate) fn start<'a>(
         };
         Ok((session, fs))
     })
+}
+
+/// The names a pulling client requested (rsync main.c `client_run`, io.c
+/// `forward_filesfrom_data`): each source operand, except that with a local `--files-from`
+/// the first operand (the base directory) gives way to the list's names.
+pub(crate) fn implied_filter(
+    opts: &Options,
+    sources: &[Vec<u8>],
+    files_from: Option<&[Vec<u8>]>,
+) -> ImpliedFilter {
+    let io = ImpliedOptions {
+        relative: opts.relative,
+        recursive: opts.recursive,
+        dirs: opts.recursive || opts.transfers_dirs(),
+    };
+    let mut f = ImpliedFilter::new(io);
+    match files_from {
+        Some(names) => {
+            for n in names {
+                f.add_arg(n);
+            }
+            for s in sources.iter().skip(1) {
+                f.add_arg(s);
+            }
+        }
+        None => {
+            for s in sources {
+                f.add_arg(s);
+            }
+        }
+    }
+    f
 }
 
 /// What a client's rules put on the wire (rsync's `send_filter_list`) at `protocol`.

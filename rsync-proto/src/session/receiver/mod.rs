@@ -12,6 +12,7 @@ mod entry;
 mod generator;
 mod hlink;
 mod recv;
+mod requested;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -22,11 +23,13 @@ use super::events::{Event, FileCounts, Stats};
 use super::io::Core;
 use super::types::{FilesFrom, FsAnswer, FsRequest, MissingArgs, SessionOptions};
 use super::Session;
+use crate::filter::ImpliedFilter;
 use crate::flist::{sort_file_list, FileEntry, FileList, FlistDecoder, IdList};
 use crate::mux::MsgCode;
 use crate::wire::WireWrite;
 use generator::{Generator, Stage};
 use hlink::Hlinks;
+use requested::NameChecks;
 
 #[derive(Debug)]
 enum Recv {
@@ -65,6 +68,8 @@ pub struct Receiver {
     list: Vec<Option<FileEntry>>,
     /// Filter rules: ours (client) or the client's (server, `--delete`).
     filters: Vec<Vec<u8>>,
+    /// A client's checks of the names the sender lists.
+    checks: NameChecks,
     /// Outstanding transfer requests: index → the sum header we sent.
     requested: HashMap<i32, SumHead>,
     /// Indices received once (a second transfer is the redo), one flag per entry.
@@ -106,6 +111,8 @@ impl Receiver {
         };
         let server = opts.server;
         let rules = opts.filter_rules.clone();
+        // flist.c recv_file_entry: a client checks the list against its own rules.
+        let excluded = opts.filter.clone().filter(|f| !server && !f.is_empty());
         let reads_filters = server && opts.filter_list_on_wire(true);
         let mut core = Core::new(opts, false);
         if !server {
@@ -138,6 +145,10 @@ impl Receiver {
             gen: Generator::default(),
             list: Vec::new(),
             filters: if server { Vec::new() } else { rules },
+            checks: NameChecks {
+                implied: None,
+                excluded,
+            },
             requested: HashMap::new(),
             received: Vec::new(),
             redo: VecDeque::new(),
@@ -154,6 +165,26 @@ impl Receiver {
             Recv::FileList(Box::new(r.new_decoder()?))
         };
         Ok(r)
+    }
+
+    /// A client pulling: the names it requested (see [`ImpliedFilter`]). A name the sender
+    /// lists that the filter does not allow ends the session with
+    /// [`SessionError::Rejected`] (exit code 4) before anything is written; a directory
+    /// requested only as a parent is never a content directory. An empty filter checks
+    /// nothing.
+    #[must_use]
+    pub fn with_requested(mut self, implied: ImpliedFilter) -> Self {
+        self.checks.implied = (!implied.is_empty()).then_some(implied);
+        self
+    }
+
+    /// `--trust-sender`: no check of the sender's names, neither against the requested
+    /// names nor against the client's filter rules (which a client receiver otherwise
+    /// applies to the list it receives).
+    #[must_use]
+    pub fn trust_sender(mut self) -> Self {
+        self.checks = NameChecks::default();
+        self
     }
 
     /// Transfer requests sent and not yet answered by the sender.
@@ -234,6 +265,11 @@ impl Receiver {
             uids,
             gids,
         } = list;
+        // flist.c recv_file_entry: names are checked in the order received, before any
+        // is acted on.
+        for e in &entries {
+            self.checks.check(e)?;
+        }
         self.core.peer_io_error |= io_error;
         self.stats.num_files = FileCounts::of(&entries);
         self.stats.total_size = entries
@@ -256,10 +292,16 @@ impl Receiver {
             // flist.c recv_file_entry: FLAG_CONTENT_DIR (protocol < 30: a top directory
             // and, with -r, everything below it).
             if let Some(e) = e.as_ref().filter(|e| e.is_dir()) {
+                // A directory requested only as a parent is an implied directory whatever
+                // the sender flagged (flist.c: the implied-parent downgrade; below 30 only
+                // for a top directory).
+                let parent_only = self.checks.parent_only(e);
                 let content = if p >= 30 {
-                    !e.no_content_dir()
+                    !e.no_content_dir() && !parent_only
+                } else if e.top_dir() {
+                    !parent_only
                 } else {
-                    e.top_dir() || recursive
+                    recursive
                 };
                 if content {
                     self.gen.content.insert(i as i32);
