@@ -503,12 +503,9 @@ mod shapes {
         );
     }
 
-    /// KNOWN BUG (not in the implied filter, which allows `*.txt`): our client escapes the
-    /// `*` of a remote operand for the remote shell, so the stock sender looks for a file
-    /// literally named `*.txt`; stock rsync leaves wildcards to the remote shell (options.c
-    /// `safe_arg`: only `SHELL_CHARS` in file names).
+    /// Wildcards of a remote operand are left to the remote shell (as stock rsync's
+    /// options.c `safe_arg` does for file names); the implied filter allows what they match.
     #[test]
-    #[ignore = "known bug: remote operands' wildcards are escaped (remote.rs shell_escape)"]
     fn a_wildcard() {
         same_as_stock(&["-a", "h:{SRC}/*.txt"], None, &|_| {});
         same_as_stock(&["-a", "h:{SRC}/a*"], None, &|_| {});

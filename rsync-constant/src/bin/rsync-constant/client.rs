@@ -388,7 +388,10 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
             failures.exit_code(o.exit_code)
         }
         Err(e) => {
-            eprintln!("rsync-constant: {e}");
+            // The receiver printed its fatal error when it happened.
+            if !e.shown() {
+                eprintln!("rsync-constant: {e}");
+            }
             e.exit_code()
         }
     };

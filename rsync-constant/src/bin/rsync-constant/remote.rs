@@ -176,13 +176,30 @@ pub(crate) fn split_command(cmd: &[u8]) -> Result<Vec<OsString>, &'static str> {
     Ok(words)
 }
 
-/// Escapes an argument for the remote shell (rsync ≥ 3.2.4 backslash-escapes the
-/// characters a shell would interpret in the file names it passes).
-pub(crate) fn shell_escape(arg: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(arg.len());
-    for &b in arg {
-        let plain = b.is_ascii_alphanumeric() || b >= 0x80 || b"_./,:=+@%-".contains(&b);
-        if !plain {
+/// Characters of a file name that the remote shell would interpret (rsync's `SHELL_CHARS`).
+const SHELL_CHARS: &[u8] = b"!#$&;|<>(){}\"'` \t\n\r\\";
+/// Wildcards: left to the remote shell in file names, as rsync does (`h:src/*.txt`).
+const WILD_CHARS: &[u8] = b"*?[]";
+
+/// Escapes a file name for the remote shell as rsync ≥ 3.2.4 does (options.c `safe_arg` for
+/// a file-name argument): a backslash before each of [`SHELL_CHARS`] (a backslash itself is
+/// doubled unless a wildcard follows it), wildcards left to the remote shell, `./` before a
+/// leading `-`, and, for a name the remote side sends (`pulling`) with no `/` in it, a
+/// leading `~` escaped (rsync's default without `--trust-sender`); an empty name is `''`.
+pub(crate) fn shell_escape(arg: &[u8], pulling: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(arg.len() + 2);
+    if arg.first() == Some(&b'-') {
+        out.extend_from_slice(b"./");
+    }
+    if pulling && arg.first() == Some(&b'~') && !arg.contains(&b'/') {
+        out.push(b'\\');
+    }
+    for (i, &b) in arg.iter().enumerate() {
+        if b == b'\\' {
+            if !arg.get(i + 1).is_some_and(|n| WILD_CHARS.contains(n)) {
+                out.push(b'\\');
+            }
+        } else if SHELL_CHARS.contains(&b) {
             out.push(b'\\');
         }
         out.push(b);
@@ -214,8 +231,9 @@ pub(crate) fn remote_command(
     cmd.push(OsString::from_vec(rsync_path.to_vec()));
     cmd.extend(server_args.iter().cloned());
     cmd.push(".".into());
+    let pulling = server_args.iter().any(|a| a == "--sender");
     for p in paths {
-        cmd.push(OsString::from_vec(shell_escape(p)));
+        cmd.push(OsString::from_vec(shell_escape(p, pulling)));
     }
     Ok(cmd)
 }
@@ -352,5 +370,21 @@ mod tests {
             ]
         );
         assert!(remote_command(b"ssh", None, b"-oProxy", b"r", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn file_names_are_escaped_as_rsync_does() {
+        let e = |a: &[u8], pulling| String::from_utf8(shell_escape(a, pulling)).unwrap();
+        assert_eq!(e(b"src/*.txt", true), "src/*.txt");
+        assert_eq!(e(b"a[1]?", false), "a[1]?");
+        assert_eq!(e(br"lit\*", true), r"lit\*");
+        assert_eq!(e(br"back\slash", true), r"back\\slash");
+        assert_eq!(e(b"$(rm -rf x);`y`", true), r"\$\(rm\ -rf\ x\)\;\`y\`");
+        assert_eq!(e(b"-rf", true), "./-rf");
+        assert_eq!(e(b"~", true), r"\~");
+        assert_eq!(e(b"~/dir", true), "~/dir");
+        assert_eq!(e(b"~", false), "~");
+        assert_eq!(e(b"", true), "''");
+        assert_eq!(e("é é".as_bytes(), true), "é\\ é");
     }
 }
