@@ -17,6 +17,8 @@
 
 #[path = "common/fs.rs"]
 mod fs;
+#[path = "common/link.rs"]
+mod link;
 
 use std::collections::VecDeque;
 
@@ -197,29 +199,8 @@ fuzz_target!(|input: &[u8]| {
             3 => {
                 r.serve(if arg < 0xf0 { 0 } else { arg & 0x0f | 1 });
             }
-            4 | 5 => {
-                let link = if op % 12 == 4 { &mut s2r } else { &mut r2s };
-                if !link.is_empty() {
-                    let i = usize::from(arg) % link.len();
-                    link[i] ^= 1 << (op >> 5);
-                    spoiled = true;
-                }
-            }
-            6 => {
-                let n = usize::from(arg % 16);
-                let bytes: Vec<u8> = ops.by_ref().take(n).copied().collect();
-                if arg & 0x80 != 0 {
-                    s2r.extend(bytes)
-                } else {
-                    r2s.extend(bytes)
-                }
-                spoiled = true;
-            }
-            7 => {
-                let link = if arg & 1 == 0 { &mut s2r } else { &mut r2s };
-                let keep = link.len().saturating_sub(usize::from(arg >> 1));
-                spoiled |= keep < link.len();
-                link.truncate(keep);
+            kind @ 4..=7 => {
+                spoiled |= link::link_fault(kind, op, arg, &mut ops, &mut s2r, &mut r2s);
             }
             8 => {
                 s.role.keepalive();

@@ -1,7 +1,8 @@
 //! Driving a `rsync-constant --constant` daemon from a test: a hard [`Deadline`], the
 //! [`Daemon`] process (its own process group, killed on drop), a [`RelayShell`] that puts a
 //! relay process between the daemon and each remote mirror (so that a test can cut or stall
-//! the transport), and the process and tree helpers the end-to-end and fault tests share.
+//! the transport), a small tmpfs ([`SmallFs`]), and the process and tree helpers the
+//! end-to-end and fault tests share.
 //!
 //! Everything here panics on failure: it is test code, and a panic is a test failure.
 
@@ -9,6 +10,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -455,4 +457,63 @@ pub fn writing_unnamed_in(dest: &Path) -> bool {
         }
     }
     false
+}
+
+/// A small tmpfs mounted for one test, unmounted (lazily) on drop.
+pub struct SmallFs(
+    /// Where it is mounted.
+    pub PathBuf,
+);
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` at `at`; `None` (after a loud notice) when that is not
+    /// possible (not root, or no permission to mount).
+    pub fn mount(at: &Path, size: &str) -> Option<Self> {
+        fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},mode=0755"))
+            .arg("tmpfs")
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
+            other => {
+                eprintln!(
+                    "\n!!!!!!!! SKIPPING the ENOSPC case: cannot mount a small tmpfs (needs root): \
+                     {other:?} !!!!!!!!\n"
+                );
+                None
+            }
+        }
+    }
+
+    /// Fills the file system with `filler` until `ENOSPC`.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.0.join("filler");
+        let mut f = fs::File::create(&filler).unwrap();
+        let chunk = vec![0x5au8; 64 << 10];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "filling: {e}");
+                    break;
+                }
+            }
+        }
+        // Smaller writes take the last bytes.
+        while f.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
+        filler
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -10,20 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure is a test failure
 
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rsync_tests::daemon::{all_entries, os, SmallFs};
 use rsync_tests::interop_tool;
 use rsync_tests::peers::{ours_binary, run, FakeShell, Run};
 
 /// The wall-clock bound of one command.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
-    s.as_ref().to_os_string()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -161,60 +157,6 @@ fn a_receivers_fatal_error_ends_every_pairing_with_rsyncs_code() {
     }
 }
 
-/// A small tmpfs mounted for one test, unmounted (lazily) on drop.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    /// Mounts a tmpfs of `size` at `at`; `None` (after a loud notice) when that is not
-    /// possible (not root, or no permission to mount).
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        fs::create_dir_all(at).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={size},mode=0755"))
-            .arg("tmpfs")
-            .arg(at)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
-            other => {
-                eprintln!(
-                    "\n!!!!!!!! SKIPPING the ENOSPC case: cannot mount a small tmpfs (needs \
-                     root): {other:?} !!!!!!!!\n"
-                );
-                None
-            }
-        }
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Entries of `dir` (recursively, relative), for messages and the temporary-file check.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The destination's disk fills up in a one-shot transfer: rsync's receiver stops at the
 /// first failed write with `write failed on "PATH": No space left on device (28)` and 11
 /// (receiver.c), and leaves no temporary file. Every pairing, push, pull and local, must
@@ -247,7 +189,7 @@ fn a_full_disk_stops_a_one_shot_transfer_with_11_in_every_pairing() {
             "{what}: rsync's message\n{}",
             describe(r)
         );
-        let left = entries(dest);
+        let left = all_entries(dest);
         assert!(
             left.iter()
                 .all(|e| !e.contains("big2") && !e.contains("big3")),

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use rsync_tests::daemon::{
     gone, is_temp_name, mirror_servers, os, signal, status_field, temp_files, tree_diff_with,
-    writing_unnamed_in, Daemon, Deadline, RelayShell,
+    writing_unnamed_in, Daemon, Deadline, RelayShell, SmallFs,
 };
 use rsync_tests::peers::ours_binary;
 use rustix::process::Signal;
@@ -759,62 +759,6 @@ fn put(src: &Path, rel: &str, ver: u64) {
     let p = src.join(rel);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(&p, content(rel, ver)).unwrap();
-}
-
-/// A small tmpfs mounted for one test, unmounted (lazily) on drop.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    /// Mounts a tmpfs of `size` at `at`; `None` (after a loud notice) when that is not
-    /// possible (not root, or no permission to mount).
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        fs::create_dir_all(at).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={size},mode=0755"))
-            .arg("tmpfs")
-            .arg(at)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
-            other => {
-                eprintln!(
-                    "\n!!!!!!!! SKIPPING the ENOSPC case: cannot mount a small tmpfs (needs root): \
-                     {other:?} !!!!!!!!\n"
-                );
-                None
-            }
-        }
-    }
-
-    /// Fills the file system with `filler` until `ENOSPC`.
-    fn fill(&self) -> PathBuf {
-        let filler = self.0.join("filler");
-        let mut f = fs::File::create(&filler).unwrap();
-        let chunk = vec![0x5au8; 64 << 10];
-        loop {
-            match f.write(&chunk) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    assert_eq!(e.raw_os_error(), Some(28), "filling: {e}");
-                    break;
-                }
-            }
-        }
-        // Smaller writes take the last bytes.
-        while f.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
-        filler
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Runs a one-shot `PROGRAM ARGS` (bounded); its exit code and stderr.

@@ -115,6 +115,17 @@ struct Ended {
     refused: bool,
 }
 
+impl Ended {
+    /// The link's error for this end: [`LinkErrorKind::Refused`] or [`LinkErrorKind::Down`].
+    fn error(&self) -> LinkError {
+        if self.refused {
+            LinkError::refused(self.message.clone())
+        } else {
+            LinkError::down(self.message.clone())
+        }
+    }
+}
+
 /// What the link and its driver task share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -284,11 +295,7 @@ impl<C: Connector> StreamLink<C> {
             let outcome = {
                 let s = lock(&conn.shared);
                 if let Some(end) = &s.ended {
-                    Some(Err(if end.refused {
-                        LinkError::refused(end.message.clone())
-                    } else {
-                        LinkError::down(end.message.clone())
-                    }))
+                    Some(Err(end.error()))
                 } else if for_start && s.started {
                     Some(Ok(()))
                 } else if !for_start && s.jobs.is_empty() && s.outstanding.is_empty() {
@@ -455,13 +462,7 @@ impl<C: Connector> Link for StreamLink<C> {
                 return std::future::pending().await;
             };
             let progress = Arc::clone(&conn.progress);
-            let ended = lock(&conn.shared).ended.as_ref().map(|end| {
-                if end.refused {
-                    LinkError::refused(end.message.clone())
-                } else {
-                    LinkError::down(end.message.clone())
-                }
-            });
+            let ended = lock(&conn.shared).ended.as_ref().map(Ended::error);
             if let Some(e) = ended {
                 self.conn = None;
                 return e;
