@@ -532,6 +532,7 @@ impl Master {
             path,
             state,
             wanted: false,
+            walked: false,
         };
         self.flights.insert(self.last_id, f);
         self.last_id
@@ -635,17 +636,22 @@ impl Master {
             // that nobody names). Its `ENTRY` first, in the batch's order (a `WANT_TREE` for
             // it, when the mirror creates it, finds this walk and adds nothing).
             Purpose::Feed if e.is_dir() && self.cfg.walk_named_dirs => {
-                self.entry(change, e);
+                let id = self.entry(change, e);
+                if let Some(f) = self.flights.get_mut(&id) {
+                    f.walked = true;
+                }
                 self.hold(change);
                 self.walks.push_back(Walk::of_named(change, path));
             }
             Purpose::Parent if !e.is_dir() => {}
-            _ => self.entry(change, e),
+            _ => {
+                self.entry(change, e);
+            }
         }
     }
 
-    /// `ENTRY` (or `HARDLINK` for a second name of an inode in this batch).
-    fn entry(&mut self, change: u64, mut e: FileEntry) {
+    /// `ENTRY` (or `HARDLINK` for a second name of an inode in this batch); its id.
+    fn entry(&mut self, change: u64, mut e: FileEntry) -> u64 {
         let devino = e.hardlink();
         e.set_hardlink(None);
         e.set_checksum(None);
@@ -659,7 +665,7 @@ impl Master {
                         let id = self.emit(change, Some(e.name.clone()), State::Plain);
                         let path = e.name;
                         self.send(&MasterRecord::HardLink { id, path, target });
-                        return;
+                        return id;
                     }
                     Some(_) => {}
                     None if self.batch.links.len() < MAX_LINKS => {
@@ -686,6 +692,7 @@ impl Master {
         };
         let id = self.emit(change, Some(e.name.clone()), state);
         self.send(&MasterRecord::Entry { id, entry: e });
+        id
     }
 
     /// `DIR_BEGIN`: the listing is in; its names are `Stat`ed next.

@@ -114,6 +114,9 @@ struct Flight {
     state: State,
     /// A `WANT_TREE` came for it (at most one may).
     wanted: bool,
+    /// Its directory is walked for the same change already (`walk_named_dirs`): a
+    /// `WANT_TREE` for that directory adds nothing, even once the walk is over.
+    walked: bool,
 }
 
 /// Bookkeeping of a change: references held by queued work, records in flight and walks.
@@ -602,6 +605,9 @@ impl Master {
                     });
                 }
                 f.wanted = true;
+                if f.walked && f.path.as_ref() == Some(&path) {
+                    return Ok(());
+                }
                 f.change
             }
             _ => {

@@ -153,6 +153,33 @@ fn a_named_directory_the_mirror_has_brings_its_new_content() {
     }
 }
 
+/// A named directory the mirror lacks: the master's walk of it answers the mirror's
+/// `WANT_TREE` too, even when that request comes after the walk is over (the directory is
+/// listed once, not twice).
+#[test]
+fn a_named_directory_the_mirror_creates_is_walked_once() {
+    let src = tree();
+    let mut p = Pair::new(src.clone(), Fs::new());
+    let n = submit_all(&mut p, &["d".to_string()]);
+    p.finish();
+    all_ok(&p, n);
+    let listed = |dir: &[u8]| {
+        p.src
+            .seen
+            .iter()
+            .filter(|r| matches!(r, FsRequest::ListDir { path, .. } if path.as_bytes() == dir))
+            .count()
+    };
+    assert_eq!((listed(b"d"), listed(b"d/e")), (1, 1));
+    assert!(
+        p.dst
+            .seen
+            .iter()
+            .any(|r| matches!(r, FsRequest::ListDir { path, .. } if path.as_bytes() == b"d")),
+        "the mirror made d and listed it"
+    );
+}
+
 /// A mirror holding stale, extraneous and mistyped entries.
 fn stale_mirror() -> Fs {
     let mut big = prng(300_000, 1);
