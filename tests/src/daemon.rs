@@ -414,18 +414,19 @@ pub fn all_entries(root: &Path) -> Vec<String> {
     out
 }
 
-/// Whether the last component of `rel` looks like a temporary file (`.NAME.XXXXXX`).
+/// Whether the last component of `rel` looks like a temporary file: `.NAME.XXXXXX` (a
+/// random suffix) or `.NAME.~link~` (the receiver's link name, where a complete entry
+/// waits for its rename).
 pub fn is_temp_name(rel: &str) -> bool {
-    let base = rel.rsplit('/').next().unwrap_or(rel);
+    let base = rel.rsplit('/').next().unwrap_or(rel).as_bytes();
     base.len() > 8
-        && base.starts_with('.')
-        && base.as_bytes()[base.len() - 7] == b'.'
-        && base[base.len() - 6..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric())
+        && base[0] == b'.'
+        && base[base.len() - 7] == b'.'
+        && (base[base.len() - 6..] == *b"~link~"
+            || base[base.len() - 6..].iter().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The temporary files (`.NAME.XXXXXX`) under `root`.
+/// The temporary files (`.NAME.XXXXXX`, `.NAME.~link~`) under `root`.
 pub fn temp_files(root: &Path) -> Vec<String> {
     all_entries(root)
         .into_iter()

@@ -28,7 +28,7 @@ use super::inplace::InPlaceFile;
 use super::meta::{apply_to_fd, ApplyError, Attrs, FileKind, Meta, Mtime};
 use super::path::RelPath;
 use super::resolve::{Parent, Strategy, DIR_FLAGS};
-use super::temp::{create_temp, TempFile};
+use super::temp::{create_link_name, remove_link_name, TempFile};
 use super::walk::read_names;
 
 /// A non-regular, non-directory, non-symlink entry for [`Destination::mknod`].
@@ -366,7 +366,7 @@ impl Destination {
         }
         let (parent, name) = self.parent(Op::Symlink, rel)?;
         self.forget(rel);
-        let tmp = create_temp(name, |tmp| symlinkat(target, &parent, tmp))
+        let tmp = create_link_name(&parent, name, |tmp| symlinkat(target, &parent, tmp))
             .map_err(err(Op::Symlink, rel))?;
         rename_into_place(&parent, &tmp, name).map_err(err(Op::Rename, rel))
     }
@@ -381,7 +381,7 @@ impl Destination {
         let (from_parent, from_name) = self.parent(Op::HardLink, existing)?;
         let (to_parent, to_name) = self.parent(Op::HardLink, new)?;
         self.forget(new);
-        let tmp = create_temp(to_name, |tmp| {
+        let tmp = create_link_name(&to_parent, to_name, |tmp| {
             linkat(&from_parent, from_name, &to_parent, tmp, AtFlags::empty())
         })
         .map_err(err(Op::HardLink, new))?;
@@ -415,9 +415,11 @@ impl Destination {
         let (parent, name) = self.parent(Op::Mknod, rel)?;
         self.forget(rel);
         let perm = Mode::from_raw_mode(mode & 0o7777);
-        let tmp = create_temp(name, |tmp| mknodat(&parent, tmp, file_type, perm, dev))
-            .map_err(err(Op::Mknod, rel))?;
-        // The random name lives in the pinned parent; set the exact mode
+        let tmp = create_link_name(&parent, name, |tmp| {
+            mknodat(&parent, tmp, file_type, perm, dev)
+        })
+        .map_err(err(Op::Mknod, rel))?;
+        // The link name lives in the pinned parent; set the exact mode
         // (mknod applies the umask) before the entry becomes visible.
         if let Err(e) = chmodat(&parent, &tmp, perm, AtFlags::empty()) {
             let _ = unlinkat(&parent, &tmp, AtFlags::empty());
@@ -427,13 +429,15 @@ impl Destination {
     }
 
     /// Removes `rel`: a non-directory (a symlink itself, never its target)
-    /// or an empty directory.
+    /// or an empty directory; and anything a killed receiver left under its link name
+    /// (`.NAME.~link~`, see [`TempFile`]).
     ///
     /// # Errors
     /// [`Op::Remove`], e.g. `ENOTEMPTY` for a non-empty directory.
     pub fn remove(&self, rel: &RelPath) -> Result<(), FsError> {
         let (parent, name) = self.parent(Op::Remove, rel)?;
         self.forget(rel);
+        remove_link_name(&parent, name);
         match unlinkat(&parent, name, AtFlags::empty()) {
             Err(Errno::ISDIR) => unlinkat(&parent, name, AtFlags::REMOVEDIR),
             other => other,
@@ -442,7 +446,8 @@ impl Destination {
     }
 
     /// Removes `rel` and, if it is a directory, everything beneath it. Never
-    /// follows symlinks: a symlink is removed, not its target's contents.
+    /// follows symlinks: a symlink is removed, not its target's contents. As
+    /// [`remove`](Self::remove), also removes a leftover under its link name.
     ///
     /// # Errors
     /// [`Op::Remove`] or [`Op::ReadDir`] on the first failure; entries
@@ -450,6 +455,7 @@ impl Destination {
     pub fn remove_all(&self, rel: &RelPath) -> Result<(), FsError> {
         let (parent, name) = self.parent(Op::Remove, rel)?;
         self.forget(rel);
+        remove_link_name(&parent, name);
         remove_entry(&parent, name, rel)
     }
 

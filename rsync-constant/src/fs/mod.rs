@@ -25,6 +25,8 @@ mod temp;
 mod walk;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
 
 pub use dest::{Basis, Destination, Special};

@@ -14,6 +14,15 @@
 //! the rename way too. File systems without `O_TMPFILE`, and processes that can neither
 //! use `AT_EMPTY_PATH` nor reach `/proc/self/fd`, get a named temporary from the start.
 //!
+//! # The link name
+//! A complete entry that replaces another (an unnamed file on commit, a symlink, a hard
+//! link, a device node) is made under one fixed name per final name, `.NAME.~link~`
+//! ([`link_name`]), and renamed over `NAME` at once: two system calls. A receiver killed
+//! between them leaves a complete entry under that name; the next entry made for `NAME`
+//! finds it (`EEXIST`), removes it and takes the name, and removing `NAME` removes it too
+//! ([`remove_link_name`]). A name resent after a crash therefore sweeps what the crash left,
+//! with no directory scan. The fixed suffix has characters a random one never has (`~`).
+//!
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -55,6 +64,54 @@ pub(crate) fn temp_name(name: &[u8]) -> Vec<u8> {
         r /= n;
     }
     out
+}
+
+/// The suffix of [`link_name`]: six characters, like a random one, but with `~`, which a
+/// random one never has.
+const LINK_SUFFIX: &[u8; SUFFIX_LEN] = b"~link~";
+
+/// The one name under which a complete entry waits for its rename over `name`:
+/// `.` + name (truncated to fit `NAME_MAX`) + `.~link~`.
+pub(crate) fn link_name(name: &[u8]) -> Vec<u8> {
+    let keep = name.len().min(MAX_NAME_LEN - SUFFIX_LEN - 2);
+    let mut out = Vec::with_capacity(keep + SUFFIX_LEN + 2);
+    out.push(b'.');
+    out.extend_from_slice(&name[..keep]);
+    out.push(b'.');
+    out.extend_from_slice(LINK_SUFFIX);
+    out
+}
+
+/// Calls `create` with the [`link_name`] of `name`; where an entry is already there (left by
+/// a receiver killed before its rename; an entry is made there and renamed away within one
+/// call, and one process writes a destination), removes it and tries once more; then falls
+/// back to random names ([`create_temp`]). Returns the name that was created.
+pub(crate) fn create_link_name(
+    parent: &OwnedFd,
+    name: &[u8],
+    mut create: impl FnMut(&[u8]) -> Result<(), Errno>,
+) -> Result<Vec<u8>, Errno> {
+    let fixed = link_name(name);
+    match create(&fixed) {
+        Err(Errno::EXIST) => {}
+        Ok(()) => return Ok(fixed),
+        Err(e) => return Err(e),
+    }
+    // Never a directory: only non-directories are made under this name.
+    if unlinkat(parent, &fixed, AtFlags::empty()).is_ok() {
+        match create(&fixed) {
+            Err(Errno::EXIST) => {}
+            Ok(()) => return Ok(fixed),
+            Err(e) => return Err(e),
+        }
+    }
+    create_temp(name, create)
+}
+
+/// Removes what a killed receiver may have left under the [`link_name`] of `name` in
+/// `parent` (best effort: usually there is nothing).
+pub(crate) fn remove_link_name(parent: &impl std::os::fd::AsFd, name: &[u8]) {
+    let _ = unlinkat(parent, &link_name(name), AtFlags::empty());
 }
 
 /// Calls `create` with fresh temporary names for `name` until one does not
@@ -372,8 +429,9 @@ impl TempFile {
                     Err(e) => return Err(FsError::io(Op::Rename, self.rel.display(), e)),
                 }
             }
-            self.tmp_name = create_temp(&self.final_name, |tmp| {
-                link_unnamed(&self.file, &self.parent, tmp)
+            let (file, parent) = (&self.file, &self.parent);
+            self.tmp_name = create_link_name(parent, &self.final_name, |tmp| {
+                link_unnamed(file, parent, tmp)
             })
             .map_err(|e| FsError::io(Op::Rename, self.rel.display(), e))?;
         }

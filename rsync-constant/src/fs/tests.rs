@@ -12,15 +12,15 @@ use super::*;
 
 /// A temporary tree: `root/dest` is the destination, `root/outside` must
 /// stay empty, `root/victim` holds files that must survive.
-struct Fixture {
+pub(super) struct Fixture {
     _tmp: tempfile::TempDir,
-    dest: PathBuf,
+    pub(super) dest: PathBuf,
     outside: PathBuf,
     victim: PathBuf,
 }
 
 #[allow(clippy::unwrap_used)]
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("dest");
     let outside = tmp.path().join("outside");
@@ -50,12 +50,12 @@ fn both(dest: &Path) -> [Destination; 2] {
 }
 
 #[allow(clippy::unwrap_used)]
-fn rp(s: &[u8]) -> RelPath {
+pub(super) fn rp(s: &[u8]) -> RelPath {
     RelPath::new(s).unwrap()
 }
 
 #[allow(clippy::unwrap_used)]
-fn names(dir: &Path) -> Vec<Vec<u8>> {
+pub(super) fn names(dir: &Path) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().as_bytes().to_vec())
