@@ -242,7 +242,9 @@ impl FlistDecoder {
                         if self.names.bytes() > MAX_BATCH_BYTES - MAX_NAME_LEN {
                             self.flush();
                         }
-                        self.names.push_checked(&name);
+                        // The name as sent stays the prefix source of the next one.
+                        let skip = self.root_slashes(&name);
+                        self.names.push_checked(&name[skip..]);
                         self.prev = prev;
                         self.name = std::mem::replace(&mut self.prev_name, name);
                         self.staged.push(entry);
@@ -291,6 +293,17 @@ impl FlistDecoder {
         }
         *r = c;
         Ok(())
+    }
+
+    /// How many leading `/` of `name` the receiver drops: all of them under `-R`
+    /// ([`FlistOptions::relative`]; rsync flist.c `flist_sort_and_clean` with `strip_root`),
+    /// none otherwise (the name is then refused as absolute).
+    fn root_slashes(&self, name: &[u8]) -> usize {
+        if self.opts.relative {
+            name.iter().take_while(|&&b| b == b'/').count()
+        } else {
+            0
+        }
     }
 
     /// One entry after its flags word; its name is left in `name`, checked, and the entry
@@ -342,7 +355,8 @@ impl FlistDecoder {
         name.clear();
         name.extend_from_slice(prev_name.get(..l1).unwrap_or_default());
         name.extend_from_slice(suffix);
-        WirePath::check(name).map_err(|source| FlistError::BadName { index, source })?;
+        WirePath::check(&name[self.root_slashes(name)..])
+            .map_err(|source| FlistError::BadName { index, source })?;
         let path = self.placeholder.clone();
 
         // [flist-hlink], protocol ≥ 30: a follower may end here.
@@ -544,4 +558,53 @@ pub fn decode_file_list(opts: &FlistOptions, buf: &[u8]) -> Result<(FileList, us
         }));
     }
     Ok((dec.into_list(), used))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::flist::PathError;
+
+    /// Protocol 31: the directory `/tmp`, then `/tmp/a` sharing its first 4 bytes, as a stock
+    /// sender lists `-R /tmp/a`.
+    const ABSOLUTE: &[u8] = b"\x18\x04/tmp\x05\x00\x00\x7f\x00\x00\x00\xed\x41\x00\x00\
+        \x38\x04\x02/a\x05\x00\x00\x7f\x00\x00\x00\xa4\x81\x00\x00\x00";
+
+    #[test]
+    fn relative_names_lose_their_leading_slashes_and_stay_the_prefix_source() {
+        let mut o = FlistOptions::new(31);
+        o.relative = true;
+        let mut dec = FlistDecoder::new(o).unwrap();
+        assert_eq!(dec.feed(ABSOLUTE).unwrap(), ABSOLUTE.len());
+        assert!(dec.is_done());
+        let list = dec.into_list();
+        let names: Vec<&[u8]> = list.entries.iter().map(|e| e.name.as_bytes()).collect();
+        assert_eq!(names, [&b"tmp"[..], b"tmp/a"]);
+    }
+
+    #[test]
+    fn without_relative_an_absolute_name_is_refused() {
+        let mut dec = FlistDecoder::new(FlistOptions::new(31)).unwrap();
+        assert!(matches!(
+            dec.feed(ABSOLUTE),
+            Err(FlistError::BadName {
+                index: 0,
+                source: PathError::Absolute
+            })
+        ));
+        // Under -R, a name of slashes only is empty once they are gone.
+        let mut o = FlistOptions::new(31);
+        o.relative = true;
+        let mut dec = FlistDecoder::new(o).unwrap();
+        let root = b"\x18\x01/\x05\x00\x00\x7f\x00\x00\x00\xed\x41\x00\x00\x00";
+        assert!(matches!(
+            dec.feed(root),
+            Err(FlistError::BadName {
+                index: 0,
+                source: PathError::Empty
+            })
+        ));
+    }
 }

@@ -423,6 +423,10 @@ pub struct FlistOptions {
     /// without it such an entry is refused both ways ([`FlistError::BadMode`],
     /// [`FlistError::Unencodable`]), as rsync refuses it.
     pub delete_missing_args: bool,
+    /// `-R`: a received name may start with `/` (a stock sender lists an absolute operand's
+    /// names so, RFC.md [flist-name]); the decoder drops the leading slashes, as rsync's
+    /// receiver does. Without it such a name is refused. The encoder never sends one.
+    pub relative: bool,
     /// Index of this list's first entry (0 without incremental recursion).
     pub ndx_start: i32,
     /// The most entries the decoder accepts before failing.
@@ -448,6 +452,7 @@ impl FlistOptions {
             id0_names: false,
             safe_flist: protocol >= 31,
             delete_missing_args: false,
+            relative: false,
             ndx_start: 0,
             max_entries: 1_000_000,
         }

@@ -155,6 +155,7 @@ pub(crate) fn session_options(
     o.flist.preserve_specials = opts.specials;
     o.flist.preserve_hard_links = opts.hard_links;
     o.flist.numeric_ids = opts.numeric_ids;
+    o.flist.relative = opts.relative;
     o.flist.id0_names = n.compat_flags.contains(CF_ID0_NAMES);
     o.flist.safe_flist = n.protocol >= 31 || n.compat_flags.contains(CF_SAFE_FLIST);
     o.checksum = opts.checksum;
