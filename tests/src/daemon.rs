@@ -423,7 +423,9 @@ pub fn is_temp_name(rel: &str) -> bool {
         && base[0] == b'.'
         && base[base.len() - 7] == b'.'
         && (base[base.len() - 6..] == *b"~link~"
-            || base[base.len() - 6..].iter().all(|b| b.is_ascii_alphanumeric()))
+            || base[base.len() - 6..]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The temporary files (`.NAME.XXXXXX`, `.NAME.~link~`) under `root`.

@@ -45,6 +45,8 @@ mod big_files;
 mod cell;
 #[path = "interop_matrix/known_failures.rs"]
 mod known_failures;
+#[path = "interop_matrix/relative.rs"]
+mod relative;
 #[path = "interop_matrix/scenarios.rs"]
 mod scenarios;
 
@@ -478,12 +480,11 @@ mod shapes {
         same_as_stock(&["-aR", "h:{SRC}/./a/deep", "h:{SRC}/./a"], None, &|_| {});
     }
 
-    /// KNOWN BUG (not in the implied filter): with -R an absolute operand makes the stock
-    /// sender list names with a leading `/`, which rsync's receiver accepts under -R and
-    /// strips (flist.c `flist_sort_and_clean(flist, relative_paths)`); our file-list decoder
-    /// refuses them ("absolute file name", exit 4).
+    /// With -R an absolute operand makes the stock sender list names with a leading `/`,
+    /// which the receiver strips (rsync flist.c `flist_sort_and_clean(flist,
+    /// relative_paths)`); ours refused them ("absolute file name", exit 4) until
+    /// `FlistOptions::relative`.
     #[test]
-    #[ignore = "known bug: the file-list decoder refuses the leading / of -R absolute names"]
     fn relative_with_an_absolute_operand() {
         same_as_stock(&["-aR", "h:{SRC}/c"], None, &|_| {});
     }

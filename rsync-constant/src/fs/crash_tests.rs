@@ -59,7 +59,10 @@ fn symlinks_hard_links_and_fifos_sweep_a_leftover_too() {
     fs::write(fx.dest.join("s"), b"old").unwrap();
     leave(&fx.dest, "s");
     d.symlink(&rp(b"s"), b"target").unwrap();
-    assert_eq!(fs::read_link(fx.dest.join("s")).unwrap().as_os_str(), "target");
+    assert_eq!(
+        fs::read_link(fx.dest.join("s")).unwrap().as_os_str(),
+        "target"
+    );
     assert_eq!(names(&fx.dest), vec![b"s".to_vec()]);
 
     fs::write(fx.dest.join("a"), b"a").unwrap();
@@ -67,7 +70,10 @@ fn symlinks_hard_links_and_fifos_sweep_a_leftover_too() {
     leave(&fx.dest, "h");
     d.hard_link(&rp(b"a"), &rp(b"h")).unwrap();
     assert_eq!(fs::read(fx.dest.join("h")).unwrap(), b"a");
-    assert_eq!(names(&fx.dest), vec![b"a".to_vec(), b"h".to_vec(), b"s".to_vec()]);
+    assert_eq!(
+        names(&fx.dest),
+        vec![b"a".to_vec(), b"h".to_vec(), b"s".to_vec()]
+    );
 
     leave(&fx.dest, "p");
     d.mknod(&rp(b"p"), Special::Fifo, 0o600).unwrap();

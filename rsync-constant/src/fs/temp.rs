@@ -111,7 +111,7 @@ pub(crate) fn create_link_name(
 /// Removes what a killed receiver may have left under the [`link_name`] of `name` in
 /// `parent` (best effort: usually there is nothing).
 pub(crate) fn remove_link_name(parent: &impl std::os::fd::AsFd, name: &[u8]) {
-    let _ = unlinkat(parent, &link_name(name), AtFlags::empty());
+    let _ = unlinkat(parent, link_name(name), AtFlags::empty());
 }
 
 /// Calls `create` with fresh temporary names for `name` until one does not

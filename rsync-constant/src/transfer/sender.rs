@@ -20,6 +20,7 @@ use rsync_proto::flist::{FileEntry, HardLink, IdList, PathBatch, WirePath};
 use rsync_proto::session::{FsAnswer, FsRequest, MissingArgs};
 
 mod constant;
+mod names;
 
 pub use constant::SourceEpoch;
 
@@ -374,137 +375,6 @@ impl SenderFs {
         }
     }
 
-    /// `--files-from`: each name under the single source directory, with its parents.
-    fn walk_names(&mut self, names: &[Vec<u8>], out: &mut ListBuilder, io_error: &mut i32) {
-        let Some(root) = self.roots.first() else {
-            return;
-        };
-        let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
-        for raw in names {
-            let trimmed: &[u8] = {
-                let mut n = raw.as_slice();
-                while let Some(r) = n.strip_prefix(b"/") {
-                    n = r;
-                }
-                while let Some(r) = n.strip_suffix(b"/") {
-                    n = r;
-                }
-                n
-            };
-            if trimmed.is_empty() || trimmed == b"." {
-                continue;
-            }
-            let Ok(rel) = RelPath::new(trimmed) else {
-                let msg = format!("bad --files-from name {:?}", String::from_utf8_lossy(raw));
-                self.fail(io_error, &msg);
-                continue;
-            };
-            // flist.c send_file_list: a name that does not exist (ENOENT only) is an error,
-            // skipped silently (--ignore-missing-args), or sent as a mode-0 entry that makes
-            // the receiver delete it (--delete-missing-args, not filtered); its implied
-            // directories are sent only then.
-            let enoent = Some(rustix::io::Errno::NOENT.raw_os_error());
-            let missing = match root.lstat(&rel) {
-                Err(e) if e.errno() == enoent => match self.opts.missing_args {
-                    MissingArgs::Ignore => continue,
-                    MissingArgs::Delete => true,
-                    _ => {
-                        let msg = format!("link_stat \"{}\" failed: {e}", rel.display());
-                        self.fail(io_error, &msg);
-                        continue;
-                    }
-                },
-                _ => false,
-            };
-            // Implied parent directories (-R).
-            if self.opts.relative {
-                let mut parent = rel.parent();
-                let mut chain = Vec::new();
-                while let Some(p) = parent {
-                    parent = p.parent();
-                    chain.push(p);
-                }
-                for p in chain.into_iter().rev() {
-                    if seen.insert(p.as_bytes().to_vec()) {
-                        match root.lstat(&p) {
-                            Ok(m) => {
-                                if let Some(e) = self.entry(out, p.as_bytes(), &m, None) {
-                                    out.push(p.as_bytes(), e);
-                                }
-                            }
-                            Err(e) if missing && e.errno() == enoent => {
-                                // send_implied_dirs → send_file_name: a warning, exit 24.
-                                *io_error |= IOERR_VANISHED;
-                                self.failures.vanished();
-                                report(
-                                    Role::Sender,
-                                    &format!("file has vanished: {}", p.display()),
-                                );
-                            }
-                            Err(e) => self.fail(io_error, &e.to_string()),
-                        }
-                    }
-                }
-            }
-            if missing {
-                let path = rel.as_bytes();
-                let name = if self.opts.relative {
-                    path
-                } else {
-                    let base = rel.parent().map_or(0, |p| p.as_bytes().len() + 1);
-                    path.get(base..).unwrap_or_default()
-                };
-                if seen.insert(name.to_vec()) {
-                    out.push(name, FileEntry::new(out.placeholder.clone(), 0));
-                }
-                continue;
-            }
-            let mut w = walk(root.dir_fd(), Some(&rel), self.opts.recursive);
-            let first = w.next();
-            let is_dir = matches!(&first, Some(Ok(e)) if e.meta.kind == FileKind::Dir);
-            let items = first.into_iter().chain(
-                if is_dir && self.opts.recursive {
-                    Some(w)
-                } else {
-                    None
-                }
-                .into_iter()
-                .flatten(),
-            );
-            for item in items {
-                match item {
-                    Ok(e) if self.hidden(e.path.as_bytes(), e.meta.kind == FileKind::Dir) => {}
-                    Ok(e) => {
-                        let name = if self.opts.relative {
-                            e.path.as_bytes().to_vec()
-                        } else {
-                            // --no-relative: names relative to the listed entry's parent.
-                            let base = rel.parent().map_or(0, |p| p.as_bytes().len() + 1);
-                            e.path.as_bytes().get(base..).unwrap_or_default().to_vec()
-                        };
-                        if seen.insert(name.clone()) {
-                            if let Some(fe) = self.entry(out, &name, &e.meta, e.link_target) {
-                                out.push(&name, fe);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if e.errno() == Some(rustix::io::Errno::NOENT.raw_os_error()) {
-                            report(
-                                Role::Sender,
-                                &format!("link_stat \"{}\" failed: {e}", rel.display()),
-                            );
-                        } else {
-                            report(Role::Sender, &e.to_string());
-                        }
-                        *io_error |= IOERR_GENERAL;
-                        self.failures.error();
-                    }
-                }
-            }
-        }
-    }
-
     fn build_list(
         &mut self,
         files_from: Option<Vec<Vec<u8>>>,
@@ -514,21 +384,38 @@ impl SenderFs {
         let mut out = ListBuilder::new();
         self.roots.clear();
         let names = files_from.or_else(|| self.files_from.take());
-        // With --files-from the operand is the base directory, slash or not.
-        let splits: Vec<_> = if names.is_some() {
+        // With --files-from the operand is the base directory, slash or not; with -R each
+        // operand names a path beneath a directory (names.rs).
+        let relative = names.is_none() && self.opts.relative;
+        let splits: Vec<(PathBuf, Option<Vec<u8>>)> = if names.is_some() {
             self.sources
                 .iter()
                 .map(|s| (PathBuf::from(std::ffi::OsStr::from_bytes(&s.0)), None))
+                .collect()
+        } else if relative {
+            self.sources
+                .iter()
+                .map(|s| {
+                    let (dir, name) = s.split_relative();
+                    (dir, Some(name))
+                })
                 .collect()
         } else {
             self.sources.iter().map(Source::split).collect()
         };
         let mut starts = Vec::new();
+        let mut opened: HashMap<PathBuf, usize> = HashMap::new();
         for (i, (dir, start)) in splits.into_iter().enumerate() {
+            // -R operands beneath one directory share its handle (and their names one root).
+            if let Some(&idx) = opened.get(&dir).filter(|_| relative) {
+                starts.push((i, idx, start));
+                continue;
+            }
             match Destination::open(&dir) {
                 Ok(d) => {
                     self.roots.push(d);
-                    starts.push((self.roots.len() - 1, start));
+                    opened.insert(dir, self.roots.len() - 1);
+                    starts.push((i, self.roots.len() - 1, start));
                 }
                 Err(e) => {
                     let shown = String::from_utf8_lossy(&self.sources[i].0).into_owned();
@@ -539,8 +426,14 @@ impl SenderFs {
         }
         if let Some(names) = names {
             self.walk_names(&names, &mut out, &mut io_error);
+        } else if relative {
+            let starts: Vec<_> = starts
+                .into_iter()
+                .map(|(i, idx, start)| (i, idx, start.unwrap_or_default()))
+                .collect();
+            self.walk_relative(&starts, &mut out, &mut io_error);
         } else {
-            for (idx, start) in starts {
+            for (_, idx, start) in starts {
                 let before = out.len();
                 self.walk_source(idx, start.as_deref(), &mut out, &mut io_error);
                 if self.roots.len() > 1 {
