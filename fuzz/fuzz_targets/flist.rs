@@ -1,5 +1,6 @@
-//! A file list from a hostile sender: byte 0 picks the protocol (27..=31) and the options;
-//! the decoder never panics, respects its entry limit and accepts only safe names.
+//! A file list from a hostile sender: byte 0 picks the protocol (27..=31) and the options
+//! (bit 7: `-R`, where names may start with `/`); the decoder never panics, respects its
+//! entry limit and accepts only safe names.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +18,7 @@ fuzz_target!(|input: &[u8]| {
     opts.varint_flags = protocol >= 30 && sel & 0x10 != 0;
     opts.preserve_hard_links = sel & 0x20 != 0;
     opts.checksum_len = if sel & 0x40 != 0 { 16 } else { 0 };
+    opts.relative = sel & 0x80 != 0;
     opts.max_entries = 1000;
     let Ok(mut d) = FlistDecoder::new(opts) else {
         return;
