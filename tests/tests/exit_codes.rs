@@ -119,42 +119,79 @@ fn a_receivers_fatal_error_ends_every_pairing_with_rsyncs_code() {
         (false, Some(30), 11),
         (true, Some(29), 12),
     ];
+    // Stock against itself first: the closing lines it prints are the reference.
+    let mut pairs: Vec<(&Peer, &Peer)> = Vec::new();
+    for client in peers.iter().rev() {
+        for server in peers.iter().rev() {
+            pairs.push((client, server));
+        }
+    }
     let mut n = 0;
     for (push, protocol, expected) in table {
-        for client in &peers {
-            for server in &peers {
-                n += 1;
-                let dest = root.join(format!("nodir{n}/sub/dst"));
-                let r = transfer(client, server, &shell, &root, push, protocol, &dest);
-                let what = format!(
-                    "{} client, {} server, {}, protocol {protocol:?}",
-                    client.name,
-                    server.name,
-                    if push { "push" } else { "pull" },
-                );
-                let code = r
-                    .exit()
-                    .unwrap_or_else(|e| panic!("{what}: {e}\n{}", describe(&r)));
-                let err = text(&r.stderr);
-                assert!(!err.contains("panicked"), "{what}\n{}", describe(&r));
-                assert_eq!(code, expected, "{what}: exit code\n{}", describe(&r));
+        let mut closing: Option<usize> = None;
+        for &(client, server) in &pairs {
+            n += 1;
+            let dest = root.join(format!("nodir{n}/sub/dst"));
+            let r = transfer(client, server, &shell, &root, push, protocol, &dest);
+            let what = format!(
+                "{} client, {} server, {}, protocol {protocol:?}",
+                client.name,
+                server.name,
+                if push { "push" } else { "pull" },
+            );
+            let code = r
+                .exit()
+                .unwrap_or_else(|e| panic!("{what}: {e}\n{}", describe(&r)));
+            let err = text(&r.stderr);
+            assert!(!err.contains("panicked"), "{what}\n{}", describe(&r));
+            assert_eq!(code, expected, "{what}: exit code\n{}", describe(&r));
+            assert!(
+                err.contains("mkdir") && err.contains("No such file or directory"),
+                "{what}: the receiver's error is shown\n{}",
+                describe(&r)
+            );
+            if protocol.is_none() {
+                // From 31 the peer was told: nobody reports a closed stream.
                 assert!(
-                    err.contains("mkdir") && err.contains("No such file or directory"),
-                    "{what}: the receiver's error is shown\n{}",
+                    !err.contains("connection unexpectedly closed"),
+                    "{what}: the peer was not told\n{}",
                     describe(&r)
                 );
-                if protocol.is_none() {
-                    // From 31 the peer was told: nobody reports a closed stream.
-                    assert!(
-                        !err.contains("connection unexpectedly closed"),
-                        "{what}: the peer was not told\n{}",
-                        describe(&r)
-                    );
+            }
+            assert!(!dest.exists(), "{what}: nothing was created");
+            // As many closing lines (`rsync error: ... (code N)`) as stock rsync prints
+            // against itself: none from a server whose session ended normally, none from
+            // a side that stops on the peer's MSG_ERROR_EXIT (RFC.md §13.7).
+            let lines = closing_lines(&err);
+            match closing {
+                None if client.name == "stock" && server.name == "stock" => {
+                    closing = Some(lines);
                 }
-                assert!(!dest.exists(), "{what}: nothing was created");
+                Some(want) => {
+                    assert_eq!(lines, want, "{what}: closing lines\n{}", describe(&r));
+                }
+                None => {}
             }
         }
     }
+}
+
+/// How many of rsync's closing lines (`rsync error:`/`rsync warning:`, ours named
+/// `rsync-constant error:`) `stderr` holds.
+fn closing_lines(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| {
+            [
+                "rsync error:",
+                "rsync warning:",
+                "rsync-constant error:",
+                "rsync-constant warning:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .count()
 }
 
 /// The destination's disk fills up in a one-shot transfer: rsync's receiver stops at the
@@ -219,5 +256,48 @@ fn a_full_disk_stops_a_one_shot_transfer_with_11_in_every_pairing() {
         let src = format!("{}/", root.join("src").display());
         let r = run(&peer.path, &[os("-a"), os(&src), os(&dest)], DEADLINE).unwrap();
         check(&r, &format!("{} local copy", peer.name), &dest);
+    }
+}
+
+/// A source that does not exist is a per-file error: 23 in every pairing, push and pull,
+/// with one closing line, the client's (a server whose session ended normally prints none;
+/// ours printed a second one before).
+#[test]
+fn a_missing_source_is_23_with_the_clients_closing_line_only() {
+    let (_dir, root, shell) = fixture();
+    let peers = peers();
+    let mut n = 0;
+    for push in [true, false] {
+        for client in &peers {
+            for server in &peers {
+                n += 1;
+                let dest = root.join(format!("d{n}"));
+                let mut args = vec![os("-a"), os("-e"), shell.rsh_option()];
+                let mut rp = os("--rsync-path=");
+                rp.push(&server.path);
+                args.push(rp);
+                let (missing, src) = (root.join("src/missing"), root.join("src/sub"));
+                if push {
+                    args.extend([os(&missing), os(&src)]);
+                    args.push(os(format!("localhost:{}", dest.display())));
+                } else {
+                    args.push(os(format!("localhost:{}", missing.display())));
+                    args.push(os(format!("localhost:{}", src.display())));
+                    args.push(os(&dest));
+                }
+                let r = run(&client.path, &args, DEADLINE).unwrap();
+                let what = format!(
+                    "{} client, {} server, {}",
+                    client.name,
+                    server.name,
+                    if push { "push" } else { "pull" }
+                );
+                assert_eq!(r.exit(), Ok(23), "{what}\n{}", describe(&r));
+                let err = text(&r.stderr);
+                assert!(err.contains("link_stat"), "{what}\n{}", describe(&r));
+                assert_eq!(closing_lines(&err), 1, "{what}\n{}", describe(&r));
+                assert!(dest.join("sub/b").exists(), "{what}: the rest arrived");
+            }
+        }
     }
 }

@@ -224,6 +224,9 @@ impl Core {
                 }
                 self.failed = Some(SessionError::PeerExit { code: val });
                 self.finish(val, None);
+                // The session is over: the caller learns why (a client then prints no
+                // closing line of its own, as rsync's io.c exits with a negative line).
+                return Err(SessionError::PeerExit { code: val });
             }
             MsgCode::Noop | MsgCode::Success | MsgCode::IoTimeout => {}
             other => return Err(SessionError::UnexpectedMessage { code: other }),

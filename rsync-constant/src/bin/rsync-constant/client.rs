@@ -13,6 +13,7 @@ use rsync_constant::transfer::{build_filters, Failures, Source};
 use rsync_proto::driver::{self, DriverError, Outcome};
 use rsync_proto::filter::FilterList;
 use rsync_proto::handshake::Handshake;
+use rsync_proto::session::SessionError;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::exit_with;
@@ -381,11 +382,20 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
     let status = peer.child.wait().await.ok().and_then(|s| s.code());
     let code = match result {
         Ok(o) => {
-            if let Some(e) = &o.error {
-                eprintln!("rsync-constant: {e}");
+            match &o.error {
+                // The peer printed its error and closing line (io.c MSG_ERROR_EXIT).
+                Some(SessionError::PeerExit { .. }) => {
+                    crate::PEER_REPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(e) => eprintln!("rsync-constant: {e}"),
+                None => {}
             }
             console.finish(&o);
             failures.exit_code(o.exit_code)
+        }
+        Err(DriverError::Session(e @ SessionError::PeerExit { .. })) => {
+            crate::PEER_REPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+            e.exit_code()
         }
         Err(e) => {
             // The receiver printed its fatal error when it happened.

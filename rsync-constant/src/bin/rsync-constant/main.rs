@@ -17,9 +17,15 @@ use std::process::ExitCode;
 use rsync_constant::exit::ExitCode as RsyncExit;
 use rsync_constant::options;
 
-/// Prints rsync's closing error line and returns the code.
+/// Set when the session ended because the peer reported its own fatal error
+/// (`MSG_ERROR_EXIT`): rsync then prints no closing line of its own (io.c calls
+/// `_exit_cleanup` with a negative line, which skips `log_exit`); the peer printed its.
+pub(crate) static PEER_REPORTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Prints rsync's closing error line (unless [`PEER_REPORTED`]) and returns the code.
 pub(crate) fn exit_with(code: i32) -> ExitCode {
-    if code != 0 {
+    if code != 0 && !PEER_REPORTED.load(std::sync::atomic::Ordering::Relaxed) {
         let msg = RsyncExit::from_code(code).map_or("unexplained error", RsyncExit::message);
         eprintln!("rsync-constant error: {msg} (code {code})");
     }
@@ -31,9 +37,11 @@ pub(crate) fn exit_with(code: i32) -> ExitCode {
 pub(crate) const LOCAL_SERVER_ENV: &str = "RSYNC_CONSTANT_LOCAL_SERVER";
 
 /// What a server returns at the end of a transfer: [`exit_with`], without the closing line
-/// when it is the server of a local copy.
-pub(crate) fn server_exit(code: i32) -> ExitCode {
-    if std::env::var_os(LOCAL_SERVER_ENV).is_some() {
+/// when it is the server of a local copy, or when the session itself ended well (`ended`)
+/// and the code only tells of files that failed or vanished: the client prints that line
+/// (rsync's cleanup.c sets `am_server = 2` on a normal exit, and log_exit is then silent).
+pub(crate) fn server_exit(code: i32, ended: bool) -> ExitCode {
+    if ended || std::env::var_os(LOCAL_SERVER_ENV).is_some() {
         ExitCode::from(u8::try_from(code).unwrap_or(1))
     } else {
         exit_with(code)

@@ -14,6 +14,7 @@ use rsync_proto::constant::{ConstantError, Mirror, MirrorEvent};
 use rsync_proto::driver::{self, ConstantApp};
 use rsync_proto::handshake::Handshake;
 use rsync_proto::mux::MsgCode;
+use rsync_proto::session::SessionError;
 
 use crate::exit_with;
 use crate::setup::{self, Work};
@@ -92,23 +93,26 @@ pub(crate) fn run(opts: &Options, args: &[OsString], operands: Vec<OsString>) ->
         crate::stdio::restore(&saved);
         r
     });
-    let code = match result {
-        Ok(o) => {
-            if let Some(e) = &o.error {
+    let (code, ended) = match result {
+        Ok(o) => match &o.error {
+            // The client printed its error; rsync's server then exits without a word.
+            Some(SessionError::PeerExit { .. }) => (failures.exit_code(o.exit_code), true),
+            Some(e) => {
                 eprintln!("rsync-constant: {e}");
+                (failures.exit_code(o.exit_code), false)
             }
-            failures.exit_code(o.exit_code)
-        }
+            None => (failures.exit_code(o.exit_code), true),
+        },
         Err(e) => {
             if !e.shown() {
                 eprintln!("rsync-constant: {e}");
             }
-            e.exit_code()
+            (e.exit_code(), false)
         }
     };
     // The runtime's blocking stdin reader may still wait on the peer: do not join it.
     rt.shutdown_background();
-    crate::server_exit(code)
+    crate::server_exit(code, ended)
 }
 
 /// Why `--constant=N` cannot be served with these options (RFC.md §15.2 `[const-argv]`).
@@ -247,5 +251,5 @@ fn mirror(opts: &Options, args: &[OsString], operands: &[OsString], version: u32
         }
     };
     rt.shutdown_background();
-    crate::server_exit(code)
+    crate::server_exit(code, false)
 }

@@ -113,8 +113,11 @@ fn hostile_sum_head() {
 #[test]
 fn peer_error_exit_is_echoed() {
     let mut s = sender31();
-    s.handle_input(&[4, 0, 0, 7 + 86, 23, 0, 0, 0])
-        .expect("handled");
+    // The session ends, and says why.
+    assert!(matches!(
+        s.handle_input(&[4, 0, 0, 7 + 86, 23, 0, 0, 0]),
+        Err(SessionError::PeerExit { code: 23 })
+    ));
     let mut out = Vec::new();
     assert!(s.poll_transmit(&mut out));
     assert_eq!(
