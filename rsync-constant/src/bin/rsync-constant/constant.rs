@@ -446,6 +446,9 @@ pub(crate) fn run(opts: &Options, operands: &[OsString]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, e)) => {
             eprintln!("rsync-constant: {e:#}");
+            // The daemon's own failure: a peer's report in an earlier session does not
+            // stand for it.
+            crate::PEER_REPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
             exit_with(code)
         }
     }
