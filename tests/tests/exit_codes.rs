@@ -301,3 +301,21 @@ fn a_missing_source_is_23_with_the_clients_closing_line_only() {
         }
     }
 }
+
+/// A local copy into a destination whose parent is missing: 11, the receiver's error and
+/// one closing line, as stock rsync's local copy (our local server prints none, so the
+/// client prints it even though the server said `MSG_ERROR_EXIT`).
+#[test]
+fn a_local_copy_into_a_missing_parent_is_11_with_one_closing_line() {
+    let (_dir, root, _shell) = fixture();
+    for (n, peer) in peers().iter().enumerate() {
+        let dest = root.join(format!("nodir{n}/sub/dst"));
+        let args = vec![os("-a"), os(root.join("src/sub")), os(&dest)];
+        let r = run(&peer.path, &args, DEADLINE).unwrap();
+        let what = format!("{} local copy", peer.name);
+        assert_eq!(r.exit(), Ok(11), "{what}\n{}", describe(&r));
+        let err = text(&r.stderr);
+        assert!(err.contains("mkdir"), "{what}\n{}", describe(&r));
+        assert_eq!(closing_lines(&err), 1, "{what}\n{}", describe(&r));
+    }
+}

@@ -385,7 +385,8 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
             match &o.error {
                 // The peer printed its error and closing line (io.c MSG_ERROR_EXIT).
                 Some(SessionError::PeerExit { .. }) => {
-                    crate::PEER_REPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    // A local copy's server prints no closing line: we print it.
+                    crate::PEER_REPORTED.store(!local, std::sync::atomic::Ordering::Relaxed);
                 }
                 Some(e) => eprintln!("rsync-constant: {e}"),
                 None => {}
@@ -394,7 +395,7 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
             failures.exit_code(o.exit_code)
         }
         Err(DriverError::Session(e @ SessionError::PeerExit { .. })) => {
-            crate::PEER_REPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::PEER_REPORTED.store(!local, std::sync::atomic::Ordering::Relaxed);
             e.exit_code()
         }
         Err(e) => {
