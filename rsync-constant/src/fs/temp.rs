@@ -50,11 +50,7 @@ const SUFFIX_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Builds a candidate temporary name for `name`: `.` + name (truncated to
 /// fit `NAME_MAX`) + `.` + six random characters.
 pub(crate) fn temp_name(name: &[u8]) -> Vec<u8> {
-    let keep = name.len().min(MAX_NAME_LEN - SUFFIX_LEN - 2);
-    let mut out = Vec::with_capacity(keep + SUFFIX_LEN + 2);
-    out.push(b'.');
-    out.extend_from_slice(&name[..keep]);
-    out.push(b'.');
+    let mut out = dotted(name);
     let mut h = RandomState::new().build_hasher();
     h.write(name);
     let mut r = h.finish();
@@ -73,12 +69,19 @@ const LINK_SUFFIX: &[u8; SUFFIX_LEN] = b"~link~";
 /// The one name under which a complete entry waits for its rename over `name`:
 /// `.` + name (truncated to fit `NAME_MAX`) + `.~link~`.
 pub(crate) fn link_name(name: &[u8]) -> Vec<u8> {
+    let mut out = dotted(name);
+    out.extend_from_slice(LINK_SUFFIX);
+    out
+}
+
+/// `.` + name (truncated so that a suffix of [`SUFFIX_LEN`] still fits `NAME_MAX`) + `.`:
+/// the part every temporary name shares.
+fn dotted(name: &[u8]) -> Vec<u8> {
     let keep = name.len().min(MAX_NAME_LEN - SUFFIX_LEN - 2);
     let mut out = Vec::with_capacity(keep + SUFFIX_LEN + 2);
     out.push(b'.');
     out.extend_from_slice(&name[..keep]);
     out.push(b'.');
-    out.extend_from_slice(LINK_SUFFIX);
     out
 }
 
