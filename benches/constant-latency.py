@@ -14,11 +14,11 @@ latency counts from the write of the name to the FIFO; rsync's from its start to
 (the one path in a --files-from list, onto an up-to-date copy); lsyncd's from the close of the
 source file (it watches the tree itself). Samples of the tools alternate; each sample changes
 a different small file and waits for the previous one to land, so this is single-change
-latency, not throughput; they start after a `sync`, so the bootstrap's deferred writeback
-is not part of them. Churn: new 1 KiB files written by this script and named to the
-FIFO at the given rate, after a `sync` (the bootstrap's writeback is not part of it); the
-lag of each is from the write of its file to its event on the mirror. The target is met
-when the rate was offered, every change arrived intact, and none lagged a second or more.
+latency, not throughput. Churn: new 1 KiB files written by this script and named to the
+FIFO at the given rate. The samples and the churn each start after a `sync`, so the
+bootstrap's deferred writeback is part of neither. The lag of each change is from the
+write of its file to its event on the mirror. The target is met when the rate was offered,
+every change arrived intact, and none lagged a second or more.
 The exit status is 1 when a target is missed.
 """
 
@@ -331,9 +331,9 @@ def run_size(args, files: int, results: dict) -> None:
     r["bootstrap_s"] = time.perf_counter() - t0
     print(f"  ours: bootstrap (full sync) {r['bootstrap_s']:.2f} s", flush=True)
     subprocess.run([args.stock, "-a", src + "/", dest_rs + "/"], check=True)
-    # As before the churn: the bootstraps' deferred writeback (two copies of the tree, and the
-    # tree itself when this run created it) reaches the disk before the samples start, so a
-    # sample measures one change, not the flush of the tree the fsync of the queue waits behind.
+    # The bootstraps' deferred writeback (two copies of the tree, and the tree itself when this
+    # run created it) reaches the disk first: a sample measures one change, not the flush of
+    # the tree that the fsync of the daemon's queue would wait behind.
     os.sync()
 
     ino = Inotify()

@@ -380,14 +380,13 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
     .await;
     // Our ends are closed (the driver owned them); the peer ends on its own.
     let status = peer.child.wait().await.ok().and_then(|s| s.code());
+    // The peer stopped with MSG_ERROR_EXIT (io.c): a remote peer has printed its error and
+    // closing line; a local copy's server prints none, so ours stands.
+    let peer_exited = || crate::PEER_REPORTED.store(!local, std::sync::atomic::Ordering::Relaxed);
     let code = match result {
         Ok(o) => {
             match &o.error {
-                // The peer printed its error and closing line (io.c MSG_ERROR_EXIT).
-                Some(SessionError::PeerExit { .. }) => {
-                    // A local copy's server prints no closing line: we print it.
-                    crate::PEER_REPORTED.store(!local, std::sync::atomic::Ordering::Relaxed);
-                }
+                Some(SessionError::PeerExit { .. }) => peer_exited(),
                 Some(e) => eprintln!("rsync-constant: {e}"),
                 None => {}
             }
@@ -395,7 +394,7 @@ async fn transfer(opts: &Options, plan: Plan, filter: FilterList) -> anyhow::Res
             failures.exit_code(o.exit_code)
         }
         Err(DriverError::Session(e @ SessionError::PeerExit { .. })) => {
-            crate::PEER_REPORTED.store(!local, std::sync::atomic::Ordering::Relaxed);
+            peer_exited();
             e.exit_code()
         }
         Err(e) => {
